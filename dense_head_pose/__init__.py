@@ -1,0 +1,32 @@
+"""dense_head_pose: head pose, 3D face landmarks and a dense face mesh from camera images.
+
+A LiteRT reimplementation of 3DDFA_V2 (Guo et al., ECCV 2020). The core (this package minus
+``dense_head_pose.ros``) has no ROS dependency::
+
+    from dense_head_pose import HeadPoseEstimator
+    estimator = HeadPoseEstimator.from_model_dir()
+    for face in estimator(bgr_image).faces:
+        print(face.yaw, face.pitch, face.roll, face.pose.translation)
+"""
+
+from .errors import DenseHeadPoseError, ImageError, ModelError, RendererUnavailableError, VideoError
+from .estimator import EstimatorOptions, HeadPoseEstimator
+from .pose import CameraIntrinsics, HeadPose
+from .results import Face, FrameResult
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "CameraIntrinsics",
+    "DenseHeadPoseError",
+    "EstimatorOptions",
+    "Face",
+    "FrameResult",
+    "HeadPose",
+    "HeadPoseEstimator",
+    "ImageError",
+    "ModelError",
+    "RendererUnavailableError",
+    "VideoError",
+    "__version__",
+]

@@ -1,0 +1,282 @@
+"""The ``dense-head-pose`` command: images, videos, benchmarks and the model pack.
+
+JSON goes to stdout, one object per line; logs and progress bars go to stderr, so
+``dense-head-pose video clip.mp4 --json > poses.jsonl`` gives a clean file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from . import __version__, images, model_pack
+from .benchmark import StageSamples, stage_table
+from .drawing import DRAW_MODES, draw
+from .errors import DenseHeadPoseError
+from .estimator import POSE_METHODS, EstimatorOptions, HeadPoseEstimator
+from .morphable_model import import_full_bfm
+from .pose import CameraIntrinsics
+from .results import Face, FrameResult
+from .video import open_source, open_writer
+
+LOG = logging.getLogger("dense_head_pose")
+MODES = (*DRAW_MODES, "mesh")
+
+
+def _add_pipeline_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--models", metavar="DIR", help="model pack directory (default: search path)")
+    p.add_argument("--threads", type=int, default=1, help="LiteRT threads per model (default 1)")
+    p.add_argument("--threshold", type=float, default=0.6, help="detector score threshold")
+    p.add_argument("--max-faces", type=int, default=16, help="largest N faces per frame")
+    p.add_argument("--refine", action="store_true",
+                   help="second alignment pass from the first pass's landmarks")
+    p.add_argument("--pose-method", choices=POSE_METHODS, default="affine",
+                   help="metric pose from the 3DMM camera (affine) or refined by solvePnP")
+    p.add_argument("--intrinsics", nargs=4, type=float, metavar=("FX", "FY", "CX", "CY"),
+                   help="camera intrinsics in pixels (default: f = width, centred)")
+
+
+def _add_output_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--mode", choices=MODES, default="pose", help="what to draw (default pose)")
+    p.add_argument("--out", metavar="FILE", help="write the drawn result to FILE")
+    p.add_argument("--json", action="store_true", help="print one JSON object per frame")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of ``dense-head-pose``."""
+    parser = argparse.ArgumentParser(
+        prog="dense-head-pose",
+        description="Head pose, 3D face landmarks and dense face mesh from images and video.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("image", help="estimate faces in image files")
+    p.add_argument("paths", nargs="+", metavar="PATH")
+    _add_pipeline_args(p)
+    _add_output_args(p)
+
+    p = sub.add_parser("video", help="estimate faces in a video file or camera")
+    p.add_argument("source", metavar="PATH|CAMERA_INDEX")
+    p.add_argument("--max-frames", type=int, default=0, help="stop after N frames (0: all)")
+    _add_pipeline_args(p)
+    _add_output_args(p)
+
+    p = sub.add_parser("benchmark", help="per-stage timing table over a video or image")
+    p.add_argument("source", metavar="PATH")
+    p.add_argument("--frames", type=int, default=0, help="frames to time (0: all; images: 200)")
+    p.add_argument("--warmup", type=int, default=5, help="untimed frames first (default 5)")
+    p.add_argument("--json", action="store_true", help="print the summary as JSON")
+    p.add_argument("--render-mode", choices=MODES, default="mesh",
+                   help="drawing timed as the last stage (default mesh, the native renderer)")
+    _add_pipeline_args(p)
+
+    p = sub.add_parser("models", help="fetch, check or extend the model pack")
+    msub = p.add_subparsers(dest="models_command", required=True)
+    f = msub.add_parser("fetch", help="copy or download the pack, verifying SHA-256")
+    src = f.add_mutually_exclusive_group(required=True)
+    src.add_argument("--from", dest="from_dir", metavar="DIR", help="a directory holding the pack")
+    src.add_argument("--url", metavar="BASE_URL", help="base URL the files are under")
+    f.add_argument("--dest", metavar="DIR", help="target directory (default: see README)")
+    c = msub.add_parser("check", help="verify an installed pack")
+    c.add_argument("--models", metavar="DIR", help="pack directory (default: search path)")
+    i = msub.add_parser("import-bfm", help="convert 3DDFA_V2's bfm_noneck_v3.pkl to .npz")
+    i.add_argument("pkl", metavar="FILE.pkl")
+    i.add_argument("--models", metavar="DIR", help="pack directory to add it to")
+    return parser
+
+
+def _estimator(args: argparse.Namespace) -> HeadPoseEstimator:
+    options = EstimatorOptions(num_threads=args.threads, score_threshold=args.threshold,
+                               max_faces=args.max_faces, refine=args.refine,
+                               pose_method=args.pose_method)
+    return HeadPoseEstimator.from_model_dir(args.models, options)
+
+
+def _intrinsics(args: argparse.Namespace) -> CameraIntrinsics | None:
+    return CameraIntrinsics(*args.intrinsics) if args.intrinsics else None
+
+
+def _drawer(mode: str) -> Callable[[np.ndarray, list[Face]], np.ndarray]:
+    """A function drawing faces onto a frame copy in ``mode``."""
+    if mode == "mesh":
+        from .render import MeshRenderer
+
+        renderer = MeshRenderer()
+        return lambda frame, faces: renderer.render_faces(frame.copy(), faces)
+    return lambda frame, faces: draw(frame.copy(), faces, mode)
+
+
+def _emit(result: FrameResult, frame: int | str) -> None:
+    sys.stdout.write(json.dumps(result.to_dict(frame), separators=(",", ":")) + "\n")
+    sys.stdout.flush()
+
+
+def cmd_image(args: argparse.Namespace) -> int:
+    """``image``: estimate, optionally draw and print, for each path."""
+    estimator = _estimator(args)
+    drawer = _drawer(args.mode) if args.out else None
+    failures = 0
+    for path in args.paths:
+        try:
+            frame = images.read(path)
+        except DenseHeadPoseError as exc:
+            LOG.error("%s", exc)
+            failures += 1
+            continue
+        result = estimator(frame, _intrinsics(args), dense=args.mode in ("dense", "mesh"))
+        LOG.info("%s: %d face(s)", path, len(result.faces))
+        if args.json:
+            _emit(result, Path(path).name)
+        if drawer is not None:
+            out = _output_path(args.out, path, len(args.paths))
+            if not cv2.imwrite(out, drawer(frame, result.faces)):
+                LOG.error("cannot write %s", out)
+                failures += 1
+    return 1 if failures else 0
+
+
+def _output_path(out: str, path: str, n_inputs: int) -> str:
+    """``--out`` as given for one input; for several, a directory of same-named files."""
+    if n_inputs == 1 and not out.endswith("/"):
+        return out
+    Path(out).mkdir(parents=True, exist_ok=True)
+    return str(Path(out) / Path(path).name)
+
+
+def cmd_video(args: argparse.Namespace) -> int:
+    """``video``: estimate every frame, optionally write a drawn video and JSON lines."""
+    estimator = _estimator(args)
+    drawer = _drawer(args.mode) if args.out else None
+    with open_source(args.source) as source:
+        writer = None
+        total = source.frame_count
+        if args.max_frames:
+            total = min(total or args.max_frames, args.max_frames)
+        progress = _progress(total, args.out is not None)
+        frames = 0
+        try:
+            for index, frame in source:
+                if args.max_frames and index >= args.max_frames:
+                    break
+                result = estimator(frame, _intrinsics(args), dense=args.mode in ("dense", "mesh"))
+                if args.json:
+                    _emit(result, index)
+                if drawer is not None:
+                    if writer is None:
+                        writer = open_writer(args.out, source.fps, (frame.shape[1], frame.shape[0]))
+                    writer.write(drawer(frame, result.faces))
+                progress.update(1)
+                frames += 1
+        finally:
+            if writer is not None:
+                writer.release()
+            progress.total = progress.n
+            progress.close()
+    LOG.info("%s: %d frame(s)%s", source.description, frames,
+             f", wrote {args.out}" if args.out else "")
+    return 0
+
+
+def _progress(total: int | None, enabled: bool):
+    from tqdm import tqdm
+
+    return tqdm(total=total, unit="frame", disable=not enabled, file=sys.stderr,
+                dynamic_ncols=True)
+
+
+def cmd_benchmark(args: argparse.Namespace) -> int:
+    """``benchmark``: time every stage over the frames of a video or a repeated image."""
+    estimator = _estimator(args)
+    drawer = _drawer(args.render_mode)
+    stage_name = "render" if args.render_mode == "mesh" else "draw"
+    path = Path(args.source)
+    if path.suffix.lower() in (".jpg", ".jpeg", ".png", ".bmp"):
+        image = images.read(str(path))
+        frames = [image] * (args.frames or 200)
+    else:
+        with open_source(args.source) as source:
+            frames = [f for _, f in source]
+        if args.frames:
+            frames = (frames * (args.frames // len(frames) + 1))[:args.frames]
+    for frame in frames[:args.warmup]:
+        drawer(frame, estimator(frame, dense=True).faces)
+    samples = StageSamples()
+    faces = 0
+    start = time.perf_counter()
+    for frame in frames:
+        t0 = time.perf_counter()
+        result = estimator(frame, _intrinsics(args), dense=True)
+        t1 = time.perf_counter()
+        drawer(frame, result.faces)
+        t2 = time.perf_counter()
+        samples.add({**result.timings, stage_name: (t2 - t1) * 1e3}, (t2 - t0) * 1e3)
+        faces += len(result.faces)
+    elapsed = time.perf_counter() - start
+    summary = {"frames": len(frames), "threads": args.threads,
+               "fps": round(len(frames) / elapsed, 2),
+               "faces_per_frame": round(faces / max(len(frames), 1), 3),
+               "frame_size": [int(frames[0].shape[1]), int(frames[0].shape[0])],
+               "stages": samples.summary()}
+    if args.json:
+        print(json.dumps(summary))
+    else:
+        h, w = frames[0].shape[:2]
+        print(f"{args.source}: {len(frames)} frames of {w}x{h}, {summary['faces_per_frame']} "
+              f"faces/frame, {args.threads} thread(s), {summary['fps']} frames/s end to end")
+        print(stage_table(summary["stages"]))
+    return 0
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    """``models fetch|check|import-bfm``."""
+    if args.models_command == "fetch":
+        dest = Path(args.dest) if args.dest else model_pack.default_fetch_dest()
+        model_pack.fetch(dest, Path(args.from_dir) if args.from_dir else None, args.url,
+                         log=lambda m: print(m, file=sys.stderr))
+        print(f"model pack ready in {dest}", file=sys.stderr)
+        return 0
+    if args.models_command == "check":
+        directory = model_pack.locate(args.models)
+        for name, problem in model_pack.verify(directory).items():
+            print(f"{'ok' if problem is None else 'BAD':4} {directory / name}"
+                  f"{'' if problem is None else ': ' + problem}", file=sys.stderr)
+        print(f"model pack in {directory} is complete", file=sys.stderr)
+        return 0
+    directory = model_pack.locate(args.models)
+    print(f"importing {args.pkl}: pickles can run code when loaded, so this reads only numpy "
+          "arrays (anything else is refused) and you are trusting the file's contents as a "
+          "Basel Face Model.", file=sys.stderr)
+    out = import_full_bfm(Path(args.pkl), directory, directory / "bfm_dense_mean.npz")
+    print(f"wrote {out}; dense reconstruction now uses its exact bases", file=sys.stderr)
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point; returns the process exit status (2 for a known error, with a message)."""
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    handler = {"image": cmd_image, "video": cmd_video, "benchmark": cmd_benchmark,
+               "models": cmd_models}[args.command]
+    try:
+        return handler(args)
+    except (DenseHeadPoseError, ValueError) as exc:
+        LOG.error("%s", exc)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,103 @@
+"""Face detection with the RFB-320 "Ultra-Light" detector.
+
+The model sees a 320x240 RGB image, min-max normalised to [-1, 1], and scores 4420 fixed
+priors (anchor boxes). Priors are generated once; per frame only the priors whose face score
+passes the threshold are decoded, then non-maximum suppression keeps the best of overlapping
+boxes. Boxes come back in image pixels.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from .runtime import TFLiteModel
+
+INPUT_W, INPUT_H = 320, 240
+_FEATURE_MAPS = ((40, 30), (20, 15), (10, 8), (5, 4))  # (w, h) per level
+_MIN_BOXES = ((10, 16, 24), (32, 48), (64, 96), (128, 192, 256))
+_CENTER_VARIANCE = 0.1
+_SIZE_VARIANCE = 0.2
+
+
+def make_priors() -> np.ndarray:
+    """Priors as ``(4420, 4)`` float32 ``(cx, cy, w, h)`` relative to the input size.
+
+    Order: level, then row-major over that level's map, then over its box sizes, which is the
+    order of the model's output rows.
+    """
+    levels = []
+    for (fw, fh), sizes in zip(_FEATURE_MAPS, _MIN_BOXES):
+        ys, xs = np.meshgrid((np.arange(fh) + 0.5) / fh, (np.arange(fw) + 0.5) / fw, indexing="ij")
+        centres = np.stack([xs.ravel(), ys.ravel()], axis=1)  # row-major over the map
+        wh = np.array([[s / INPUT_W, s / INPUT_H] for s in sizes])
+        level = np.concatenate(
+            [np.repeat(centres, len(sizes), axis=0), np.tile(wh, (len(centres), 1))], axis=1)
+        levels.append(level)
+    return np.clip(np.concatenate(levels), 0.0, 1.0).astype(np.float32)
+
+
+@dataclass(frozen=True)
+class Detection:
+    """One detected face: ``box`` = (x1, y1, x2, y2) in image pixels, ``score`` in [0, 1]."""
+
+    box: np.ndarray
+    score: float
+
+
+class FaceDetector:
+    """RFB-320 face detector: ``detector(bgr_image) -> list[Detection]`` sorted by area."""
+
+    def __init__(self, model_path: Path, num_threads: int = 1, score_threshold: float = 0.6,
+                 nms_iou: float = 0.3) -> None:
+        self._model = TFLiteModel(model_path, (1, INPUT_H, INPUT_W, 3), num_threads)
+        self._priors = make_priors()
+        self._input = np.empty((1, INPUT_H, INPUT_W, 3), np.float32)
+        self.score_threshold = score_threshold
+        self.nms_iou = nms_iou
+
+    def preprocess(self, image: np.ndarray) -> None:
+        """Resize to 320x240, BGR to RGB and min-max normalise into the input buffer."""
+        # INTER_AREA averages when shrinking a lot (a 4K frame is 12x larger), where bilinear
+        # sampling would alias; for moderate factors bilinear is cheaper and equivalent.
+        h, w = image.shape[:2]
+        interp = cv2.INTER_AREA if (w > 4 * INPUT_W or h > 4 * INPUT_H) else cv2.INTER_LINEAR
+        small = cv2.resize(image, (INPUT_W, INPUT_H), interpolation=interp)
+        rgb = cv2.cvtColor(small, cv2.COLOR_BGR2RGB)
+        # min and max over all channels together, as the detector was trained
+        cv2.normalize(rgb, self._input[0], -1.0, 1.0, cv2.NORM_MINMAX, dtype=cv2.CV_32F)
+
+    def infer(self) -> tuple[np.ndarray, np.ndarray]:
+        """Run the model on the prepared input; (regressions (4420, 4), face scores (4420,))."""
+        regressions, scores = self._model.run(self._input)
+        return regressions[0], scores[0, :, 1]
+
+    def postprocess(self, regressions: np.ndarray, scores: np.ndarray, width: int,
+                    height: int) -> list[Detection]:
+        """Decode the priors above threshold, suppress overlaps, scale to pixels."""
+        keep = np.flatnonzero(scores > self.score_threshold)
+        if keep.size == 0:
+            return []
+        reg, prior = regressions[keep], self._priors[keep]
+        centre = reg[:, :2] * _CENTER_VARIANCE * prior[:, 2:] + prior[:, :2]
+        half = np.exp(reg[:, 2:] * _SIZE_VARIANCE) * prior[:, 2:] / 2.0
+        boxes = np.clip(np.concatenate([centre - half, centre + half], axis=1), 0.0, 1.0)
+        boxes *= np.array([width, height, width, height], np.float32)
+        kept_scores = scores[keep]
+        xywh = np.concatenate([boxes[:, :2], boxes[:, 2:] - boxes[:, :2]], axis=1)
+        chosen = np.asarray(cv2.dnn.NMSBoxes(xywh.tolist(), kept_scores.tolist(),
+                                             self.score_threshold, self.nms_iou)).reshape(-1)
+        detections = [Detection(boxes[i].astype(np.float64), float(kept_scores[i]))
+                      for i in chosen
+                      if boxes[i, 2] - boxes[i, 0] >= 1.0 and boxes[i, 3] - boxes[i, 1] >= 1.0]
+        detections.sort(key=lambda d: -(d.box[2] - d.box[0]) * (d.box[3] - d.box[1]))
+        return detections
+
+    def __call__(self, image: np.ndarray) -> list[Detection]:
+        """Detect faces in a BGR uint8 image, largest first."""
+        self.preprocess(image)
+        regressions, scores = self.infer()
+        return self.postprocess(regressions, scores, image.shape[1], image.shape[0])

@@ -1,0 +1,86 @@
+"""Plain OpenCV overlays: sparse landmarks, dense points, a pose box and axes.
+
+The lit mesh overlay is the native renderer's job (:mod:`dense_head_pose.render`); these are
+the cheap views that need nothing but OpenCV.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import cv2
+import numpy as np
+
+from .pose import HEAD_IN_MODEL, MICROMETRE
+from .results import Face
+
+#: Index ranges of the 68-point outline groups; closed groups join their ends.
+LANDMARK_GROUPS: tuple[tuple[int, int, bool], ...] = (
+    (0, 17, False), (17, 22, False), (22, 27, False), (27, 31, False), (31, 36, False),
+    (36, 42, True), (42, 48, True), (48, 60, True), (60, 68, True),
+)
+DRAW_MODES = ("sparse", "dense", "pose")
+_GREEN, _RED, _BLUE, _WHITE = (0, 255, 0), (0, 0, 255), (255, 0, 0), (255, 255, 255)
+
+
+def _pt(p: np.ndarray) -> tuple[int, int]:
+    return round(float(p[0])), round(float(p[1]))
+
+
+def _thickness(image: np.ndarray) -> int:
+    return max(1, round(max(image.shape[:2]) / 640))
+
+
+def draw_sparse(image: np.ndarray, face: Face) -> None:
+    """The 68 landmarks as dots joined into the face outline groups."""
+    t = _thickness(image)
+    pts = np.round(face.landmarks[:, :2]).astype(np.int32)
+    for start, end, closed in LANDMARK_GROUPS:
+        cv2.polylines(image, [pts[start:end]], closed, _GREEN, t, cv2.LINE_AA)
+    for p in pts:
+        cv2.circle(image, (int(p[0]), int(p[1])), t + 1, _WHITE, -1, cv2.LINE_AA)
+
+
+def draw_dense(image: np.ndarray, face: Face, step: int = 6) -> None:
+    """Every ``step``-th dense vertex as a pixel dot (the seed's dense view)."""
+    pts = np.round(face.vertices[::step, :2]).astype(np.int64)
+    h, w = image.shape[:2]
+    inside = (pts[:, 0] >= 0) & (pts[:, 0] < w) & (pts[:, 1] >= 0) & (pts[:, 1] < h)
+    pts = pts[inside]
+    image[pts[:, 1], pts[:, 0]] = _GREEN
+
+
+#: Corners of a head-sized box in the head frame (metres from the sellion: x forward,
+#: y left, z up), from the nose tip to behind the ears and from the chin to above the brow.
+_HEAD_BOX = np.array([[x, y, z] for x in (0.03, -0.17) for y in (0.08, -0.08)
+                      for z in (0.08, -0.13)])
+
+
+def draw_pose(image: np.ndarray, face: Face) -> None:
+    """Head axes at the sellion (x red forward, y green left, z blue up) and a head box."""
+    t = _thickness(image)
+    to_image = face.camera[:2, :3] @ HEAD_IN_MODEL / MICROMETRE  # head metres -> pixels
+    origin = face.landmarks[27, :2].astype(np.float64)
+    box = origin + _HEAD_BOX @ to_image.T
+    for i in range(8):
+        for j in range(i + 1, 8):
+            if bin(i ^ j).count("1") == 1:  # corners differing in one coordinate
+                cv2.line(image, _pt(box[i]), _pt(box[j]), _WHITE, t, cv2.LINE_AA)
+    for axis, colour in zip(np.eye(3) * 0.1, (_RED, _GREEN, _BLUE)):
+        cv2.arrowedLine(image, _pt(origin), _pt(origin + to_image @ axis), colour, t + 1,
+                        cv2.LINE_AA, tipLength=0.15)
+    label = (f"yaw {face.yaw:+.0f} pitch {face.pitch:+.0f} roll {face.roll:+.0f} "
+             f"z {face.pose.translation[2]:.2f} m")
+    x1, y1 = int(face.box[0]), max(int(face.box[1]) - 6 * t, 10 * t)
+    cv2.putText(image, label, (x1, y1), cv2.FONT_HERSHEY_SIMPLEX, 0.45 * t, _WHITE, t,
+                cv2.LINE_AA)
+
+
+def draw(image: np.ndarray, faces: Iterable[Face], mode: str) -> np.ndarray:
+    """Draw ``faces`` onto ``image`` (in place) in ``mode``; returns ``image``."""
+    drawer = {"sparse": draw_sparse, "dense": draw_dense, "pose": draw_pose}.get(mode)
+    if drawer is None:
+        raise ValueError(f"unknown drawing mode {mode!r}; choose from {DRAW_MODES}")
+    for face in faces:
+        drawer(image, face)
+    return image

@@ -1,0 +1,207 @@
+"""The pipeline: image in, :class:`~dense_head_pose.results.FrameResult` out.
+
+``HeadPoseEstimator.from_model_dir()(image)`` detects faces, crops each with the 3DDFA_V2
+rule, regresses its 3DMM parameters, reconstructs its 68 landmarks and derives its pose.
+Everything per frame is allocated once at load; the only per-face work is a crop, one small
+inference and a few small matrix products.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+
+from . import model_pack
+from .alignment import CROP_SIZE, Regressor, roi_from_box, roi_from_landmarks
+from .detection import Detection, FaceDetector
+from .images import as_bgr8
+from .morphable_model import FULL_BFM_NAME, MorphableModel
+from .pose import CameraIntrinsics, euler_angles, metric_pose, pnp_pose, view_rotation
+from .results import Face, FrameResult
+
+POSE_METHODS = ("affine", "pnp")
+
+
+@dataclass(frozen=True)
+class EstimatorOptions:
+    """Settings of :class:`HeadPoseEstimator`; validated on construction."""
+
+    num_threads: int = 1
+    """LiteRT threads per model."""
+    score_threshold: float = 0.6
+    """Minimum detector confidence of a face."""
+    nms_iou: float = 0.3
+    """Overlap above which the weaker of two boxes is dropped."""
+    max_faces: int = 16
+    """Keep at most this many faces, the largest ones."""
+    refine: bool = False
+    """Second alignment pass from the first pass's landmarks (3DDFA_V2's video ROI rule).
+    Off by default: measured on the test data, see README ("Second pass")."""
+    pose_method: str = "affine"
+    """``affine``: metric pose from the 3DMM camera; ``pnp``: refined by solvePnP."""
+    min_face_size: float = 8.0
+    """Detector boxes narrower than this many pixels are ignored."""
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.num_threads <= 64:
+            raise ValueError(f"num_threads must be in [1, 64], got {self.num_threads}")
+        if not (0.0 < self.score_threshold < 1.0):
+            raise ValueError(f"score_threshold must be in (0, 1), got {self.score_threshold}")
+        if not (0.0 < self.nms_iou <= 1.0):
+            raise ValueError(f"nms_iou must be in (0, 1], got {self.nms_iou}")
+        if not 0 <= self.max_faces <= 1000:
+            raise ValueError(f"max_faces must be in [0, 1000], got {self.max_faces}")
+        if self.pose_method not in POSE_METHODS:
+            raise ValueError(f"pose_method must be one of {POSE_METHODS}, got {self.pose_method!r}")
+        if not (math.isfinite(self.min_face_size) and self.min_face_size >= 0):
+            raise ValueError(f"min_face_size must be >= 0, got {self.min_face_size}")
+
+
+def crop_to_image_camera(crop_camera: np.ndarray, roi: np.ndarray) -> np.ndarray:
+    """Map the regressor's 3x4 crop camera (120 px, y up) to a 3x4 image camera.
+
+    Uses 3DDFA_V2's own reconstruction mapping (``x - 1``, ``120 - y``, then scale by the ROI
+    side / 120 and shift by its corner), which is what the network was trained against. The
+    depth row keeps the scale but drops the offset: depth is relative to the model origin.
+    """
+    k = (roi[2] - roi[0]) / CROP_SIZE
+    to_image = np.array([[k, 0.0, 0.0, roi[0] - k],
+                         [0.0, -k, 0.0, roi[1] + CROP_SIZE * k],
+                         [0.0, 0.0, k, 0.0]])
+    camera = to_image[:, :3] @ crop_camera
+    camera[:, 3] += to_image[:, 3]
+    camera[2, 3] = 0.0
+    return camera
+
+
+class HeadPoseEstimator:
+    """Face detection, 3DMM alignment, reconstruction and pose in one callable.
+
+    >>> estimator = HeadPoseEstimator.from_model_dir()          # doctest: +SKIP
+    >>> result = estimator(bgr_image)                           # doctest: +SKIP
+    >>> result.faces[0].yaw, result.faces[0].pose.translation   # doctest: +SKIP
+    """
+
+    def __init__(self, detector: FaceDetector, regressor: Regressor, model: MorphableModel,
+                 options: EstimatorOptions) -> None:
+        self.detector = detector
+        self.regressor = regressor
+        self.model = model
+        self._options = options
+
+    @classmethod
+    def from_model_dir(cls, model_dir: str | os.PathLike[str] | None = None,
+                       options: EstimatorOptions | None = None, **overrides: object
+                       ) -> HeadPoseEstimator:
+        """Load the pack found by :func:`dense_head_pose.model_pack.locate`.
+
+        ``overrides`` are :class:`EstimatorOptions` fields, e.g. ``num_threads=2``.
+        """
+        opts = replace(options or EstimatorOptions(), **overrides)  # type: ignore[arg-type]
+        directory = model_pack.locate(model_dir)
+        detector = FaceDetector(directory / "face_detector_rfb320.tflite", opts.num_threads,
+                                opts.score_threshold, opts.nms_iou)
+        regressor = Regressor(directory / "face_3dmm_mb05.tflite", opts.num_threads)
+        model = MorphableModel(directory / "bfm_sparse68.npz", directory / "bfm_dense_mean.npz",
+                               directory / FULL_BFM_NAME)
+        return cls(detector, regressor, model, opts)
+
+    @property
+    def options(self) -> EstimatorOptions:
+        """Current options; see :meth:`configure`."""
+        return self._options
+
+    def configure(self, **changes: object) -> None:
+        """Change options at run time (thread count excepted: it is fixed at load)."""
+        opts = replace(self._options, **changes)  # type: ignore[arg-type]
+        if opts.num_threads != self._options.num_threads:
+            raise ValueError("num_threads is fixed when the models are loaded")
+        self.detector.score_threshold = opts.score_threshold
+        self.detector.nms_iou = opts.nms_iou
+        self._options = opts
+
+    def detect(self, image: np.ndarray) -> list[Detection]:
+        """Faces in a BGR uint8 image, largest first, after size and count limits."""
+        opts = self._options
+        found = [d for d in self.detector(image) if d.box[2] - d.box[0] >= opts.min_face_size]
+        return found[:opts.max_faces]
+
+    def __call__(self, image: np.ndarray, camera: CameraIntrinsics | None = None,
+                 dense: bool = False, boxes: Sequence[Detection] | None = None) -> FrameResult:
+        """Estimate every face in ``image`` (any layout :func:`as_bgr8` accepts).
+
+        ``camera`` gives the metric pose its intrinsics (default: f = width, centred);
+        ``dense`` computes the dense vertices now rather than on first access; ``boxes``
+        skips detection (e.g. boxes from another detector or a tracker).
+        """
+        times: dict[str, float] = {}
+        t0 = time.perf_counter()
+        image = as_bgr8(image)
+        height, width = image.shape[:2]
+        intrinsics = camera or CameraIntrinsics.default(width, height)
+        detections = (self.detect(image) if boxes is None
+                      else list(boxes)[:self._options.max_faces])
+        t1 = time.perf_counter()
+        times["detect"] = (t1 - t0) * 1e3
+        faces: list[Face] = []
+        for det in detections:
+            face = self._align(image, det, intrinsics, times)
+            if face is not None:
+                faces.append(face)
+        if dense:
+            start = time.perf_counter()
+            for face in faces:
+                _ = face.vertices
+            times["reconstruct_dense"] = (time.perf_counter() - start) * 1e3
+        return FrameResult(faces, width, height, times)
+
+    def _align(self, image: np.ndarray, det: Detection, intrinsics: CameraIntrinsics,
+               times: dict[str, float]) -> Face | None:
+        """Crop, regress and reconstruct one face; ``None`` if the network output is unusable."""
+        roi = roi_from_box(det.box)
+        passes = 2 if self._options.refine else 1
+        for i in range(passes):
+            if roi[2] - roi[0] < 1.0 or not np.all(np.isfinite(roi)):
+                return None
+            t0 = time.perf_counter()
+            self.regressor.crop(image, roi)
+            t1 = time.perf_counter()
+            params = self.regressor.infer()
+            t2 = time.perf_counter()
+            if not np.all(np.isfinite(params)):
+                return None
+            camera = crop_to_image_camera(params[:12].reshape(3, 4), roi)
+            landmarks_model = self.model.landmarks_model(params)
+            landmarks = self.model.project(landmarks_model, camera)
+            t3 = time.perf_counter()
+            _accumulate(times, "preprocess", t1 - t0)
+            _accumulate(times, "infer", t2 - t1)
+            _accumulate(times, "reconstruct_sparse", t3 - t2)
+            if i + 1 < passes:
+                roi = roi_from_landmarks(landmarks)
+        view_rot, _, _ = view_rotation(camera)
+        if not np.all(np.isfinite(view_rot)):
+            return None
+        yaw, pitch, roll = euler_angles(view_rot)
+        head_pose = metric_pose(camera, landmarks_model, intrinsics)
+        if self._options.pose_method == "pnp":
+            head_pose = pnp_pose(landmarks, landmarks_model, intrinsics, head_pose)
+        _accumulate(times, "pose", time.perf_counter() - t3)
+        return Face(box=det.box, score=det.score, roi=roi, params=params, camera=camera,
+                    yaw=yaw, pitch=pitch, roll=roll, pose=head_pose, landmarks=landmarks,
+                    _model=self.model)
+
+
+def _accumulate(times: dict[str, float], stage: str, seconds: float) -> None:
+    times[stage] = times.get(stage, 0.0) + seconds * 1e3
+
+
+def default_model_dir() -> Path:
+    """The pack directory :meth:`HeadPoseEstimator.from_model_dir` would use."""
+    return model_pack.locate(None)

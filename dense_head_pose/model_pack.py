@@ -1,0 +1,225 @@
+"""The model pack: manifest, location, verification and fetching.
+
+Weights are third-party data and never live in the repository. ``models/manifest.json`` lists
+each file with its size, SHA-256, origin and licence; :func:`fetch` copies or downloads the pack
+into a directory and verifies it; :func:`locate` finds an installed pack; :func:`verify` checks
+one. A missing or corrupt file produces a single :class:`~dense_head_pose.errors.ModelError`
+naming the file and the command that repairs it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import sys
+import tempfile
+import urllib.parse
+import urllib.request
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import ModelError
+
+ENV_VAR = "DENSE_HEAD_POSE_MODELS"
+PACKAGE_NAME = "dense_head_pose"
+MANIFEST_NAME = "manifest.json"
+FETCH_HINT = "dense-head-pose models fetch --from DIR (or --url BASE_URL)"
+_CHUNK = 1 << 20
+
+
+@dataclass(frozen=True)
+class ModelFile:
+    """One entry of the manifest."""
+
+    name: str
+    role: str
+    bytes: int
+    sha256: str
+    origin: str
+    licence: str
+
+
+def _package_dir() -> Path:
+    return Path(__file__).resolve().parent
+
+
+def manifest_path() -> Path:
+    """The manifest shipped with the code (source tree, pip install or colcon install)."""
+    candidates = [
+        _package_dir().parent / "models" / MANIFEST_NAME,  # source checkout
+        _package_dir() / MANIFEST_NAME,  # copied into the package by setup.py
+        *(d / MANIFEST_NAME for d in _share_dirs()),
+    ]
+    for candidate in candidates:
+        if candidate.is_file():
+            return candidate
+    raise ModelError(f"the model manifest ({MANIFEST_NAME}) is not installed with {PACKAGE_NAME}")
+
+
+def load_manifest(path: Path | None = None) -> list[ModelFile]:
+    """Read the manifest into :class:`ModelFile` entries."""
+    path = path or manifest_path()
+    data = json.loads(path.read_text(encoding="utf-8"))
+    return [
+        ModelFile(
+            name=f["name"], role=f["role"], bytes=int(f["bytes"]), sha256=f["sha256"].lower(),
+            origin=f["origin"], licence=f["licence"],
+        )
+        for f in data["files"]
+    ]
+
+
+def _share_dirs() -> list[Path]:
+    """``share/dense_head_pose/models`` of a colcon/ament install and of a pip prefix."""
+    dirs: list[Path] = []
+    try:  # a ROS 2 install knows its share directory through the ament index
+        from ament_index_python.packages import get_package_share_directory
+
+        dirs.append(Path(get_package_share_directory(PACKAGE_NAME)) / "models")
+    except Exception:
+        pass
+    dirs.append(Path(sys.prefix) / "share" / PACKAGE_NAME / "models")
+    return dirs
+
+
+def user_data_dir() -> Path:
+    """Per-user location used by ``models fetch`` when nothing else is writable."""
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / PACKAGE_NAME / "models"
+
+
+def search_path(explicit: str | os.PathLike[str] | None = None) -> list[Path]:
+    """Directories searched for the pack, in order of precedence."""
+    dirs: list[Path] = []
+    if explicit:
+        return [Path(explicit)]
+    if os.environ.get(ENV_VAR):
+        return [Path(os.environ[ENV_VAR])]
+    dirs.extend(_share_dirs())
+    dirs.append(_package_dir().parent / "models")
+    dirs.append(user_data_dir())
+    return dirs
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(_CHUNK), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def check_file(path: Path, entry: ModelFile) -> str | None:
+    """Return ``None`` when ``path`` matches the manifest entry, else what is wrong with it."""
+    if not path.is_file():
+        return "missing"
+    size = path.stat().st_size
+    if size != entry.bytes:
+        return f"size {size} bytes, expected {entry.bytes} (truncated or wrong file)"
+    digest = _sha256(path)
+    if digest != entry.sha256:
+        return f"SHA-256 {digest[:16]}..., expected {entry.sha256[:16]}... (corrupt or wrong file)"
+    return None
+
+
+def verify(directory: Path, entries: Iterable[ModelFile] | None = None) -> dict[str, str | None]:
+    """Check every manifest file in ``directory``; map file name to problem or ``None``."""
+    entries = list(entries) if entries is not None else load_manifest()
+    return {e.name: check_file(directory / e.name, e) for e in entries}
+
+
+def locate(explicit: str | os.PathLike[str] | None = None) -> Path:
+    """Find a complete, verified model pack.
+
+    Precedence: ``explicit`` (``--models DIR``) > ``$DENSE_HEAD_POSE_MODELS`` > the installed
+    package's share directory > the source tree's ``models/`` > the per-user data directory.
+    The first directory holding any pack file is the one used and must be complete: silently
+    skipping a corrupt pack for another one would hide the corruption.
+    """
+    entries = load_manifest()
+    candidates = search_path(explicit)
+    for directory in candidates:
+        if any((directory / e.name).exists() for e in entries):
+            problems = {k: v for k, v in verify(directory, entries).items() if v}
+            if problems:
+                detail = "; ".join(f"{directory / k}: {v}" for k, v in problems.items())
+                raise ModelError(f"model pack in {directory} is incomplete: {detail}. "
+                                 f"Repair it with: {FETCH_HINT} --dest {directory}")
+            return directory
+    searched = ", ".join(str(d) for d in candidates)
+    raise ModelError(f"no model pack found (searched {searched}). Fetch it with: {FETCH_HINT}")
+
+
+def default_fetch_dest() -> Path:
+    """Where ``models fetch`` writes without ``--dest``: env var, source tree, else user dir."""
+    if os.environ.get(ENV_VAR):
+        return Path(os.environ[ENV_VAR])
+    repo_models = _package_dir().parent / "models"
+    if (repo_models / MANIFEST_NAME).is_file() and os.access(repo_models, os.W_OK):
+        return repo_models
+    return user_data_dir()
+
+
+def _copy_from_dir(source: Path, name: str, out: Path) -> None:
+    src = source / name
+    if not src.is_file():
+        raise ModelError(f"{src} does not exist")
+    shutil.copyfile(src, out)
+
+
+def _download(base_url: str, name: str, out: Path, timeout: float = 60.0) -> None:
+    url = urllib.parse.urljoin(base_url.rstrip("/") + "/", urllib.parse.quote(name))
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response, out.open("wb") as fh:
+            shutil.copyfileobj(response, fh, _CHUNK)
+    except OSError as exc:  # URLError is an OSError
+        raise ModelError(f"download of {url} failed: {exc}") from exc
+
+
+def fetch(
+    dest: Path,
+    source_dir: Path | None = None,
+    base_url: str | None = None,
+    log: Callable[[str], None] = print,
+) -> list[Path]:
+    """Copy (``source_dir``) or download (``base_url``) the pack into ``dest``, verified.
+
+    Each file is written to a temporary file in ``dest`` and renamed into place only after its
+    size and SHA-256 match the manifest, so an interrupted or corrupt transfer never leaves a
+    file that looks complete. Files already present and valid are kept.
+    """
+    if (source_dir is None) == (base_url is None):
+        raise ValueError("give exactly one of source_dir and base_url")
+    dest.mkdir(parents=True, exist_ok=True)
+    written: list[Path] = []
+    for entry in load_manifest():
+        target = dest / entry.name
+        if check_file(target, entry) is None:
+            log(f"ok       {target}")
+            written.append(target)
+            continue
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{entry.name}.", suffix=".partial", dir=dest)
+        os.close(fd)
+        tmp = Path(tmp_name)
+        try:
+            if source_dir is not None:
+                _copy_from_dir(source_dir, entry.name, tmp)
+            else:
+                assert base_url is not None
+                _download(base_url, entry.name, tmp)
+            problem = check_file(tmp, entry)
+            if problem:
+                raise ModelError(f"refusing {entry.name} from "
+                                 f"{source_dir or base_url}: {problem}")
+            os.replace(tmp, target)
+        finally:
+            tmp.unlink(missing_ok=True)
+        log(f"fetched  {target}")
+        written.append(target)
+    manifest_copy = dest / MANIFEST_NAME
+    if not manifest_copy.exists():
+        shutil.copyfile(manifest_path(), manifest_copy)
+    return written

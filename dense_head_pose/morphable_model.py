@@ -1,0 +1,229 @@
+"""The Basel Face Model: 68 sparse landmarks exactly, 38,365 dense vertices.
+
+Sparse landmarks come from the 68-row restriction of the model's bases, so they are exact.
+The pack's dense model is only the mean face (no dense bases). Its vertices are deformed by the
+68 keypoints' shape + expression displacement, interpolated over the mesh by a 3D thin-plate
+spline (polyharmonic kernel ``phi(r) = r`` plus an affine part). The spline is linear in the
+displacements, so it reduces to one ``38365 x 68`` matrix computed once at load: per face the
+dense reconstruction is one small matrix product. If the full 3DDFA_V2 model was imported
+(``dense-head-pose models import-bfm``), its exact dense bases are used instead.
+
+Model space: micrometres, x towards the subject's left, y up, z out of the face.
+"""
+
+from __future__ import annotations
+
+import pickle
+from dataclasses import dataclass
+from pathlib import Path
+from typing import ClassVar
+
+import numpy as np
+
+from .errors import ModelError
+
+N_SHAPE = 40
+N_EXP = 10
+N_LANDMARKS = 68
+SELLION = 27  #: landmark index of the top of the nose bridge (the REP-155 face frame origin)
+FULL_BFM_NAME = "bfm_dense_full.npz"
+_TPS_REGULARISATION = 1e-6  # relative to the mean kernel value, for conditioning only
+
+
+def _load_npz(path: Path, keys: dict[str, tuple[int | None, ...]]) -> dict[str, np.ndarray]:
+    """Load ``path`` (no pickles) and check each key's shape; ``None`` matches any length."""
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            arrays = {k: np.array(data[k]) for k in keys}
+    except (OSError, ValueError, KeyError, EOFError) as exc:
+        raise ModelError(f"{path} is not a valid model file ({exc}); fetch a good copy with: "
+                         "dense-head-pose models fetch") from exc
+    for key, shape in keys.items():
+        got = arrays[key].shape
+        if len(got) != len(shape) or any(s is not None and s != g for s, g in zip(shape, got)):
+            raise ModelError(f"{path}: array {key!r} has shape {got}, expected {shape}")
+        if arrays[key].dtype.kind == "f" and not np.all(np.isfinite(arrays[key])):
+            raise ModelError(f"{path}: array {key!r} holds non-finite values")
+    return arrays
+
+
+def thin_plate_weights(vertices: np.ndarray, keypoints: np.ndarray) -> np.ndarray:
+    """``(N, K)`` matrix mapping K keypoint displacements to N smoothly interpolated ones.
+
+    Solves the 3D thin-plate (polyharmonic, ``phi(r) = r``) system with an affine term once for
+    an identity right-hand side; rows at the keypoints reproduce them exactly.
+    """
+    k = len(keypoints)
+    kp = keypoints.astype(np.float64)
+    kernel = np.linalg.norm(kp[:, None] - kp[None], axis=-1)
+    kernel += np.eye(k) * _TPS_REGULARISATION * kernel.mean()
+    poly = np.concatenate([np.ones((k, 1)), kp], axis=1)
+    system = np.zeros((k + 4, k + 4))
+    system[:k, :k], system[:k, k:], system[k:, :k] = kernel, poly, poly.T
+    coeffs = np.linalg.solve(system, np.concatenate([np.eye(k), np.zeros((4, k))]))
+    v = vertices.astype(np.float64)
+    dist = np.sqrt(np.maximum(
+        (v * v).sum(1)[:, None] + (kp * kp).sum(1)[None] - 2.0 * v @ kp.T, 0.0))
+    weights = dist @ coeffs[:k] + np.concatenate([np.ones((len(v), 1)), v], axis=1) @ coeffs[k:]
+    return weights.astype(np.float32)
+
+
+@dataclass(frozen=True)
+class DenseBases:
+    """Exact dense bases (from an imported full BFM): mean ``(N, 3)``, bases ``(N*3, 50)``."""
+
+    mean: np.ndarray
+    bases: np.ndarray
+
+
+class MorphableModel:
+    """Sparse and dense reconstruction of 3DMM parameters into model or image space."""
+
+    def __init__(self, sparse_path: Path, dense_path: Path, full_path: Path | None = None) -> None:
+        sparse = _load_npz(sparse_path, {"u_base": (204,), "w_shp_base": (204, N_SHAPE),
+                                         "w_exp_base": (204, N_EXP)})
+        dense = _load_npz(dense_path, {"vertices": (None, 3), "triangles": (None, 3),
+                                       "keypoints": (N_LANDMARKS,)})
+        self.mean68 = sparse["u_base"].reshape(N_LANDMARKS, 3).astype(np.float32)
+        #: ``(204, 50)`` shape then expression bases, rows xyz-interleaved per landmark
+        self.bases68 = np.concatenate([sparse["w_shp_base"], sparse["w_exp_base"]], axis=1)
+        self.triangles = np.ascontiguousarray(dense["triangles"], dtype=np.int32)
+        self.keypoints = dense["keypoints"].astype(np.int64)
+        n_vertices = len(dense["vertices"])
+        if self.triangles.min() < 0 or self.triangles.max() >= n_vertices:
+            raise ModelError(f"{dense_path}: triangle indices out of range")
+        if self.keypoints.min() < 0 or self.keypoints.max() >= n_vertices:
+            raise ModelError(f"{dense_path}: keypoint indices out of range")
+        self.exact_dense = full_path is not None and full_path.is_file()
+        if self.exact_dense:
+            assert full_path is not None
+            full = _load_npz(full_path, {"u": (None, 3), "w_shp": (None, N_SHAPE),
+                                         "w_exp": (None, N_EXP), "triangles": (None, 3),
+                                         "keypoints": (N_LANDMARKS,)})
+            self._full = DenseBases(
+                mean=full["u"].astype(np.float32),
+                bases=np.ascontiguousarray(np.concatenate([full["w_shp"], full["w_exp"]], 1),
+                                           dtype=np.float32))
+            self.dense_mean = self._full.mean
+            self.triangles = np.ascontiguousarray(full["triangles"], dtype=np.int32)
+            self.keypoints = full["keypoints"].astype(np.int64)
+            self._tps = None
+        else:
+            self.dense_mean = dense["vertices"].astype(np.float32)
+            self._tps = thin_plate_weights(self.dense_mean, self.mean68)
+
+    @property
+    def n_vertices(self) -> int:
+        """Number of dense vertices (38,365 for the 3DDFA_V2 no-neck model)."""
+        return len(self.dense_mean)
+
+    def landmark_offsets(self, params: np.ndarray) -> np.ndarray:
+        """``(68, 3)`` shape + expression displacement of the landmarks, model units."""
+        return (self.bases68 @ params[12:62].astype(np.float32)).reshape(N_LANDMARKS, 3)
+
+    def landmarks_model(self, params: np.ndarray) -> np.ndarray:
+        """``(68, 3)`` landmarks in model space (micrometres)."""
+        return self.mean68 + self.landmark_offsets(params)
+
+    def dense_model(self, params: np.ndarray) -> np.ndarray:
+        """``(N, 3)`` dense vertices in model space (micrometres)."""
+        return self.dense_mean + self._dense_offsets(params, np.eye(3, dtype=np.float32))
+
+    def _dense_offsets(self, params: np.ndarray, linear: np.ndarray) -> np.ndarray:
+        """Dense displacement already multiplied by ``linear.T`` (cheaper on 68 than N rows)."""
+        if self._tps is not None:
+            return self._tps @ (self.landmark_offsets(params) @ linear.T)
+        coeffs = params[12:62].astype(np.float32)
+        return (self._full.bases @ coeffs).reshape(-1, 3) @ linear.T
+
+    @staticmethod
+    def project(points: np.ndarray, camera: np.ndarray) -> np.ndarray:
+        """Apply a 3x4 affine ``camera`` to ``(N, 3)`` model points; float32 ``(N, 3)``."""
+        cam = camera.astype(np.float32)
+        return points @ cam[:, :3].T + cam[:, 3]
+
+    def landmarks(self, params: np.ndarray, camera: np.ndarray) -> np.ndarray:
+        """``(68, 3)`` landmarks through the image camera (pixels, depth)."""
+        return self.project(self.landmarks_model(params), camera)
+
+    def vertices(self, params: np.ndarray, camera: np.ndarray) -> np.ndarray:
+        """``(N, 3)`` dense vertices through the image camera (pixels, depth)."""
+        cam = camera.astype(np.float32)
+        out = self.dense_mean @ cam[:, :3].T
+        out += self._dense_offsets(params, cam[:, :3])
+        out += cam[:, 3]
+        return out
+
+
+class _NumpyOnlyUnpickler(pickle.Unpickler):
+    """Unpickler that admits numpy arrays, dtypes and plain containers, nothing callable else.
+
+    A pickle can run arbitrary code when loaded; restricting the globals it may reference
+    keeps a malicious file from doing more than failing to load.
+    """
+
+    _ALLOWED: ClassVar[frozenset[tuple[str, str]]] = frozenset({
+        ("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
+        ("numpy.core.multiarray", "scalar"), ("numpy._core.multiarray", "scalar"),
+        ("numpy", "ndarray"), ("numpy", "dtype"), ("_codecs", "encode"),
+    })
+
+    def find_class(self, module: str, name: str) -> object:
+        if (module, name) in self._ALLOWED:
+            return super().find_class(module, name)
+        raise pickle.UnpicklingError(f"refusing pickled global {module}.{name}")
+
+
+def import_full_bfm(pkl_path: Path, dest_dir: Path, dense_path: Path) -> Path:
+    """Convert 3DDFA_V2's ``bfm_noneck_v3.pkl`` to ``bfm_dense_full.npz`` in ``dest_dir``.
+
+    Expected keys: ``u`` (3N or 3Nx1), ``w_shp`` (3N x >=40), ``w_exp`` (3N x >=10), ``tri``
+    (Mx3 or 3xM) and ``keypoints`` (204 indices into the flattened xyz vector). When the
+    vertex count matches the pack's dense mesh, the pack's triangles (3DDFA_V2's rebuilt
+    ``tri.pkl``) are kept, as 3DDFA_V2 itself does for this model.
+    """
+    try:
+        with pkl_path.open("rb") as fh:
+            data = _NumpyOnlyUnpickler(fh, encoding="latin1").load()
+    except (OSError, pickle.UnpicklingError, EOFError, ValueError, AttributeError) as exc:
+        raise ModelError(f"{pkl_path}: cannot read as a BFM pickle ({exc})") from exc
+    if not isinstance(data, dict):
+        raise ModelError(f"{pkl_path}: expected a dict of arrays, got {type(data).__name__}")
+    missing = {"u", "w_shp", "w_exp", "tri", "keypoints"} - set(data)
+    if missing:
+        raise ModelError(f"{pkl_path}: missing keys {sorted(missing)}")
+    u = np.asarray(data["u"], np.float32).reshape(-1)
+    if u.size % 3:
+        raise ModelError(f"{pkl_path}: 'u' has {u.size} values, not a multiple of 3")
+    n = u.size // 3
+    w_shp = np.asarray(data["w_shp"], np.float32)
+    w_exp = np.asarray(data["w_exp"], np.float32)
+    if w_shp.shape[0] != 3 * n or w_shp.shape[1] < N_SHAPE:
+        raise ModelError(f"{pkl_path}: 'w_shp' has shape {w_shp.shape}, expected ({3 * n}, >=40)")
+    if w_exp.shape[0] != 3 * n or w_exp.shape[1] < N_EXP:
+        raise ModelError(f"{pkl_path}: 'w_exp' has shape {w_exp.shape}, expected ({3 * n}, >=10)")
+    flat_kp = np.asarray(data["keypoints"]).reshape(-1).astype(np.int64)
+    xyz = flat_kp.reshape(-1, 3) if flat_kp.size == 3 * N_LANDMARKS else None
+    if xyz is None or np.any(xyz[:, 0] % 3) or np.any(xyz - xyz[:, :1] != np.arange(3)):
+        raise ModelError(f"{pkl_path}: 'keypoints' must be 204 xyz indices of 68 vertices")
+    keypoints = flat_kp[0::3] // 3
+    if keypoints.max() >= n:
+        raise ModelError(f"{pkl_path}: keypoint index out of range")
+    tri = np.asarray(data["tri"]).astype(np.int64)
+    if tri.ndim != 2 or 3 not in tri.shape:
+        raise ModelError(f"{pkl_path}: 'tri' has shape {tri.shape}, expected (M, 3) or (3, M)")
+    tri = tri if tri.shape[1] == 3 else tri.T
+    with np.load(dense_path, allow_pickle=False) as pack:
+        if len(pack["vertices"]) == n:
+            tri = pack["triangles"].astype(np.int64)
+    if tri.min() < 0 or tri.max() >= n:
+        raise ModelError(f"{pkl_path}: triangle index out of range")
+    values = [u, w_shp, w_exp]
+    if not all(np.all(np.isfinite(a)) for a in values):
+        raise ModelError(f"{pkl_path}: non-finite values in the bases")
+    out = dest_dir / FULL_BFM_NAME
+    tmp = dest_dir / (FULL_BFM_NAME + ".partial.npz")
+    np.savez(tmp, u=u.reshape(n, 3), w_shp=w_shp[:, :N_SHAPE], w_exp=w_exp[:, :N_EXP],
+             triangles=tri.astype(np.int32), keypoints=keypoints.astype(np.int32))
+    tmp.replace(out)
+    return out

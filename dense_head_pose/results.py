@@ -1,0 +1,119 @@
+"""Result types: one :class:`Face` per detected face, one :class:`FrameResult` per image."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from .pose import HEAD_IN_MODEL, MICROMETRE, HeadPose
+
+if TYPE_CHECKING:
+    from .morphable_model import MorphableModel
+
+
+@dataclass(eq=False)
+class Face:
+    """One face: detection, 3DMM parameters, pose and landmarks.
+
+    Image quantities are in pixels of the input image; ``landmarks[:, 2]`` and the dense
+    vertices' depth are in the same pixel scale, relative to the head's model origin (about
+    the centre of the head), growing towards the camera. Dense vertices are computed on first
+    access (or eagerly with ``dense=True``), so callers that never need them never pay.
+    """
+
+    box: np.ndarray
+    """(x1, y1, x2, y2) detector box, pixels."""
+    score: float
+    """Detector confidence in [0, 1]."""
+    roi: np.ndarray
+    """(x1, y1, x2, y2) square region the regressor saw, pixels (may extend past the image)."""
+    params: np.ndarray
+    """The 62 3DMM parameters: 3x4 crop camera, 40 shape, 10 expression coefficients."""
+    camera: np.ndarray
+    """3x4 affine image camera: model micrometres -> (u, v, depth) pixels."""
+    yaw: float
+    pitch: float
+    roll: float
+    """Degrees; convention in :mod:`dense_head_pose.pose`."""
+    pose: HeadPose
+    """Head frame (REP-155) in the camera optical frame, metres."""
+    landmarks: np.ndarray
+    """(68, 3) float32: x, y pixels and relative depth."""
+    id: int | None = None
+    """Tracking identity, stable across frames when a tracker assigns one."""
+    _model: MorphableModel | None = field(default=None, repr=False)
+    _vertices: np.ndarray | None = field(default=None, repr=False)
+
+    @property
+    def shape_coefficients(self) -> np.ndarray:
+        """The 40 identity (shape) coefficients."""
+        return self.params[12:52]
+
+    @property
+    def expression_coefficients(self) -> np.ndarray:
+        """The 10 expression coefficients."""
+        return self.params[52:62]
+
+    @property
+    def vertices(self) -> np.ndarray:
+        """(38365, 3) float32 dense vertices, image pixels and relative depth (cached)."""
+        if self._vertices is None:
+            if self._model is None:
+                raise RuntimeError("this Face carries no model to reconstruct dense vertices")
+            self._vertices = self._model.vertices(self.params, self.camera)
+        return self._vertices
+
+    @property
+    def has_vertices(self) -> bool:
+        """Whether the dense vertices were already computed."""
+        return self._vertices is not None
+
+    def vertices_in_camera(self) -> np.ndarray:
+        """(N, 3) float32 dense vertices in the camera optical frame, metres."""
+        assert self._model is not None
+        return self._metric(self._model.dense_model(self.params))
+
+    def landmarks_in_camera(self) -> np.ndarray:
+        """(68, 3) float32 landmarks in the camera optical frame, metres."""
+        assert self._model is not None
+        return self._metric(self._model.landmarks_model(self.params))
+
+    def _metric(self, model_points: np.ndarray) -> np.ndarray:
+        assert self._model is not None
+        sellion = self._model.landmarks_model(self.params)[27]
+        model_to_cam = (self.pose.rotation @ HEAD_IN_MODEL.T).astype(np.float32)
+        out = (model_points - sellion) @ (model_to_cam.T * np.float32(MICROMETRE))
+        out += self.pose.translation.astype(np.float32)
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready summary with the CLI's documented keys."""
+        return {
+            "id": self.id,
+            "bbox": [round(float(v), 2) for v in self.box],
+            "score": round(self.score, 4),
+            "yaw": round(self.yaw, 3),
+            "pitch": round(self.pitch, 3),
+            "roll": round(self.roll, 3),
+            "translation_m": [round(float(v), 5) for v in self.pose.translation],
+            "rotation_quat_xyzw": [round(float(v), 6) for v in self.pose.quaternion_xyzw],
+            "landmarks": [[round(float(v), 2) for v in p] for p in self.landmarks],
+            "params": [float(v) for v in self.params],
+        }
+
+
+@dataclass
+class FrameResult:
+    """Faces found in one image, largest first, and the time each stage took (ms)."""
+
+    faces: list[Face]
+    width: int
+    height: int
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def to_dict(self, frame: int | str) -> dict[str, Any]:
+        """JSON-ready object for one frame (``--json`` output line)."""
+        return {"frame": frame, "width": self.width, "height": self.height,
+                "faces": [f.to_dict() for f in self.faces]}

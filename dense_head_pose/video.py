@@ -1,0 +1,111 @@
+"""Frame sources: a video file, a camera index or a folder of images, as one iterator.
+
+Used by the CLI and by the ROS ``image_source`` node. A source that cannot be opened, or yields
+no frame at all, raises :class:`~dense_head_pose.errors.VideoError`; a stream that stops
+decoding part-way (a truncated file whose header claims more frames) simply ends.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from . import images
+from .errors import ImageError, VideoError
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".pgm", ".ppm")
+
+
+@dataclass
+class FrameSource:
+    """An opened source. Iterate for ``(index, bgr_frame)``; ``fps`` may be 0 if unknown."""
+
+    description: str
+    fps: float
+    frame_count: int | None
+    _capture: cv2.VideoCapture | None = None
+    _files: list[Path] | None = None
+
+    def __iter__(self) -> Iterator[tuple[int, np.ndarray]]:
+        if self._files is not None:
+            index = 0
+            for path in self._files:
+                try:
+                    yield index, images.read(str(path))
+                    index += 1
+                except ImageError:
+                    continue  # an unreadable file in a folder is skipped, not fatal
+            return
+        assert self._capture is not None
+        index = 0
+        while True:
+            ok, frame = self._capture.read()
+            if not ok or frame is None or frame.size == 0:
+                return
+            yield index, images.as_bgr8(frame)
+            index += 1
+
+    def rewind(self) -> bool:
+        """Go back to the first frame (files only); ``False`` if the source cannot."""
+        if self._files is not None:
+            return True
+        assert self._capture is not None
+        return bool(self._capture.set(cv2.CAP_PROP_POS_FRAMES, 0))
+
+    def close(self) -> None:
+        """Release the capture device or file."""
+        if self._capture is not None:
+            self._capture.release()
+
+    def __enter__(self) -> FrameSource:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def open_source(source: str | int) -> FrameSource:
+    """Open ``source``: an int or digit string is a camera index, a directory a folder of
+    images (sorted by name), anything else a video file."""
+    if isinstance(source, int) or (isinstance(source, str) and source.isdigit()):
+        index = int(source)
+        capture = cv2.VideoCapture(index)
+        if not capture.isOpened():
+            raise VideoError(f"camera {index} cannot be opened")
+        return FrameSource(f"camera {index}", float(capture.get(cv2.CAP_PROP_FPS) or 0.0), None,
+                           _capture=capture)
+    path = Path(source)
+    if path.is_dir():
+        files = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        if not files:
+            raise VideoError(f"folder {path} holds no images ({', '.join(IMAGE_SUFFIXES)})")
+        return FrameSource(f"folder {path}", 0.0, len(files), _files=files)
+    if not path.is_file():
+        raise VideoError(f"video {path} does not exist")
+    if not os.access(path, os.R_OK):
+        raise VideoError(f"video {path} is not readable")
+    capture = cv2.VideoCapture(str(path))
+    if not capture.isOpened():
+        raise VideoError(f"video {path} cannot be opened (not a video, or no decoder)")
+    ok, first = capture.read()
+    if not ok or first is None:
+        capture.release()
+        raise VideoError(f"video {path} yields no decodable frame")
+    capture.set(cv2.CAP_PROP_POS_FRAMES, 0)
+    count = int(capture.get(cv2.CAP_PROP_FRAME_COUNT))
+    return FrameSource(f"video {path}", float(capture.get(cv2.CAP_PROP_FPS) or 0.0),
+                       count if count > 0 else None, _capture=capture)
+
+
+def open_writer(path: str, fps: float, size: tuple[int, int]) -> cv2.VideoWriter:
+    """An MP4 (mp4v) writer, or :class:`VideoError` if this OpenCV build cannot write one."""
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    writer = cv2.VideoWriter(path, cv2.VideoWriter_fourcc(*"mp4v"), fps or 25.0, size)
+    if not writer.isOpened():
+        raise VideoError(f"cannot write video {path} (no MP4 encoder in this OpenCV build?)")
+    return writer
