@@ -36,8 +36,8 @@ def _add_pipeline_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--threads", type=int, default=1, help="LiteRT threads per model (default 1)")
     p.add_argument("--threshold", type=float, default=0.6, help="detector score threshold")
     p.add_argument("--max-faces", type=int, default=16, help="largest N faces per frame")
-    p.add_argument("--refine", action="store_true",
-                   help="second alignment pass from the first pass's landmarks")
+    p.add_argument("--refine", action=argparse.BooleanOptionalAction, default=True,
+                   help="second alignment pass from the first pass's landmarks (default on)")
     p.add_argument("--pose-method", choices=POSE_METHODS, default="affine",
                    help="metric pose from the 3DMM camera (affine) or refined by solvePnP")
     p.add_argument("--intrinsics", nargs=4, type=float, metavar=("FX", "FY", "CX", "CY"),

@@ -1,0 +1,123 @@
+"""The dense-head-pose command as users run it: a real process, real files."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import pytest
+from conftest import TESTDATA
+
+FACE_KEYS = {"bbox", "score", "yaw", "pitch", "roll", "translation_m", "rotation_quat_xyzw",
+             "landmarks", "params"}
+
+
+def run(*args: str, check: bool = True) -> subprocess.CompletedProcess:
+    proc = subprocess.run([sys.executable, "-m", "dense_head_pose", *args],
+                          capture_output=True, text=True, timeout=300, check=False)
+    if check:
+        assert proc.returncode == 0, proc.stderr
+    return proc
+
+
+def test_image_json(tmp_path: Path) -> None:
+    out = tmp_path / "pose.jpg"
+    proc = run("image", str(TESTDATA / "two_faces.jpg"), "--json", "--out", str(out))
+    lines = proc.stdout.strip().splitlines()
+    assert len(lines) == 1
+    record = json.loads(lines[0])
+    assert record["frame"] == "two_faces.jpg"
+    assert (record["width"], record["height"]) == (1536, 689)
+    assert len(record["faces"]) == 2
+    for face in record["faces"]:
+        assert FACE_KEYS <= set(face)
+        assert len(face["landmarks"]) == 68 and len(face["landmarks"][0]) == 3
+        assert len(face["params"]) == 62 and len(face["bbox"]) == 4
+        assert len(face["translation_m"]) == 3 and len(face["rotation_quat_xyzw"]) == 4
+    drawn = cv2.imread(str(out))
+    original = cv2.imread(str(TESTDATA / "two_faces.jpg"))
+    assert drawn.shape == original.shape
+    assert cv2.absdiff(drawn, original).mean() > 0.1  # something was drawn
+
+
+@pytest.mark.parametrize("mode", ["sparse", "dense", "pose"])
+def test_image_modes_draw(tmp_path: Path, mode: str) -> None:
+    out = tmp_path / f"{mode}.png"
+    run("image", str(TESTDATA / "one_face.jpg"), "--mode", mode, "--out", str(out))
+    assert cv2.imread(str(out)).shape == (551, 413, 3)
+
+
+def test_video_json_lines_and_output(tmp_path: Path) -> None:
+    out = tmp_path / "out.mp4"
+    proc = run("video", str(TESTDATA / "talking_head.mp4"), "--json", "--out", str(out),
+               "--mode", "sparse")
+    records = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert [r["frame"] for r in records] == list(range(55))
+    assert all(len(r["faces"]) == 1 for r in records)
+    assert "55/55" in proc.stderr  # the progress bar went to stderr and ended complete
+    capture = cv2.VideoCapture(str(out))
+    count = 0
+    while capture.read()[0]:
+        count += 1
+    assert count == 55
+
+
+def test_video_max_frames() -> None:
+    proc = run("video", str(TESTDATA / "talking_head.mp4"), "--json", "--max-frames", "3")
+    assert len(proc.stdout.splitlines()) == 3
+
+
+def test_benchmark_json() -> None:
+    proc = run("benchmark", str(TESTDATA / "talking_head.mp4"), "--json", "--frames", "10",
+               "--warmup", "1", "--render-mode", "sparse")
+    summary = json.loads(proc.stdout)
+    assert summary["frames"] == 10 and summary["threads"] == 1 and summary["fps"] > 0
+    for stage in ("detect", "preprocess", "infer", "reconstruct_sparse", "reconstruct_dense",
+                  "draw"):
+        s = summary["stages"][stage]
+        assert 0 < s["median_ms"] <= s["p95_ms"]
+
+
+def test_benchmark_table() -> None:
+    proc = run("benchmark", str(TESTDATA / "one_face.jpg"), "--frames", "5", "--warmup", "0",
+               "--render-mode", "pose")
+    assert "| stage" in proc.stdout and "| detect" in proc.stdout and "| draw" in proc.stdout
+
+
+def test_missing_and_undecodable_inputs(tmp_path: Path) -> None:
+    proc = run("video", str(tmp_path / "nope.mp4"), check=False)
+    assert proc.returncode == 2 and "does not exist" in proc.stderr
+    fake = tmp_path / "fake.mp4"
+    fake.write_bytes(b"this is not a video" * 100)
+    proc = run("video", str(fake), check=False)
+    assert proc.returncode == 2 and "fake.mp4" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    broken = tmp_path / "broken.jpg"
+    broken.write_bytes((TESTDATA / "one_face.jpg").read_bytes()[:200])
+    proc = run("image", str(broken), str(TESTDATA / "one_face.jpg"), "--json", check=False)
+    assert proc.returncode == 1 and "broken.jpg" in proc.stderr
+    assert len(proc.stdout.splitlines()) == 1  # the good image was still processed
+
+
+def test_models_check(tmp_path: Path) -> None:
+    proc = run("models", "check")
+    assert "complete" in proc.stderr
+    proc = run("models", "check", "--models", str(tmp_path), check=False)
+    assert proc.returncode == 2 and "models fetch" in proc.stderr
+
+
+def test_models_fetch_command(tmp_path: Path) -> None:
+    from conftest import SHARED_MODELS
+
+    proc = run("models", "fetch", "--from", str(SHARED_MODELS), "--dest", str(tmp_path / "p"))
+    assert "model pack ready" in proc.stderr
+    assert len(list((tmp_path / "p").glob("*.tflite"))) == 2
+
+
+def test_bad_options_exit_cleanly() -> None:
+    proc = run("image", str(TESTDATA / "one_face.jpg"), "--threshold", "7", check=False)
+    assert proc.returncode == 2 and "score_threshold" in proc.stderr
+    assert "Traceback" not in proc.stderr
