@@ -16,6 +16,7 @@ Usage: python scripts/evaluate_alignment.py [--testdata ../shared/testdata]
 from __future__ import annotations
 
 import argparse
+import itertools
 from pathlib import Path
 
 import numpy as np
@@ -77,10 +78,10 @@ def video_jitter(est: HeadPoseEstimator, frames: list[np.ndarray]) -> tuple[floa
         lms.append(face.landmarks[:, :2] / face_size(face.landmarks))
         ts.append(face.pose.translation)
         rs.append(face.pose.rotation)
-    lm = np.mean([np.linalg.norm(b - a, axis=1).mean() for a, b in zip(lms, lms[1:])]) * 100
-    tj = np.mean([np.linalg.norm(b - a) for a, b in zip(ts, ts[1:])]) * 1000
+    lm = np.mean([np.linalg.norm(b - a, axis=1).mean() for a, b in itertools.pairwise(lms)]) * 100
+    tj = np.mean([np.linalg.norm(b - a) for a, b in itertools.pairwise(ts)]) * 1000
     rj = np.mean([np.degrees(np.arccos(np.clip((np.trace(a.T @ b) - 1) / 2, -1, 1)))
-                  for a, b in zip(rs, rs[1:])])
+                  for a, b in itertools.pairwise(rs)])
     return float(lm), float(tj), float(rj)
 
 

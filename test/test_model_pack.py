@@ -38,7 +38,7 @@ def test_checksum_mismatch_is_refused_and_nothing_left(tmp_path: Path) -> None:
     data[len(data) // 2] ^= 0xFF  # same size, one flipped byte
     victim.write_bytes(bytes(data))
     dest = tmp_path / "dest"
-    with pytest.raises(ModelError, match="face_3dmm_mb05.tflite.*SHA-256"):
+    with pytest.raises(ModelError, match=r"face_3dmm_mb05\.tflite.*SHA-256"):
         model_pack.fetch(dest, source_dir=source, log=lambda _: None)
     assert not (dest / "face_3dmm_mb05.tflite").exists()
     assert [p.name for p in dest.iterdir() if "partial" in p.name] == []
@@ -67,7 +67,7 @@ def test_fetch_over_http(tmp_path: Path) -> None:
         url = f"http://127.0.0.1:{server.server_address[1]}/"
         model_pack.fetch(dest, base_url=url, log=lambda _: None)
         assert model_pack.verify(dest) == dict.fromkeys(NAMES)
-        with pytest.raises(ModelError, match="download of .* failed"):
+        with pytest.raises(ModelError, match=r"download of .* failed"):
             model_pack.fetch(tmp_path / "missing", base_url=url + "nothing-here/",
                              log=lambda _: None)
     finally:
@@ -104,5 +104,5 @@ def test_truncated_model_file_gives_model_error(tmp_path: Path) -> None:
     # loading a model directly (not through the verified pack) still fails cleanly
     bad = tmp_path / "bad.tflite"
     bad.write_bytes((SHARED_MODELS / "face_detector_rfb320.tflite").read_bytes()[:5000])
-    with pytest.raises(ModelError, match="bad.tflite"):
+    with pytest.raises(ModelError, match=r"bad\.tflite"):
         FaceDetector(bad)

@@ -21,8 +21,9 @@ from dense_head_pose.pose import (
 @pytest.fixture(scope="module")
 def model_landmarks(estimator) -> np.ndarray:
     """A real face's reconstructed 68 landmarks in model space (micrometres)."""
-    from dense_head_pose import images
     from conftest import TESTDATA
+
+    from dense_head_pose import images
 
     face = estimator(images.read(str(TESTDATA / "one_face.jpg"))).faces[0]
     return estimator.model.landmarks_model(face.params).astype(np.float64)
