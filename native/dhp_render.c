@@ -1,0 +1,210 @@
+/* dhp_render.c: see dhp_render.h for conventions. C99, libm only. */
+#include "dhp_render.h"
+
+#include <math.h>
+#include <stddef.h>
+#include <string.h>
+
+int dhp_render_abi_version(void) { return DHP_RENDER_ABI_VERSION; }
+
+static inline float clampf(float v, float lo, float hi) {
+    return v < lo ? lo : (v > hi ? hi : v);
+}
+
+/* min / max / floor / ceil without libm calls: baseline x86-64 (SSE2) has no rounding
+ * instruction, and fminf's NaN rules block inlining; callers pass finite, non-negative values
+ * to the rounding helpers (after clamping). */
+static inline float min3(float a, float b, float c) {
+    const float m = a < b ? a : b;
+    return m < c ? m : c;
+}
+static inline float max3(float a, float b, float c) {
+    const float m = a > b ? a : b;
+    return m > c ? m : c;
+}
+static inline int floor_nonneg(float v) { return (int)v; }
+static inline int ceil_nonneg(float v) {
+    const int i = (int)v;
+    return i + ((float)i < v);
+}
+
+/* x^n for a small non-negative integer n, by squaring (powf costs more than all the rest of a
+ * vertex's shading). */
+static inline float ipow(float x, int n) {
+    float r = 1.0f;
+    while (n > 0) {
+        if (n & 1) r *= x;
+        x *= x;
+        n >>= 1;
+    }
+    return r;
+}
+
+/* Pass 1: area-weighted vertex normals (unnormalised face normals sum to 2 x area x unit
+ * normal) accumulated into out (n x 4), then each vertex packed as (x, y, z, shade) so the
+ * rasteriser reads one 16-byte record per vertex. Also returns the mesh's bounding box. */
+static void shade_vertices(const float *v, int n, const int32_t *tri, int nt, float *out,
+                           const dhp_style *s, float lights[2][3], float half_vec[2][3],
+                           float box[4]) {
+    memset(out, 0, sizeof(float) * 4 * (size_t)n);
+    for (int t = 0; t < nt; ++t) {
+        const int32_t a = tri[3 * t], b = tri[3 * t + 1], c = tri[3 * t + 2];
+        const float *pa = v + 3 * a, *pb = v + 3 * b, *pc = v + 3 * c;
+        const float e1x = pb[0] - pa[0], e1y = pb[1] - pa[1], e1z = pb[2] - pa[2];
+        const float e2x = pc[0] - pa[0], e2y = pc[1] - pa[1], e2z = pc[2] - pa[2];
+        const float nx = e1y * e2z - e1z * e2y;
+        const float ny = e1z * e2x - e1x * e2z;
+        const float nz = e1x * e2y - e1y * e2x;
+        float *oa = out + 4 * a, *ob = out + 4 * b, *oc = out + 4 * c;
+        oa[0] += nx; oa[1] += ny; oa[2] += nz;
+        ob[0] += nx; ob[1] += ny; ob[2] += nz;
+        oc[0] += nx; oc[1] += ny; oc[2] += nz;
+    }
+    float minx = box[0], miny = box[1], maxx = box[2], maxy = box[3];
+    for (int i = 0; i < n; ++i) {
+        float *o = out + 4 * i;
+        const float *p = v + 3 * i;
+        const float len2 = o[0] * o[0] + o[1] * o[1] + o[2] * o[2];
+        float shade = s->ambient;
+        if (len2 > 0.0f) {
+            const float inv = 1.0f / sqrtf(len2);
+            const float nx = o[0] * inv, ny = o[1] * inv, nz = o[2] * inv;
+            for (int l = 0; l < s->n_lights; ++l) {
+                const float d = nx * lights[l][0] + ny * lights[l][1] + nz * lights[l][2];
+                if (d > 0.0f) {
+                    shade += s->light_intensity[l] * d;
+                    const float h = nx * half_vec[l][0] + ny * half_vec[l][1] + nz * half_vec[l][2];
+                    if (h > 0.0f) shade += s->specular * ipow(h, s->shininess);
+                }
+            }
+        }
+        o[0] = p[0]; o[1] = p[1]; o[2] = p[2]; o[3] = shade;
+        minx = p[0] < minx ? p[0] : minx; maxx = p[0] > maxx ? p[0] : maxx;
+        miny = p[1] < miny ? p[1] : miny; maxy = p[1] > maxy ? p[1] : maxy;
+    }
+    box[0] = minx; box[1] = miny; box[2] = maxx; box[3] = maxy;
+}
+
+/* Pass 2: rasterise one mesh (packed vertices) into depth/shade, sampling pixel centres at
+ * integer coordinates; bbox accumulates the area touched. */
+static void rasterise(const float *pv, const int32_t *tri, int nt, int height, int width,
+                      float *depth, float *shade, int bbox[4]) {
+    const float xmax_f = (float)(width - 1), ymax_f = (float)(height - 1);
+    for (int t = 0; t < nt; ++t) {
+        const float *pa = pv + 4 * tri[3 * t], *pb = pv + 4 * tri[3 * t + 1],
+                    *pc = pv + 4 * tri[3 * t + 2];
+        const float ax = pa[0], ay = pa[1], bx = pb[0], by = pb[1], cx = pc[0], cy = pc[1];
+        const float minx = min3(ax, bx, cx), maxx = max3(ax, bx, cx);
+        const float miny = min3(ay, by, cy), maxy = max3(ay, by, cy);
+        /* also false for NaN; infinities make the span test below fail */
+        if (!(maxx >= 0.0f && minx <= xmax_f && maxy >= 0.0f && miny <= ymax_f)) continue;
+        if (!(maxx - minx < 1e30f && maxy - miny < 1e30f)) continue;
+        const int x0 = ceil_nonneg(clampf(minx, 0.0f, xmax_f));
+        const int x1 = floor_nonneg(clampf(maxx, 0.0f, xmax_f));
+        const int y0 = ceil_nonneg(clampf(miny, 0.0f, ymax_f));
+        const int y1 = floor_nonneg(clampf(maxy, 0.0f, ymax_f));
+        if (x0 > x1 || y0 > y1) continue; /* no pixel centre inside the bounding box */
+        /* signed doubled area in image axes (y down): > 0 means the normal (v1-v0)x(v2-v0)
+         * has z > 0, i.e. the triangle faces the viewer */
+        const float area = (bx - ax) * (cy - ay) - (by - ay) * (cx - ax);
+        if (!(area > 1e-12f)) continue; /* back-facing or degenerate */
+        const float inv_area = 1.0f / area;
+        const float az = pa[2], bz = pb[2], cz = pc[2];
+        const float sa = pa[3], sb = pb[3], sc = pc[3];
+        /* barycentric weights of a (opposite edge bc) and b (opposite ca) and their steps */
+        const float wa_dx = (by - cy) * inv_area, wa_dy = (cx - bx) * inv_area;
+        const float wb_dx = (cy - ay) * inv_area, wb_dy = (ax - cx) * inv_area;
+        const float fx0 = (float)x0, fy0 = (float)y0;
+        const float wa0 = ((bx - fx0) * (cy - fy0) - (by - fy0) * (cx - fx0)) * inv_area;
+        const float wb0 = ((cx - fx0) * (ay - fy0) - (cy - fy0) * (ax - fx0)) * inv_area;
+        const float eps = -1e-5f;
+        for (int y = y0; y <= y1; ++y) {
+            const float dy = (float)(y - y0);
+            float wa = wa0 + dy * wa_dy, wb = wb0 + dy * wb_dy;
+            float *drow = depth + (size_t)y * (size_t)width;
+            float *srow = shade + (size_t)y * (size_t)width;
+            for (int x = x0; x <= x1; ++x, wa += wa_dx, wb += wb_dx) {
+                const float wc = 1.0f - wa - wb;
+                if (wa < eps || wb < eps || wc < eps) continue;
+                const float z = wa * az + wb * bz + wc * cz;
+                if (z > drow[x]) {
+                    drow[x] = z;
+                    srow[x] = wa * sa + wb * sb + wc * sc;
+                }
+            }
+        }
+        if (x0 < bbox[0]) bbox[0] = x0;
+        if (y0 < bbox[1]) bbox[1] = y0;
+        if (x1 > bbox[2]) bbox[2] = x1;
+        if (y1 > bbox[3]) bbox[3] = y1;
+    }
+}
+
+long dhp_render_meshes(uint8_t *image, int height, int width, long stride,
+                       const float *vertices, int n_vertices, int n_meshes,
+                       const int32_t *triangles, int n_triangles,
+                       float *depth, float *shade, float *vnormals,
+                       const dhp_style *style) {
+    if (!image || !vertices || !triangles || !depth || !shade || !vnormals || !style) return -1;
+    if (height <= 0 || width <= 0 || stride < 3L * width || n_vertices < 0 || n_meshes < 0 ||
+        n_triangles < 0 || style->n_lights < 0 || style->n_lights > 2)
+        return -1;
+    if (n_meshes == 0 || n_vertices == 0 || n_triangles == 0) return 0;
+
+    float lights[2][3] = {{0}}, half_vec[2][3] = {{0}};
+    for (int l = 0; l < style->n_lights; ++l) {
+        const float *d = style->light_dir[l];
+        const float len = sqrtf(d[0] * d[0] + d[1] * d[1] + d[2] * d[2]);
+        if (len > 0.0f) {
+            lights[l][0] = d[0] / len; lights[l][1] = d[1] / len; lights[l][2] = d[2] / len;
+        }
+        const float hx = lights[l][0], hy = lights[l][1], hz = lights[l][2] + 1.0f;
+        const float hl = sqrtf(hx * hx + hy * hy + hz * hz);
+        if (hl > 0.0f) { half_vec[l][0] = hx / hl; half_vec[l][1] = hy / hl; half_vec[l][2] = hz / hl; }
+    }
+
+    float box[4] = {INFINITY, INFINITY, -INFINITY, -INFINITY};
+    for (int m = 0; m < n_meshes; ++m)
+        shade_vertices(vertices + (size_t)m * (size_t)n_vertices * 3, n_vertices, triangles,
+                       n_triangles, vnormals + (size_t)m * (size_t)n_vertices * 4, style,
+                       lights, half_vec, box);
+    const float xmax_f = (float)(width - 1), ymax_f = (float)(height - 1);
+    if (!(box[2] >= 0.0f && box[0] <= xmax_f && box[3] >= 0.0f && box[1] <= ymax_f)) return 0;
+    /* clear only the region the meshes can touch */
+    const int rx0 = floor_nonneg(clampf(box[0], 0.0f, xmax_f));
+    const int ry0 = floor_nonneg(clampf(box[1], 0.0f, ymax_f));
+    const int rx1 = ceil_nonneg(clampf(box[2], 0.0f, xmax_f));
+    const int ry1 = ceil_nonneg(clampf(box[3], 0.0f, ymax_f));
+    for (int y = ry0; y <= ry1; ++y) {
+        float *drow = depth + (size_t)y * (size_t)width;
+        for (int x = rx0; x <= rx1; ++x) drow[x] = -INFINITY;
+    }
+
+    int touched[4] = {width, height, -1, -1};
+    for (int m = 0; m < n_meshes; ++m)
+        rasterise(vnormals + (size_t)m * (size_t)n_vertices * 4, triangles, n_triangles, height,
+                  width, depth, shade, touched);
+    if (touched[2] < 0) return 0;
+
+    /* composite once: covered pixels blend the lit colour over the background */
+    const float alpha = clampf(style->alpha, 0.0f, 1.0f);
+    const float keep = 1.0f - alpha;
+    const float c0 = style->color[0] * 255.0f * alpha, c1 = style->color[1] * 255.0f * alpha,
+                c2 = style->color[2] * 255.0f * alpha;
+    long covered = 0;
+    for (int y = touched[1]; y <= touched[3]; ++y) {
+        const float *drow = depth + (size_t)y * (size_t)width;
+        const float *srow = shade + (size_t)y * (size_t)width;
+        uint8_t *px = image + (size_t)y * (size_t)stride;
+        for (int x = touched[0]; x <= touched[2]; ++x) {
+            if (drow[x] == -INFINITY) continue;
+            const float s = clampf(srow[x], 0.0f, 1.0f);
+            uint8_t *p = px + 3 * (size_t)x;
+            p[0] = (uint8_t)clampf(keep * p[0] + c0 * s + 0.5f, 0.0f, 255.0f);
+            p[1] = (uint8_t)clampf(keep * p[1] + c1 * s + 0.5f, 0.0f, 255.0f);
+            p[2] = (uint8_t)clampf(keep * p[2] + c2 * s + 0.5f, 0.0f, 255.0f);
+            ++covered;
+        }
+    }
+    return covered;
+}
