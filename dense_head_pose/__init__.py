@@ -9,7 +9,13 @@ A LiteRT reimplementation of 3DDFA_V2 (Guo et al., ECCV 2020). The core (this pa
         print(face.yaw, face.pitch, face.roll, face.pose.translation)
 """
 
-from .errors import DenseHeadPoseError, ImageError, ModelError, RendererUnavailableError, VideoError
+from .errors import (
+    DenseHeadPoseError,
+    ImageError,
+    ModelError,
+    RendererUnavailableError,
+    VideoError,
+)
 from .estimator import EstimatorOptions, HeadPoseEstimator
 from .pose import CameraIntrinsics, HeadPose
 from .results import Face, FrameResult

@@ -186,11 +186,11 @@ class HeadPoseEstimator:
             _accumulate(times, "reconstruct_sparse", t3 - t2)
             if i + 1 < passes:
                 roi = roi_from_landmarks(landmarks)
-        view_rot, _, _ = view_rotation(camera)
-        if not np.all(np.isfinite(view_rot)):
+        view = view_rotation(camera)
+        if not np.all(np.isfinite(view[0])):
             return None
-        yaw, pitch, roll = euler_angles(view_rot)
-        head_pose = metric_pose(camera, landmarks_model, intrinsics)
+        yaw, pitch, roll = euler_angles(view[0])
+        head_pose = metric_pose(camera, landmarks_model, intrinsics, view)
         if self._options.pose_method == "pnp":
             head_pose = pnp_pose(landmarks, landmarks_model, intrinsics, head_pose)
         _accumulate(times, "pose", time.perf_counter() - t3)

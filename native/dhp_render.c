@@ -4,11 +4,19 @@
 #include <math.h>
 #include <stddef.h>
 #include <string.h>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 int dhp_render_abi_version(void) { return DHP_RENDER_ABI_VERSION; }
 
+long dhp_render_scratch_pixels(int height, int width) {
+    return (height > 0 && width > 0) ? ((long)height + 1) * ((long)width + 1) : 0;
+}
+
 static inline float clampf(float v, float lo, float hi) {
-    return v < lo ? lo : (v > hi ? hi : v);
+    v = v > lo ? v : lo; /* these two forms compile to maxss / minss */
+    return v < hi ? v : hi;
 }
 
 /* min / max / floor / ceil without libm calls: baseline x86-64 (SSE2) has no rounding
@@ -28,24 +36,36 @@ static inline int ceil_nonneg(float v) {
     return i + ((float)i < v);
 }
 
-/* x^n for a small non-negative integer n, by squaring (powf costs more than all the rest of a
- * vertex's shading). */
-static inline float ipow(float x, int n) {
-    float r = 1.0f;
-    while (n > 0) {
-        if (n & 1) r *= x;
-        x *= x;
-        n >>= 1;
-    }
-    return r;
+#if defined(__SSE2__)
+/* Two adjacent floats of two rows as one vector (r0[0], r0[1], r1[0], r1[1]) and back. The
+ * rows are not 8-byte aligned, so memcpy (compiled to movsd) instead of a cast load. */
+static inline __m128 load_quad(const float *r0, const float *r1) {
+    double lo, hi;
+    memcpy(&lo, r0, sizeof lo);
+    memcpy(&hi, r1, sizeof hi);
+    return _mm_castpd_ps(_mm_set_pd(hi, lo));
 }
+static inline void store_quad(float *r0, float *r1, __m128 v) {
+    const double lo = _mm_cvtsd_f64(_mm_castps_pd(v));
+    const double hi = _mm_cvtsd_f64(_mm_castps_pd(_mm_movehl_ps(v, v)));
+    memcpy(r0, &lo, sizeof lo);
+    memcpy(r1, &hi, sizeof hi);
+}
+#endif
 
 /* Pass 1: area-weighted vertex normals (unnormalised face normals sum to 2 x area x unit
  * normal) accumulated into out (n x 4), then each vertex packed as (x, y, z, shade) so the
- * rasteriser reads one 16-byte record per vertex. Also returns the mesh's bounding box. */
-static void shade_vertices(const float *v, int n, const int32_t *tri, int nt, float *out,
+ * rasteriser reads one 16-byte record per vertex. Grows box to the mesh's bounding box;
+ * returns whether every coordinate is finite. */
+static int shade_vertices(const float *v, int n, const int32_t *tri, int nt, float *out,
                            const dhp_style *s, float lights[2][3], float half_vec[2][3],
                            float box[4]) {
+    float intensity[2] = {0.0f, 0.0f}, specular[2] = {0.0f, 0.0f};
+    for (int l = 0; l < s->n_lights; ++l) {
+        intensity[l] = s->light_intensity[l];
+        specular[l] = s->specular;
+    }
+    const int nl = s->n_lights;
     memset(out, 0, sizeof(float) * 4 * (size_t)n);
     for (int t = 0; t < nt; ++t) {
         const int32_t a = tri[3 * t], b = tri[3 * t + 1], c = tri[3 * t + 2];
@@ -61,6 +81,7 @@ static void shade_vertices(const float *v, int n, const int32_t *tri, int nt, fl
         oc[0] += nx; oc[1] += ny; oc[2] += nz;
     }
     float minx = box[0], miny = box[1], maxx = box[2], maxy = box[3];
+    int finite = 1;
     for (int i = 0; i < n; ++i) {
         float *o = out + 4 * i;
         const float *p = v + 3 * i;
@@ -69,40 +90,56 @@ static void shade_vertices(const float *v, int n, const int32_t *tri, int nt, fl
         if (len2 > 0.0f) {
             const float inv = 1.0f / sqrtf(len2);
             const float nx = o[0] * inv, ny = o[1] * inv, nz = o[2] * inv;
-            for (int l = 0; l < s->n_lights; ++l) {
-                const float d = nx * lights[l][0] + ny * lights[l][1] + nz * lights[l][2];
-                if (d > 0.0f) {
-                    shade += s->light_intensity[l] * d;
-                    const float h = nx * half_vec[l][0] + ny * half_vec[l][1] + nz * half_vec[l][2];
-                    if (h > 0.0f) shade += s->specular * ipow(h, s->shininess);
-                }
+            /* branch-free per light: the loop bound is the same for every vertex */
+            for (int l = 0; l < nl; ++l) {
+                float d = nx * lights[l][0] + ny * lights[l][1] + nz * lights[l][2];
+                float h = nx * half_vec[l][0] + ny * half_vec[l][1] + nz * half_vec[l][2];
+                d = d > 0.0f ? d : 0.0f;
+                h = d > 0.0f ? h : 0.0f;
+                h = h > 0.0f ? h : 0.0f;
+                float hp = h * h; /* Blinn-Phong exponent 8, by squaring: powf costs more */
+                hp = hp * hp;     /* than the rest of a vertex's shading */
+                hp = hp * hp;
+                shade += intensity[l] * d + specular[l] * hp;
             }
         }
         o[0] = p[0]; o[1] = p[1]; o[2] = p[2]; o[3] = shade;
         minx = p[0] < minx ? p[0] : minx; maxx = p[0] > maxx ? p[0] : maxx;
         miny = p[1] < miny ? p[1] : miny; maxy = p[1] > maxy ? p[1] : maxy;
+        finite &= (p[0] - p[0] == 0.0f) & (p[1] - p[1] == 0.0f) & (p[2] - p[2] == 0.0f);
     }
     box[0] = minx; box[1] = miny; box[2] = maxx; box[3] = maxy;
+    return finite;
 }
 
 /* Pass 2: rasterise one mesh (packed vertices) into depth/shade, sampling pixel centres at
  * integer coordinates; bbox accumulates the area touched. */
-static void rasterise(const float *pv, const int32_t *tri, int nt, int height, int width,
-                      float *depth, float *shade, int bbox[4]) {
+static inline void rasterise_impl(const float *pv, const int32_t *tri, int nt, int height,
+                                  int width, float *depth, float *shade, int bbox[4],
+                                  const int clip) {
     const float xmax_f = (float)(width - 1), ymax_f = (float)(height - 1);
+    const int stride_px = width + 1; /* one padding column and row for 2 x 2 quads */
     for (int t = 0; t < nt; ++t) {
         const float *pa = pv + 4 * tri[3 * t], *pb = pv + 4 * tri[3 * t + 1],
                     *pc = pv + 4 * tri[3 * t + 2];
         const float ax = pa[0], ay = pa[1], bx = pb[0], by = pb[1], cx = pc[0], cy = pc[1];
         const float minx = min3(ax, bx, cx), maxx = max3(ax, bx, cx);
         const float miny = min3(ay, by, cy), maxy = max3(ay, by, cy);
-        /* also false for NaN; infinities make the span test below fail */
-        if (!(maxx >= 0.0f && minx <= xmax_f && maxy >= 0.0f && miny <= ymax_f)) continue;
-        if (!(maxx - minx < 1e30f && maxy - miny < 1e30f)) continue;
-        const int x0 = ceil_nonneg(clampf(minx, 0.0f, xmax_f));
-        const int x1 = floor_nonneg(clampf(maxx, 0.0f, xmax_f));
-        const int y0 = ceil_nonneg(clampf(miny, 0.0f, ymax_f));
-        const int y1 = floor_nonneg(clampf(maxy, 0.0f, ymax_f));
+        int x0, x1, y0, y1;
+        if (clip) {
+            /* also false for NaN; infinities make the span test fail */
+            if (!(maxx >= 0.0f && minx <= xmax_f && maxy >= 0.0f && miny <= ymax_f)) continue;
+            if (!(maxx - minx < 1e30f && maxy - miny < 1e30f)) continue;
+            x0 = ceil_nonneg(clampf(minx, 0.0f, xmax_f));
+            x1 = floor_nonneg(clampf(maxx, 0.0f, xmax_f));
+            y0 = ceil_nonneg(clampf(miny, 0.0f, ymax_f));
+            y1 = floor_nonneg(clampf(maxy, 0.0f, ymax_f));
+        } else { /* every vertex is finite and inside the image */
+            x0 = ceil_nonneg(minx);
+            x1 = floor_nonneg(maxx);
+            y0 = ceil_nonneg(miny);
+            y1 = floor_nonneg(maxy);
+        }
         if (x0 > x1 || y0 > y1) continue; /* no pixel centre inside the bounding box */
         /* signed doubled area in image axes (y down): > 0 means the normal (v1-v0)x(v2-v0)
          * has z > 0, i.e. the triangle faces the viewer */
@@ -118,26 +155,80 @@ static void rasterise(const float *pv, const int32_t *tri, int nt, int height, i
         const float wa0 = ((bx - fx0) * (cy - fy0) - (by - fy0) * (cx - fx0)) * inv_area;
         const float wb0 = ((cx - fx0) * (ay - fy0) - (cy - fy0) * (ax - fx0)) * inv_area;
         const float eps = -1e-5f;
-        for (int y = y0; y <= y1; ++y) {
-            const float dy = (float)(y - y0);
-            float wa = wa0 + dy * wa_dy, wb = wb0 + dy * wb_dy;
-            float *drow = depth + (size_t)y * (size_t)width;
-            float *srow = shade + (size_t)y * (size_t)width;
-            for (int x = x0; x <= x1; ++x, wa += wa_dx, wb += wb_dx) {
-                const float wc = 1.0f - wa - wb;
-                if (wa < eps || wb < eps || wc < eps) continue;
-                const float z = wa * az + wb * bz + wc * cz;
-                if (z > drow[x]) {
-                    drow[x] = z;
-                    srow[x] = wa * sa + wb * sb + wc * sc;
+#if defined(__SSE2__)
+        {
+            const __m128 qdx = _mm_setr_ps(0.0f, 1.0f, 0.0f, 1.0f);
+            const __m128 qdy = _mm_setr_ps(0.0f, 0.0f, 1.0f, 1.0f);
+            const __m128 veps = _mm_set1_ps(eps), one = _mm_set1_ps(1.0f);
+            const __m128 vwa_dx = _mm_set1_ps(wa_dx), vwa_dy = _mm_set1_ps(wa_dy);
+            const __m128 vwb_dx = _mm_set1_ps(wb_dx), vwb_dy = _mm_set1_ps(wb_dy);
+            const __m128 vaz = _mm_set1_ps(az), vbz = _mm_set1_ps(bz), vcz = _mm_set1_ps(cz);
+            const __m128 vsa = _mm_set1_ps(sa), vsb = _mm_set1_ps(sb), vsc = _mm_set1_ps(sc);
+            const __m128 lim_x = _mm_set1_ps((float)(x1 - x0) + 0.5f);
+            const __m128 lim_y = _mm_set1_ps((float)(y1 - y0) + 0.5f);
+            for (int qy = 0; qy <= y1 - y0; qy += 2) {
+                const __m128 fy = _mm_add_ps(_mm_set1_ps((float)qy), qdy);
+                const __m128 wa_row = _mm_add_ps(_mm_set1_ps(wa0), _mm_mul_ps(fy, vwa_dy));
+                const __m128 wb_row = _mm_add_ps(_mm_set1_ps(wb0), _mm_mul_ps(fy, vwb_dy));
+                const __m128 in_y = _mm_cmplt_ps(fy, lim_y);
+                float *r0 = depth + (size_t)(y0 + qy) * (size_t)stride_px;
+                float *r1 = r0 + stride_px;
+                float *s0 = shade + (size_t)(y0 + qy) * (size_t)stride_px;
+                float *s1 = s0 + stride_px;
+                for (int qx = 0; qx <= x1 - x0; qx += 2) {
+                    const __m128 fx = _mm_add_ps(_mm_set1_ps((float)qx), qdx);
+                    const __m128 wa = _mm_add_ps(wa_row, _mm_mul_ps(fx, vwa_dx));
+                    const __m128 wb = _mm_add_ps(wb_row, _mm_mul_ps(fx, vwb_dx));
+                    const __m128 wc = _mm_sub_ps(_mm_sub_ps(one, wa), wb);
+                    __m128 m = _mm_and_ps(_mm_cmpge_ps(wa, veps), _mm_cmpge_ps(wb, veps));
+                    m = _mm_and_ps(m, _mm_cmpge_ps(wc, veps));
+                    m = _mm_and_ps(m, _mm_and_ps(in_y, _mm_cmplt_ps(fx, lim_x)));
+                    if (!_mm_movemask_ps(m)) continue;
+                    const int xo = x0 + qx;
+                    const __m128 z = _mm_add_ps(_mm_add_ps(_mm_mul_ps(wa, vaz), _mm_mul_ps(wb, vbz)),
+                                                _mm_mul_ps(wc, vcz));
+                    const __m128 oz = load_quad(r0 + xo, r1 + xo);
+                    const __m128 os = load_quad(s0 + xo, s1 + xo);
+                    m = _mm_and_ps(m, _mm_cmpgt_ps(z, oz));
+                    const __m128 sh = _mm_add_ps(_mm_add_ps(_mm_mul_ps(wa, vsa), _mm_mul_ps(wb, vsb)),
+                                                 _mm_mul_ps(wc, vsc));
+                    const __m128 nz = _mm_or_ps(_mm_and_ps(m, z), _mm_andnot_ps(m, oz));
+                    const __m128 ns = _mm_or_ps(_mm_and_ps(m, sh), _mm_andnot_ps(m, os));
+                    store_quad(r0 + xo, r1 + xo, nz);
+                    store_quad(s0 + xo, s1 + xo, ns);
                 }
             }
         }
+#else
+        for (int y = y0; y <= y1; ++y) {
+            const float dy = (float)(y - y0);
+            float wa = wa0 + dy * wa_dy, wb = wb0 + dy * wb_dy;
+            float *drow = depth + (size_t)y * (size_t)stride_px;
+            float *srow = shade + (size_t)y * (size_t)stride_px;
+            for (int x = x0; x <= x1; ++x, wa += wa_dx, wb += wb_dx) {
+                const float wc = 1.0f - wa - wb;
+                const float z = wa * az + wb * bz + wc * cz;
+                const float old_z = drow[x], old_s = srow[x];
+                const int take = (wa >= eps) & (wb >= eps) & (wc >= eps) & (z > old_z);
+                drow[x] = take ? z : old_z;
+                srow[x] = take ? wa * sa + wb * sb + wc * sc : old_s;
+            }
+        }
+#endif
         if (x0 < bbox[0]) bbox[0] = x0;
         if (y0 < bbox[1]) bbox[1] = y0;
         if (x1 > bbox[2]) bbox[2] = x1;
         if (y1 > bbox[3]) bbox[3] = y1;
     }
+}
+
+/* Two instances: meshes wholly inside the image skip the per-triangle clipping. */
+static void rasterise(const float *pv, const int32_t *tri, int nt, int height, int width,
+                      float *depth, float *shade, int bbox[4], int inside) {
+    if (inside)
+        rasterise_impl(pv, tri, nt, height, width, depth, shade, bbox, 0);
+    else
+        rasterise_impl(pv, tri, nt, height, width, depth, shade, bbox, 1);
 }
 
 long dhp_render_meshes(uint8_t *image, int height, int width, long stride,
@@ -164,8 +255,9 @@ long dhp_render_meshes(uint8_t *image, int height, int width, long stride,
     }
 
     float box[4] = {INFINITY, INFINITY, -INFINITY, -INFINITY};
+    int finite = 1;
     for (int m = 0; m < n_meshes; ++m)
-        shade_vertices(vertices + (size_t)m * (size_t)n_vertices * 3, n_vertices, triangles,
+        finite &= shade_vertices(vertices + (size_t)m * (size_t)n_vertices * 3, n_vertices, triangles,
                        n_triangles, vnormals + (size_t)m * (size_t)n_vertices * 4, style,
                        lights, half_vec, box);
     const float xmax_f = (float)(width - 1), ymax_f = (float)(height - 1);
@@ -175,34 +267,39 @@ long dhp_render_meshes(uint8_t *image, int height, int width, long stride,
     const int ry0 = floor_nonneg(clampf(box[1], 0.0f, ymax_f));
     const int rx1 = ceil_nonneg(clampf(box[2], 0.0f, xmax_f));
     const int ry1 = ceil_nonneg(clampf(box[3], 0.0f, ymax_f));
-    for (int y = ry0; y <= ry1; ++y) {
-        float *drow = depth + (size_t)y * (size_t)width;
-        for (int x = rx0; x <= rx1; ++x) drow[x] = -INFINITY;
+    for (int y = ry0; y <= ry1 + 1; ++y) { /* + the padding row / column of 2 x 2 quads */
+        float *drow = depth + (size_t)y * (size_t)(width + 1);
+        float *srow = shade + (size_t)y * (size_t)(width + 1);
+        for (int x = rx0; x <= rx1 + 1; ++x) { drow[x] = -INFINITY; srow[x] = 0.0f; }
     }
 
+    const int inside = finite && box[0] >= 0.0f && box[2] <= xmax_f && box[1] >= 0.0f &&
+                       box[3] <= ymax_f;
     int touched[4] = {width, height, -1, -1};
     for (int m = 0; m < n_meshes; ++m)
         rasterise(vnormals + (size_t)m * (size_t)n_vertices * 4, triangles, n_triangles, height,
-                  width, depth, shade, touched);
+                  width, depth, shade, touched, inside);
     if (touched[2] < 0) return 0;
 
-    /* composite once: covered pixels blend the lit colour over the background */
+    /* composite once: covered pixels blend the lit colour over the background, in 8.8 fixed
+     * point (keep + alpha = 256/256, colour and shade in [0, 1]: results stay in 0..255) */
     const float alpha = clampf(style->alpha, 0.0f, 1.0f);
-    const float keep = 1.0f - alpha;
-    const float c0 = style->color[0] * 255.0f * alpha, c1 = style->color[1] * 255.0f * alpha,
-                c2 = style->color[2] * 255.0f * alpha;
+    const int keep = (int)((1.0f - alpha) * 256.0f + 0.5f);
+    const float c0 = clampf(style->color[0], 0.0f, 1.0f) * (float)(256 - keep) * 255.0f,
+                c1 = clampf(style->color[1], 0.0f, 1.0f) * (float)(256 - keep) * 255.0f,
+                c2 = clampf(style->color[2], 0.0f, 1.0f) * (float)(256 - keep) * 255.0f;
     long covered = 0;
     for (int y = touched[1]; y <= touched[3]; ++y) {
-        const float *drow = depth + (size_t)y * (size_t)width;
-        const float *srow = shade + (size_t)y * (size_t)width;
+        const float *drow = depth + (size_t)y * (size_t)(width + 1);
+        const float *srow = shade + (size_t)y * (size_t)(width + 1);
         uint8_t *px = image + (size_t)y * (size_t)stride;
         for (int x = touched[0]; x <= touched[2]; ++x) {
             if (drow[x] == -INFINITY) continue;
             const float s = clampf(srow[x], 0.0f, 1.0f);
             uint8_t *p = px + 3 * (size_t)x;
-            p[0] = (uint8_t)clampf(keep * p[0] + c0 * s + 0.5f, 0.0f, 255.0f);
-            p[1] = (uint8_t)clampf(keep * p[1] + c1 * s + 0.5f, 0.0f, 255.0f);
-            p[2] = (uint8_t)clampf(keep * p[2] + c2 * s + 0.5f, 0.0f, 255.0f);
+            p[0] = (uint8_t)((keep * p[0] + (int)(c0 * s) + 128) >> 8);
+            p[1] = (uint8_t)((keep * p[1] + (int)(c1 * s) + 128) >> 8);
+            p[2] = (uint8_t)((keep * p[2] + (int)(c2 * s) + 128) >> 8);
             ++covered;
         }
     }

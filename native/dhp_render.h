@@ -13,8 +13,9 @@
  *
  * Memory and threads
  *   No global state and no allocation: the caller provides every buffer (depth and shade,
- *   H x W float32 each; normals and vertex shades, n_meshes x n_vertices x 4 float32). Calls on
- *   different images with different buffers may run concurrently.
+ *   (H + 1) x (W + 1) float32 each, see dhp_render_scratch_pixels; packed vertices,
+ *   n_meshes x n_vertices x 4 float32). Calls on different images with different buffers may
+ *   run concurrently.
  *
  * Safety
  *   The caller (the Python wrapper) validates indices, shapes and finiteness; the rasteriser
@@ -40,18 +41,21 @@ typedef struct dhp_style {
     float light_dir[2][3];   /* direction TOWARDS each light, image axes (x right, y down,
                                 z towards the viewer); normalised by the renderer */
     float light_intensity[2];
-    float specular;          /* Blinn-Phong specular intensity (viewer along +z) */
-    int shininess;           /* specular exponent, 0..64 */
+    float specular;          /* Blinn-Phong specular intensity (viewer along +z, exponent 8) */
 } dhp_style;
 
 /* Returns the ABI version, so the wrapper can refuse a stale library. */
 int dhp_render_abi_version(void);
 
+/* Floats needed for each of the depth and shade scratch buffers: (height + 1) * (width + 1). */
+long dhp_render_scratch_pixels(int height, int width);
+
 /*
  * Render n_meshes meshes into image. Returns the number of pixels covered, or a negative
  * value on invalid arguments (null pointers, non-positive sizes, stride too small).
- * depth, shade: H * W floats each (scratch). vnormals: n_meshes * n_vertices * 4 floats
- * (scratch: normal xyz + vertex shade).
+ * depth, shade: dhp_render_scratch_pixels(height, width) floats each (scratch; one padding row
+ * and column let the rasteriser work on 2 x 2 pixel quads). vnormals: n_meshes * n_vertices * 4
+ * floats (scratch: normals, then packed x, y, z, shade per vertex).
  */
 long dhp_render_meshes(uint8_t *image, int height, int width, long stride,
                        const float *vertices, int n_vertices, int n_meshes,

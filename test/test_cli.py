@@ -43,7 +43,7 @@ def test_image_json(tmp_path: Path) -> None:
     assert cv2.absdiff(drawn, original).mean() > 0.1  # something was drawn
 
 
-@pytest.mark.parametrize("mode", ["sparse", "dense", "pose"])
+@pytest.mark.parametrize("mode", ["sparse", "dense", "pose", "mesh"])
 def test_image_modes_draw(tmp_path: Path, mode: str) -> None:
     out = tmp_path / f"{mode}.png"
     run("image", str(TESTDATA / "one_face.jpg"), "--mode", mode, "--out", str(out))
