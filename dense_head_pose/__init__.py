@@ -9,6 +9,12 @@ A LiteRT reimplementation of 3DDFA_V2 (Guo et al., ECCV 2020). The core (this pa
         print(face.yaw, face.pitch, face.roll, face.pose.translation)
 """
 
+import pkgutil
+
+# A colcon install generates this package's ROS messages (dense_head_pose.msg) into its own
+# copy of the package; extending __path__ lets a source checkout or pip install find them too.
+__path__ = pkgutil.extend_path(__path__, __name__)
+
 from .errors import (
     DenseHeadPoseError,
     ImageError,

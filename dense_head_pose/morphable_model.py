@@ -125,16 +125,22 @@ class MorphableModel:
         """``(68, 3)`` landmarks in model space (micrometres)."""
         return self.mean68 + self.landmark_offsets(params)
 
-    def dense_model(self, params: np.ndarray) -> np.ndarray:
-        """``(N, 3)`` dense vertices in model space (micrometres)."""
-        return self.dense_mean + self._dense_offsets(params, np.eye(3, dtype=np.float32))
+    def dense_model(self, params: np.ndarray, indices: np.ndarray | None = None) -> np.ndarray:
+        """``(N, 3)`` dense vertices in model space (micrometres); only ``indices`` if given."""
+        mean = self.dense_mean if indices is None else self.dense_mean[indices]
+        return mean + self._dense_offsets(params, np.eye(3, dtype=np.float32), indices)
 
-    def _dense_offsets(self, params: np.ndarray, linear: np.ndarray) -> np.ndarray:
+    def _dense_offsets(self, params: np.ndarray, linear: np.ndarray,
+                       indices: np.ndarray | None = None) -> np.ndarray:
         """Dense displacement already multiplied by ``linear.T`` (cheaper on 68 than N rows)."""
         if self._tps is not None:
-            return self._tps @ (self.landmark_offsets(params) @ linear.T)
+            weights = self._tps if indices is None else self._tps[indices]
+            return weights @ (self.landmark_offsets(params) @ linear.T)
         coeffs = params[12:62].astype(np.float32)
-        return (self._full.bases @ coeffs).reshape(-1, 3) @ linear.T
+        if indices is None:
+            return (self._full.bases @ coeffs).reshape(-1, 3) @ linear.T
+        rows = (3 * np.asarray(indices)[:, None] + np.arange(3)).reshape(-1)
+        return (self._full.bases[rows] @ coeffs).reshape(-1, 3) @ linear.T
 
     @staticmethod
     def project(points: np.ndarray, camera: np.ndarray) -> np.ndarray:

@@ -70,10 +70,11 @@ class Face:
         """Whether the dense vertices were already computed."""
         return self._vertices is not None
 
-    def vertices_in_camera(self) -> np.ndarray:
-        """(N, 3) float32 dense vertices in the camera optical frame, metres."""
+    def vertices_in_camera(self, indices: np.ndarray | None = None) -> np.ndarray:
+        """(N, 3) float32 dense vertices (or those at ``indices``) in the camera optical
+        frame, metres."""
         assert self._model is not None
-        return self._metric(self._model.dense_model(self.params))
+        return self._metric(self._model.dense_model(self.params, indices))
 
     def landmarks_in_camera(self) -> np.ndarray:
         """(68, 3) float32 landmarks in the camera optical frame, metres."""

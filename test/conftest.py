@@ -8,7 +8,14 @@ The model pack is whatever :func:`dense_head_pose.model_pack.locate` finds, i.e.
 from __future__ import annotations
 
 import os
+import random
 from pathlib import Path
+
+# ROS traffic of this test run stays on loopback, in a domain of its own; set before any ROS
+# import, inherited by the node processes the tests start.
+os.environ.setdefault("ROS_DOMAIN_ID", str(random.SystemRandom().randint(10, 99)))
+os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
+os.environ.setdefault("RCUTILS_COLORIZED_OUTPUT", "0")
 
 import cv2
 import numpy as np
@@ -58,3 +65,16 @@ def rotate_image(image: np.ndarray, degrees: float) -> np.ndarray:
     m[0, 2] += nw / 2 - w / 2
     m[1, 2] += nh / 2 - h / 2
     return cv2.warpAffine(image, m, (nw, nh), borderMode=cv2.BORDER_REPLICATE)
+
+
+@pytest.fixture(scope="session")
+def rclpy_context():
+    """rclpy initialised once for the session (after the ROS checks of the test module)."""
+    from ros_harness import require_ros
+
+    require_ros()
+    import rclpy
+
+    rclpy.init()
+    yield rclpy
+    rclpy.try_shutdown()

@@ -1,0 +1,96 @@
+"""Rolling statistics of the node, reported on /diagnostics."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+
+import numpy as np
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from std_msgs.msg import Header
+
+
+class NodeStats:
+    """Thread-safe counters and recent timings (the worker writes, a timer reports)."""
+
+    def __init__(self, window: int = 100) -> None:
+        self._lock = threading.Lock()
+        self.received = 0
+        self.processed = 0
+        self.dropped = 0
+        self.errors = 0
+        self.last_error = ""
+        self._errors_reported = 0
+        self._done_times: deque[float] = deque(maxlen=window)
+        self._processing_ms: deque[float] = deque(maxlen=window)
+        self._latency_ms: deque[float] = deque(maxlen=window)
+        self._faces: deque[int] = deque(maxlen=window)
+
+    def on_received(self, replaced_unprocessed: bool) -> None:
+        """A frame arrived; ``replaced_unprocessed`` if it displaced one never processed."""
+        with self._lock:
+            self.received += 1
+            self.dropped += int(replaced_unprocessed)
+
+    def on_dropped(self) -> None:
+        """A frame was discarded without processing (e.g. no model loaded)."""
+        with self._lock:
+            self.dropped += 1
+
+    def on_processed(self, processing_ms: float, latency_ms: float | None, faces: int) -> None:
+        """A frame was processed and its outputs published."""
+        with self._lock:
+            self.processed += 1
+            self._done_times.append(time.monotonic())
+            self._processing_ms.append(processing_ms)
+            if latency_ms is not None:
+                self._latency_ms.append(latency_ms)
+            self._faces.append(faces)
+
+    def on_error(self, message: str) -> None:
+        """A frame could not be used (bad encoding, corrupt data, ...)."""
+        with self._lock:
+            self.errors += 1
+            self.last_error = message
+
+    def status(self, name: str, hardware_id: str, model_error: str | None,
+               header: Header) -> DiagnosticArray:
+        """The current state as a DiagnosticArray with one status."""
+        with self._lock:
+            times = list(self._done_times)
+            now = time.monotonic()
+            recent = [t for t in times if now - t < 5.0]
+            rate = (len(recent) - 1) / (recent[-1] - recent[0]) if len(recent) > 1 and \
+                recent[-1] > recent[0] else 0.0
+
+            def stat(values: deque, q: float) -> str:
+                return f"{np.percentile(values, q):.2f}" if values else "nan"
+
+            values = {
+                "rate_hz": f"{rate:.2f}",
+                "processing_ms_median": stat(self._processing_ms, 50),
+                "processing_ms_p95": stat(self._processing_ms, 95),
+                "latency_ms_median": stat(self._latency_ms, 50),
+                "latency_ms_p95": stat(self._latency_ms, 95),
+                "faces_last": str(self._faces[-1]) if self._faces else "0",
+                "frames_received": str(self.received),
+                "frames_processed": str(self.processed),
+                "frames_dropped": str(self.dropped),
+                "frame_errors": str(self.errors),
+                "last_error": self.last_error,
+            }
+            new_errors = self.errors - self._errors_reported
+            self._errors_reported = self.errors
+            level, message = DiagnosticStatus.OK, "running"
+            if model_error:
+                level, message = DiagnosticStatus.ERROR, model_error
+            elif new_errors:  # unusable frames since the last report
+                level, message = DiagnosticStatus.WARN, f"{new_errors} bad frame(s): " \
+                    f"{self.last_error}"
+            elif self.processed == 0:
+                message = "waiting for images"
+        status = DiagnosticStatus(level=level, name=name, message=message,
+                                  hardware_id=hardware_id,
+                                  values=[KeyValue(key=k, value=v) for k, v in values.items()])
+        return DiagnosticArray(header=header, status=[status])

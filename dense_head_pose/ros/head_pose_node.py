@@ -1,0 +1,412 @@
+"""ROS 2 node ``head_pose_node``: camera images in; head pose, faces, TF, markers and mesh out.
+
+A thin layer over :class:`~dense_head_pose.HeadPoseEstimator`. Subscription callbacks only
+park the newest frame in a one-slot mailbox; a worker thread processes it, so a slow frame
+never builds a backlog (a frame replaced before it was processed counts as dropped) and the
+executor stays free for camera_info, parameters and diagnostics.
+
+Work is done lazily: dense vertices, the point cloud, the mesh marker and the mesh image are
+computed only when someone subscribes to them (and their switch is on).
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import rclpy
+from diagnostic_msgs.msg import DiagnosticArray
+from geometry_msgs.msg import PoseArray, PoseStamped
+from rcl_interfaces.msg import (
+    FloatingPointRange,
+    IntegerRange,
+    ParameterDescriptor,
+    ParameterType,
+    SetParametersResult,
+)
+from rclpy.executors import ExternalShutdownException
+from rclpy.node import Node
+from rclpy.parameter import Parameter
+from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2
+from std_msgs.msg import Header
+from visualization_msgs.msg import Marker, MarkerArray
+
+from dense_head_pose.msg import Face as FaceMsg
+from dense_head_pose.msg import FaceArray as FaceArrayMsg
+
+from .. import model_pack
+from ..drawing import DRAW_MODES, draw
+from ..errors import DenseHeadPoseError, ModelError, RendererUnavailableError
+from ..estimator import POSE_METHODS, EstimatorOptions, HeadPoseEstimator
+from ..pose import CameraIntrinsics, quaternion_from_matrix
+from ..tracking import IouTracker
+from . import conversions
+from .diagnostics import NodeStats
+from .markers import MeshMarkerBuilder, landmark_markers
+from .tf_output import TfOutput
+
+NODE_NAME = "head_pose_node"
+MESH_IMAGE_MODES = (*DRAW_MODES, "mesh")
+#: Rotation of the gaze frame (optical axes, z along the gaze) in the head frame.
+GAZE_IN_HEAD = np.array([[0.0, 0.0, 1.0], [-1.0, 0.0, 0.0], [0.0, -1.0, 0.0]])
+GAZE_QUATERNION = quaternion_from_matrix(GAZE_IN_HEAD)
+_THROTTLE_S = 5.0
+
+
+@dataclass(frozen=True)
+class ParamSpec:
+    """A declared parameter: default, description, range or choices, run-time changeable."""
+
+    name: str
+    default: Any
+    description: str
+    read_only: bool = False
+    int_range: tuple[int, int] | None = None
+    float_range: tuple[float, float] | None = None
+    choices: tuple[str, ...] | None = None
+
+    def descriptor(self) -> ParameterDescriptor:
+        """The rcl descriptor (rclpy enforces ranges; choices are checked by the node)."""
+        ptype = {bool: ParameterType.PARAMETER_BOOL, int: ParameterType.PARAMETER_INTEGER,
+                 float: ParameterType.PARAMETER_DOUBLE,
+                 str: ParameterType.PARAMETER_STRING}[type(self.default)]
+        text = self.description
+        if self.choices:
+            text += f" One of: {', '.join(self.choices)}."
+        d = ParameterDescriptor(name=self.name, type=ptype, description=text,
+                                read_only=self.read_only)
+        if self.int_range:
+            d.integer_range = [IntegerRange(from_value=self.int_range[0],
+                                            to_value=self.int_range[1], step=1)]
+        if self.float_range:
+            d.floating_point_range = [FloatingPointRange(from_value=self.float_range[0],
+                                                         to_value=self.float_range[1], step=0.0)]
+        return d
+
+
+PARAMETERS: tuple[ParamSpec, ...] = (
+    ParamSpec("models_dir", "", "Model pack directory; empty: $DENSE_HEAD_POSE_MODELS, then "
+              "the package's share/dense_head_pose/models, then the source tree.", read_only=True),
+    ParamSpec("num_threads", 1, "LiteRT threads per model.", read_only=True, int_range=(1, 16)),
+    ParamSpec("input_transport", "raw", "raw: sensor_msgs/Image on 'image'; compressed: "
+              "sensor_msgs/CompressedImage on 'image/compressed'.", read_only=True,
+              choices=("raw", "compressed")),
+    ParamSpec("image_qos", "sensor_data", "Image subscription QoS: sensor_data (best effort, "
+              "newest frame only) or reliable (for bag playback or reliable publishers that "
+              "must not lose frames).", read_only=True, choices=("sensor_data", "reliable")),
+    ParamSpec("score_threshold", 0.6, "Minimum detector confidence of a face.",
+              float_range=(0.05, 0.99)),
+    ParamSpec("max_faces", 8, "Largest N faces processed per frame (0 disables processing).",
+              int_range=(0, 64)),
+    ParamSpec("refine", True, "Second alignment pass from the first pass's landmarks "
+              "(steadier, one more inference per face)."),
+    ParamSpec("pose_method", "affine", "Metric pose from the 3DMM camera (affine) or "
+              "refined by solvePnP (pnp).", choices=POSE_METHODS),
+    ParamSpec("camera_frame", "", "frame_id of the outputs; empty: the image header's "
+              "frame_id (the camera optical frame)."),
+    ParamSpec("face_frame_prefix", "face_", "TF frame of face <id>: <prefix><id> (REP-155)."),
+    ParamSpec("gaze_frame_prefix", "gaze_", "TF frame of the gaze of face <id>: <prefix><id>."),
+    ParamSpec("publish_tf", True, "Broadcast face_<id> and gaze_<id> frames."),
+    ParamSpec("publish_landmarks", True, "Publish face_landmarks (MarkerArray)."),
+    ParamSpec("publish_points", True, "Publish face_points (PointCloud2 of dense vertices)."),
+    ParamSpec("publish_mesh", True, "Publish face_mesh (decimated TRIANGLE_LIST Marker)."),
+    ParamSpec("publish_mesh_image", True, "Publish mesh_image (overlay on the input image)."),
+    ParamSpec("draw_mode", "mesh", "What mesh_image shows.", choices=MESH_IMAGE_MODES),
+    ParamSpec("points_step", 1, "face_points keeps every N-th dense vertex.",
+              int_range=(1, 64)),
+    ParamSpec("mesh_marker_cell_m", 0.008, "Vertex clustering cell of the face_mesh marker, "
+              "metres (smaller: finer and slower).", read_only=True,
+              float_range=(0.002, 0.05)),
+    ParamSpec("diagnostics_period", 1.0, "Seconds between /diagnostics reports.",
+              read_only=True, float_range=(0.1, 60.0)),
+)
+SPECS = {spec.name: spec for spec in PARAMETERS}
+
+
+class ProblemLog:
+    """Warnings throttled per kind of problem, not per call site: a flood of truncated frames
+    prints once every few seconds, yet a different problem in between still shows at once."""
+
+    def __init__(self, logger: Any, period_s: float = _THROTTLE_S) -> None:
+        self._logger = logger
+        self._period = period_s
+        self._last: dict[str, float] = {}
+
+    def warning(self, text: str) -> None:
+        """Log ``text`` unless the same kind of message (digits ignored) was just logged."""
+        key = re.sub(r"\d+", "#", text)[:80]
+        now = time.monotonic()
+        if now - self._last.get(key, -1e9) >= self._period:
+            self._last[key] = now
+            self._logger.warning(text)
+
+
+class HeadPoseNode(Node):
+    """See the module docstring; topics and parameters are tabled in the README."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(NODE_NAME, **kwargs)
+        for spec in PARAMETERS:
+            self.declare_parameter(spec.name, spec.default, spec.descriptor())
+        self.p = {spec.name: self.get_parameter(spec.name).value for spec in PARAMETERS}
+        for name, value in self.p.items():  # choices of values given at start-up
+            problem = _check_choice(name, value)
+            if problem:
+                self.get_logger().error(f"{problem}; using {SPECS[name].default!r}")
+                self.p[name] = SPECS[name].default
+        self.add_on_set_parameters_callback(self._on_set_parameters)
+
+        self.stats = NodeStats()
+        self.problems = ProblemLog(self.get_logger())
+        self.estimator: HeadPoseEstimator | None = None
+        self.model_error: str | None = None
+        self.renderer = None
+        self.mesh_marker: MeshMarkerBuilder | None = None
+        self.tracker = IouTracker()
+        self._camera_info: CameraInfo | None = None
+        self._warned_default_intrinsics = False
+        self._load_models()
+
+        out_qos = QoSProfile(depth=5)
+        self.pub_faces = self.create_publisher(FaceArrayMsg, "faces", out_qos)
+        self.pub_pose = self.create_publisher(PoseStamped, "head_pose", out_qos)
+        self.pub_poses = self.create_publisher(PoseArray, "head_poses", out_qos)
+        self.pub_landmarks = self.create_publisher(MarkerArray, "face_landmarks", out_qos)
+        self.pub_points = self.create_publisher(PointCloud2, "face_points", QoSProfile(depth=2))
+        self.pub_mesh = self.create_publisher(Marker, "face_mesh", QoSProfile(depth=2))
+        self.pub_image = self.create_publisher(Image, "mesh_image", QoSProfile(depth=2))
+        self.pub_diag = self.create_publisher(DiagnosticArray, "/diagnostics", QoSProfile(depth=10))
+        self.tf = TfOutput(self)
+        if not self.tf.available:
+            self.get_logger().warning("neither tf2_ros nor tf2_msgs is installed: no TF output")
+
+        image_qos = qos_profile_sensor_data
+        if self.p["image_qos"] == "reliable":
+            image_qos = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE)
+        if self.p["input_transport"] == "compressed":
+            self.create_subscription(CompressedImage, "image/compressed", self._on_image,
+                                     image_qos)
+        else:
+            self.create_subscription(Image, "image", self._on_image, image_qos)
+        self.create_subscription(CameraInfo, "camera_info", self._on_camera_info,
+                                 qos_profile_sensor_data)
+        self.create_timer(float(self.p["diagnostics_period"]), self._publish_diagnostics)
+        self.create_timer(5.0, self._retry_models)
+
+        self._slot: tuple[Any, float] | None = None
+        self._slot_cv = threading.Condition()
+        self._running = True
+        self._worker = threading.Thread(target=self._work, name="head_pose_worker", daemon=True)
+        self._worker.start()
+        self.get_logger().info(
+            f"ready: input '{self.p['input_transport']}', TF via {self.tf.backend}, renderer "
+            f"{'native' if self.renderer else 'unavailable'}")
+
+    # ---------------------------------------------------------------- set-up and parameters
+    def _load_models(self) -> None:
+        """Load the pack; on failure keep running and report ERROR until it loads."""
+        try:
+            options = EstimatorOptions(
+                num_threads=int(self.p["num_threads"]),
+                score_threshold=float(self.p["score_threshold"]),
+                max_faces=int(self.p["max_faces"]), refine=bool(self.p["refine"]),
+                pose_method=str(self.p["pose_method"]))
+            directory = model_pack.locate(self.p["models_dir"] or None)
+            estimator = HeadPoseEstimator.from_model_dir(directory, options)
+        except (ModelError, ValueError) as exc:
+            self.model_error = str(exc)
+            self.get_logger().error(f"cannot load the model pack: {exc}",
+                                    throttle_duration_sec=60.0)
+            return
+        self.mesh_marker = MeshMarkerBuilder(estimator.model.dense_mean,
+                                             estimator.model.triangles,
+                                             self.p["mesh_marker_cell_m"] * 1e6)
+        try:
+            from ..render import MeshRenderer
+
+            self.renderer = MeshRenderer()
+        except RendererUnavailableError as exc:
+            self.get_logger().warning(f"{exc}; mesh_image falls back to plain drawing")
+        self.model_error = None
+        self.estimator = estimator
+        self.get_logger().info(f"models loaded from {directory}; face_mesh marker: "
+                               f"{self.mesh_marker.n_triangles} triangles per face")
+
+    def _retry_models(self) -> None:
+        if self.estimator is None:
+            self._load_models()
+
+    def _on_set_parameters(self, params: list[Parameter]) -> SetParametersResult:
+        for param in params:
+            problem = _check_choice(param.name, param.value)
+            if problem:
+                return SetParametersResult(successful=False, reason=problem)
+        changes = {p.name: p.value for p in params}
+        estimator_keys = {"score_threshold", "max_faces", "refine", "pose_method"}
+        if self.estimator is not None and estimator_keys & changes.keys():
+            try:
+                self.estimator.configure(**{k: v for k, v in changes.items()
+                                            if k in estimator_keys})
+            except ValueError as exc:
+                return SetParametersResult(successful=False, reason=str(exc))
+        self.p.update(changes)
+        return SetParametersResult(successful=True)
+
+    # ------------------------------------------------------------------------- callbacks
+    def _on_camera_info(self, msg: CameraInfo) -> None:
+        self._camera_info = msg
+
+    def _on_image(self, msg: Image | CompressedImage) -> None:
+        with self._slot_cv:
+            replaced = self._slot is not None
+            self._slot = (msg, time.monotonic())
+            self._slot_cv.notify()
+        self.stats.on_received(replaced)
+
+    def _work(self) -> None:
+        while True:
+            with self._slot_cv:
+                while self._slot is None and self._running:
+                    self._slot_cv.wait(0.5)
+                if not self._running:
+                    return
+                msg, received = self._slot
+                self._slot = None
+            try:
+                self._process(msg, received)
+            except Exception as exc:
+                self.stats.on_error(f"unexpected: {exc!r}")
+                self.get_logger().error(f"frame failed unexpectedly: {exc!r}",
+                                        throttle_duration_sec=_THROTTLE_S)
+
+    def stop(self) -> None:
+        """Stop the worker thread (before destroying the node)."""
+        with self._slot_cv:
+            self._running = False
+            self._slot_cv.notify()
+        self._worker.join(timeout=5.0)
+
+    # ------------------------------------------------------------------------ processing
+    def _intrinsics(self, width: int, height: int) -> CameraIntrinsics:
+        info = self._camera_info
+        if info is not None:
+            try:
+                return conversions.intrinsics_from_camera_info(info, width, height)
+            except ValueError as exc:
+                self.problems.warning(f"ignoring camera_info: {exc}; using default "
+                                      "intrinsics (f = image width)")
+        elif not self._warned_default_intrinsics:
+            self._warned_default_intrinsics = True
+            self.get_logger().warning("no camera_info yet: metric poses use default intrinsics "
+                                      "(f = image width, centred) until one arrives")
+        return CameraIntrinsics.default(width, height)
+
+    def _process(self, msg: Image | CompressedImage, received: float) -> None:
+        estimator = self.estimator
+        if estimator is None:
+            self.stats.on_dropped()
+            self.get_logger().error(f"dropping frames: {self.model_error}",
+                                    throttle_duration_sec=_THROTTLE_S)
+            return
+        header = Header(stamp=msg.header.stamp,
+                        frame_id=self.p["camera_frame"] or msg.header.frame_id)
+        try:
+            image = (conversions.compressed_to_bgr(msg) if isinstance(msg, CompressedImage)
+                     else conversions.image_to_bgr(msg))
+        except DenseHeadPoseError as exc:
+            self.stats.on_error(str(exc))
+            self.problems.warning(f"unusable frame: {exc}")
+            self.pub_faces.publish(FaceArrayMsg(header=header))
+            return
+        height, width = image.shape[:2]
+        result = estimator(image, self._intrinsics(width, height))
+        faces = result.faces
+        self.tracker.update(faces)
+        self._publish(faces, header, image)
+        done = time.monotonic()
+        stamp_ns = msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec
+        latency = None
+        if stamp_ns:
+            latency = (self.get_clock().now().nanoseconds - stamp_ns) / 1e6
+        self.stats.on_processed((done - received) * 1e3, latency, len(faces))
+
+    def _publish(self, faces: list, header: Header, image: np.ndarray) -> None:
+        self.pub_faces.publish(FaceArrayMsg(
+            header=header, image_width=image.shape[1], image_height=image.shape[0],
+            faces=[conversions.face_msg(f, FaceMsg) for f in faces]))
+        poses = [conversions.pose_msg(f.pose) for f in faces]
+        if poses:
+            self.pub_pose.publish(PoseStamped(header=header, pose=poses[0]))
+        self.pub_poses.publish(PoseArray(header=header, poses=poses))
+        p = self.p
+        if p["publish_tf"] and faces:
+            self.tf.send(self._transforms(faces, header))
+        if p["publish_landmarks"] and self.pub_landmarks.get_subscription_count():
+            self.pub_landmarks.publish(landmark_markers(faces, header))
+        if p["publish_points"] and self.pub_points.get_subscription_count():
+            step = int(p["points_step"])
+            clouds = [f.vertices_in_camera()[::step] for f in faces]
+            points = np.concatenate(clouds) if clouds else np.empty((0, 3), np.float32)
+            self.pub_points.publish(conversions.point_cloud(points, header))
+        if p["publish_mesh"] and self.mesh_marker and self.pub_mesh.get_subscription_count():
+            self.pub_mesh.publish(self.mesh_marker(faces, header))
+        if p["publish_mesh_image"] and self.pub_image.get_subscription_count():
+            self.pub_image.publish(conversions.bgr_to_image(self._draw(image, faces), header))
+
+    def _draw(self, image: np.ndarray, faces: list) -> np.ndarray:
+        canvas = image.copy()
+        mode = self.p["draw_mode"]
+        if mode == "mesh" and self.renderer is not None:
+            return self.renderer.render_faces(canvas, faces)
+        return draw(canvas, faces, "dense" if mode == "mesh" else mode)
+
+    def _transforms(self, faces: list, header: Header) -> list:
+        out = []
+        for face in faces:
+            face_frame = f"{self.p['face_frame_prefix']}{face.id}"
+            out.append(conversions.transform_msg(header, face_frame, face.pose.translation,
+                                                 face.pose.quaternion_xyzw))
+            out.append(conversions.transform_msg(
+                Header(stamp=header.stamp, frame_id=face_frame),
+                f"{self.p['gaze_frame_prefix']}{face.id}", np.zeros(3), GAZE_QUATERNION))
+        return out
+
+    def _publish_diagnostics(self) -> None:
+        header = Header(stamp=self.get_clock().now().to_msg())
+        self.pub_diag.publish(self.stats.status(
+            f"{self.get_name()}: head pose", self.get_fully_qualified_name(),
+            self.model_error, header))
+
+
+def _check_choice(name: str, value: Any) -> str | None:
+    spec = SPECS.get(name)
+    if spec and spec.choices and value not in spec.choices:
+        return f"parameter {name} must be one of {spec.choices}, got {value!r}"
+    return None
+
+
+def main(args: list[str] | None = None) -> int:
+    """Run the node until shutdown (Ctrl-C or SIGTERM)."""
+    rclpy.init(args=args if args is not None else sys.argv)
+    node = None
+    try:
+        node = HeadPoseNode()
+        rclpy.spin(node)
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        if node is not None:
+            node.stop()
+            node.destroy_node()
+        rclpy.try_shutdown()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

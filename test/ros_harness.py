@@ -1,0 +1,179 @@
+"""Helpers for tests that talk to the real node over DDS.
+
+The node runs as its own process (the installed ``lib/dense_head_pose/head_pose_node``); the
+test process is a second rclpy participant. Traffic stays on loopback in a random domain
+(set in conftest before any ROS import).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+REQUIRE_ROS = os.environ.get("DHP_REQUIRE_ROS") == "1"
+
+
+def require_ros() -> None:
+    """Skip (locally) or fail (CI, ``DHP_REQUIRE_ROS=1``) when the ROS layer is missing."""
+    try:
+        import rclpy  # noqa: F401
+
+        from dense_head_pose.msg import FaceArray  # noqa: F401
+    except ImportError as exc:
+        if REQUIRE_ROS:
+            pytest.fail(f"ROS 2 layer required but missing: {exc}")
+        pytest.skip(f"ROS 2 layer not available: {exc}")
+
+
+def executable(name: str) -> Path:
+    """Path of an installed executable of the package (what ``ros2 run`` would start)."""
+    from ament_index_python.packages import get_package_prefix
+
+    path = Path(get_package_prefix("dense_head_pose")) / "lib" / "dense_head_pose" / name
+    assert path.is_file(), f"{path} is not installed (colcon build)"
+    return path
+
+
+class NodeProcess:
+    """A node started as a separate process with ``--ros-args``; output captured to a file."""
+
+    def __init__(self, name: str, params: dict[str, Any] | None = None,
+                 remaps: dict[str, str] | None = None, log_dir: Path | None = None) -> None:
+        args = [str(executable(name)), "--ros-args"]
+        for key, value in (params or {}).items():
+            if isinstance(value, bool):
+                value = "true" if value else "false"
+            args += ["-p", f"{key}:={value}"]
+        for src, dst in (remaps or {}).items():
+            args += ["-r", f"{src}:={dst}"]
+        self.log_path = (log_dir or Path("/tmp")) / f"{name}-{os.getpid()}-{time.time_ns()}.log"
+        self._log = self.log_path.open("w")
+        self.proc = subprocess.Popen(args, stdout=self._log, stderr=subprocess.STDOUT)
+
+    def output(self) -> str:
+        """Everything the process printed so far."""
+        if not self._log.closed:
+            self._log.flush()
+        return self.log_path.read_text(errors="replace")
+
+    def alive(self) -> bool:
+        """Whether the process still runs."""
+        return self.proc.poll() is None
+
+    def stop(self) -> int:
+        """SIGINT, as Ctrl-C or ``ros2 launch`` would; returns the exit status."""
+        if self.alive():
+            self.proc.send_signal(signal.SIGINT)
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self._log.close()
+        return self.proc.returncode
+
+
+class Probe:
+    """The test's own participant: publishes inputs and records every output it receives."""
+
+    def __init__(self, name: str = "probe") -> None:
+        import rclpy
+        from rclpy.node import Node
+
+        self.rclpy = rclpy
+        self.node = Node(name)
+        self.received: dict[str, list[Any]] = defaultdict(list)
+        self._subs: list[Any] = []
+
+    def subscribe(self, msg_type: type, topic: str, qos: Any = 10, raw: bool = False) -> None:
+        """Record messages of ``topic`` in ``received[topic]`` (serialized bytes if ``raw``)."""
+        self._subs.append(self.node.create_subscription(
+            msg_type, topic, lambda m, t=topic: self.received[t].append(m), qos, raw=raw))
+
+    def publisher(self, msg_type: type, topic: str, qos: Any = None) -> Any:
+        """A publisher (reliable, depth 10 unless ``qos`` says otherwise)."""
+        from rclpy.qos import QoSProfile, ReliabilityPolicy
+
+        qos = qos or QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
+        return self.node.create_publisher(msg_type, topic, qos)
+
+    def spin_until(self, condition: Callable[[], bool], timeout: float = 20.0) -> bool:
+        """Spin until ``condition()`` holds; False on timeout."""
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            if condition():
+                return True
+            self.rclpy.spin_once(self.node, timeout_sec=0.05)
+        return condition()
+
+    def spin_for(self, seconds: float) -> None:
+        """Spin for a while, collecting messages."""
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            self.rclpy.spin_once(self.node, timeout_sec=0.05)
+
+    def wait_for_subscribers(self, publisher: Any, count: int = 1, timeout: float = 20.0) -> None:
+        """Block until the node under test has matched ``publisher``."""
+        assert self.spin_until(lambda: publisher.get_subscription_count() >= count, timeout), \
+            "the node never subscribed"
+
+    def wait_for_publishers(self, topics: Iterable[str], timeout: float = 20.0) -> None:
+        """Block until every topic has a publisher matched to our subscriptions."""
+        for sub in self._subs:
+            if sub.topic_name.lstrip("/") in {t.lstrip("/") for t in topics}:
+                assert self.spin_until(lambda s=sub: s.get_publisher_count() > 0, timeout), \
+                    f"no publisher on {sub.topic_name}"
+
+    def clear(self) -> None:
+        """Forget recorded messages."""
+        self.received.clear()
+
+    def destroy(self) -> None:
+        """Destroy the probe node."""
+        self.node.destroy_node()
+
+
+def stamp(sec: int, nanosec: int = 0) -> Any:
+    """A builtin_interfaces/Time."""
+    from builtin_interfaces.msg import Time
+
+    return Time(sec=sec, nanosec=nanosec)
+
+
+def image_msg(image: np.ndarray, frame_id: str, t: Any, encoding: str = "bgr8",
+              step_padding: int = 0) -> Any:
+    """A sensor_msgs/Image of ``image`` (already in ``encoding``'s channel order)."""
+    import array
+
+    from sensor_msgs.msg import Image
+    from std_msgs.msg import Header
+
+    h, w = image.shape[:2]
+    row = image.reshape(h, -1).view(np.uint8)
+    if step_padding:
+        padded = np.full((h, row.shape[1] + step_padding), 0xAB, np.uint8)
+        padded[:, :row.shape[1]] = row
+        row = padded
+    msg = Image(header=Header(stamp=t, frame_id=frame_id), height=h, width=w, encoding=encoding,
+                is_bigendian=0, step=row.shape[1])
+    msg.data = array.array("B", np.ascontiguousarray(row).tobytes())
+    return msg
+
+
+def camera_info_msg(fx: float, fy: float, cx: float, cy: float, width: int, height: int,
+                    frame_id: str, t: Any) -> Any:
+    """A sensor_msgs/CameraInfo with intrinsics K."""
+    from sensor_msgs.msg import CameraInfo
+    from std_msgs.msg import Header
+
+    return CameraInfo(header=Header(stamp=t, frame_id=frame_id), width=width, height=height,
+                      k=[fx, 0.0, cx, 0.0, fy, cy, 0.0, 0.0, 1.0])

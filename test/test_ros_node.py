@@ -1,0 +1,429 @@
+"""head_pose_node as its own process, driven over DDS with real video frames.
+
+Each test publishes frames with distinct stamps and waits for the outputs carrying the same
+stamp, so nothing depends on timing. The node's image QoS is ``reliable`` here (loopback
+best-effort loses most 1280x720 frames on this machine, see README); one test checks the
+default sensor-data QoS with small frames.
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+
+import cv2
+import numpy as np
+import pytest
+from ros_harness import NodeProcess, Probe, camera_info_msg, image_msg, require_ros, stamp
+
+pytestmark = pytest.mark.ros
+require_ros()
+
+from diagnostic_msgs.msg import DiagnosticArray  # noqa: E402
+from geometry_msgs.msg import PoseArray, PoseStamped  # noqa: E402
+from rcl_interfaces.msg import Parameter, ParameterType, ParameterValue  # noqa: E402
+from rcl_interfaces.srv import SetParameters  # noqa: E402
+from sensor_msgs.msg import CompressedImage, Image, PointCloud2  # noqa: E402
+from visualization_msgs.msg import Marker, MarkerArray  # noqa: E402
+
+from dense_head_pose import HeadPoseEstimator  # noqa: E402
+from dense_head_pose.msg import FaceArray  # noqa: E402
+from dense_head_pose.pose import CameraIntrinsics  # noqa: E402
+from dense_head_pose.ros.conversions import cloud_to_numpy  # noqa: E402
+
+FRAME = "test_camera_optical"
+K = (1000.0, 1000.0, 640.0, 360.0)  # not the default f = width: the node must use camera_info
+OUTPUTS = {"faces": FaceArray, "head_pose": PoseStamped, "head_poses": PoseArray,
+           "face_landmarks": MarkerArray, "face_points": PointCloud2, "face_mesh": Marker,
+           "mesh_image": Image, "/diagnostics": DiagnosticArray}
+_stamps = itertools.count(1000)
+
+
+def _next_stamp():
+    return stamp(next(_stamps), 123_000)
+
+
+def _same(a, b) -> bool:
+    return a.sec == b.sec and a.nanosec == b.nanosec
+
+
+class Rig:
+    """The node, a probe subscribed to every output, and image/camera_info publishers."""
+
+    def __init__(self, params: dict, tmp_path, compressed: bool = False, tf: bool = True):
+        self.node = NodeProcess("head_pose_node", params=params, log_dir=tmp_path)
+        self.probe = Probe(f"probe_{time.time_ns()}")
+        for topic, msg_type in OUTPUTS.items():
+            self.probe.subscribe(msg_type, topic)
+        if tf:
+            from tf2_msgs.msg import TFMessage
+
+            from dense_head_pose.ros.tf_output import TF_QOS
+
+            self.probe.subscribe(TFMessage, "/tf", TF_QOS)
+        self.pub_image = (self.probe.publisher(CompressedImage, "image/compressed") if compressed
+                          else self.probe.publisher(Image, "image"))
+        self.pub_info = self.probe.publisher(type(camera_info_msg(1, 1, 0, 0, 1, 1, "", stamp(0))),
+                                             "camera_info")
+        self.probe.wait_for_subscribers(self.pub_image)
+        self.probe.wait_for_publishers(["faces"])
+
+    def send(self, msg, with_info: bool = True, timeout: float = 20.0) -> FaceArray:
+        """Publish one frame (and its camera_info); return the FaceArray with its stamp."""
+        t = msg.header.stamp
+        if with_info:
+            info = camera_info_msg(*K, 1280, 720, FRAME, t)
+            self.pub_info.publish(info)
+            self.probe.spin_for(0.05)
+        self.pub_image.publish(msg)
+        found = self.probe.spin_until(lambda: self.result(t) is not None, timeout)
+        assert found, f"no FaceArray for stamp {t.sec}; node output:\n{self.node.output()[-3000:]}"
+        return self.result(t)
+
+    def wait(self, t, topic: str, timeout: float = 10.0):
+        """The message of ``topic`` with stamp ``t``, waiting for it (None on timeout)."""
+        self.probe.spin_until(lambda: self.result(t, topic) is not None, timeout)
+        return self.result(t, topic)
+
+    def result(self, t, topic: str = "faces"):
+        for m in self.probe.received[topic]:
+            header = m.markers[-1].header if isinstance(m, MarkerArray) and m.markers else \
+                getattr(m, "header", None)
+            if header is not None and _same(header.stamp, t):
+                return m
+        return None
+
+    def close(self) -> None:
+        self.probe.destroy()
+        code = self.node.stop()
+        out = self.node.output()
+        assert "Traceback" not in out, out[-3000:]
+        assert code == 0, f"exit status {code}:\n{out[-3000:]}"
+
+
+@pytest.fixture(scope="module")
+def rig(rclpy_context, tmp_path_factory):
+    r = Rig({"image_qos": "reliable"}, tmp_path_factory.mktemp("node"))
+    yield r
+    r.close()
+
+
+@pytest.fixture(scope="module")
+def estimator_local():
+    return HeadPoseEstimator.from_model_dir()
+
+
+def test_pose_faces_and_landmarks_match_the_core(rig, video_frames, estimator_local) -> None:
+    frames = [video_frames[i] for i in (0, 20, 40, 54)]
+    ids = set()
+    for frame in frames:
+        t = _next_stamp()
+        faces = rig.send(image_msg(frame, FRAME, t))
+        assert faces.header.frame_id == FRAME
+        assert (faces.image_width, faces.image_height) == (1280, 720)
+        assert len(faces.faces) == 1
+        face = faces.faces[0]
+        ids.add(face.id)
+        expected = estimator_local(frame, CameraIntrinsics(*K)).faces[0]
+        # the node's numbers are the core's numbers for the same frame and intrinsics
+        assert np.allclose(np.array(face.landmarks_image).reshape(68, 3), expected.landmarks,
+                           atol=1e-3)
+        assert face.yaw == pytest.approx(expected.yaw, abs=1e-3)
+        assert np.allclose([face.head_pose.position.x, face.head_pose.position.y,
+                            face.head_pose.position.z], expected.pose.translation, atol=1e-5)
+        assert np.allclose(face.shape_coefficients, expected.shape_coefficients, atol=1e-4)
+        lm3d = np.array(face.landmarks_camera).reshape(68, 3)
+        assert np.allclose(lm3d[27], expected.pose.translation, atol=1e-5)  # sellion = origin
+        x1, y1, x2, y2 = face.bbox
+        assert x1 < face.landmarks_image[27 * 3] < x2 and y1 < face.landmarks_image[27 * 3 + 1] < y2
+
+        pose = rig.wait(t, "head_pose")
+        assert pose is not None and pose.header.frame_id == FRAME
+        p = pose.pose.position
+        assert 0.3 < p.z < 3.0 and abs(p.x) < p.z and abs(p.y) < p.z
+        assert p.z == pytest.approx(face.head_pose.position.z)
+        q = pose.pose.orientation
+        assert np.isclose(q.x**2 + q.y**2 + q.z**2 + q.w**2, 1.0)
+        poses = rig.wait(t, "head_poses")
+        assert poses is not None and len(poses.poses) == 1
+    assert len(ids) == 1  # one person, one tracking id through the clip
+
+
+def test_camera_info_scales_depth(rig, video_frames) -> None:
+    frame = video_frames[10]
+    t1 = _next_stamp()
+    with_k = rig.send(image_msg(frame, FRAME, t1)).faces[0]
+    t2 = _next_stamp()
+    info = camera_info_msg(2 * K[0], 2 * K[1], K[2], K[3], 1280, 720, FRAME, t2)
+    rig.pub_info.publish(info)
+    rig.probe.spin_for(0.2)
+    double_f = rig.send(image_msg(frame, FRAME, t2), with_info=False).faces[0]
+
+    def centroid_depth(face) -> float:  # the depth the affine scale measures
+        return float(np.array(face.landmarks_camera).reshape(68, 3)[:, 2].mean())
+
+    # twice the focal length, same pixels: the face is twice as far
+    assert centroid_depth(double_f) == pytest.approx(2 * centroid_depth(with_k), rel=1e-4)
+    assert double_f.head_pose.position.z == pytest.approx(2 * with_k.head_pose.position.z,
+                                                          rel=0.05)
+
+
+def test_markers_cloud_mesh_and_image(rig, video_frames) -> None:
+    frame = video_frames[5]
+    t = _next_stamp()
+    face = rig.send(image_msg(frame, FRAME, t)).faces[0]
+    for topic in ("face_landmarks", "face_points", "face_mesh", "mesh_image"):
+        assert rig.wait(t, topic) is not None, f"no {topic}"
+    centre = np.array([face.head_pose.position.x, face.head_pose.position.y,
+                       face.head_pose.position.z])
+
+    markers = rig.result(t, "face_landmarks").markers
+    assert markers[0].action == Marker.DELETEALL
+    spheres = [m for m in markers if m.ns == "landmarks"]
+    lines = [m for m in markers if m.ns == "outline"]
+    assert len(spheres) == 1 and len(spheres[0].points) == 68 and spheres[0].id == face.id
+    assert spheres[0].header.frame_id == FRAME
+    pts = np.array([[p.x, p.y, p.z] for p in spheres[0].points])
+    assert np.linalg.norm(pts - centre, axis=1).max() < 0.2
+    assert len(lines) == 1 and len(lines[0].points) % 2 == 0 and len(lines[0].points) > 100
+
+    cloud = rig.result(t, "face_points")
+    xyz = cloud_to_numpy(cloud)
+    assert cloud.header.frame_id == FRAME and xyz.shape == (38365, 3)
+    assert np.all(np.isfinite(xyz)) and np.all(xyz[:, 2] > 0)
+    assert np.linalg.norm(xyz - centre, axis=1).max() < 0.25
+
+    mesh = rig.result(t, "face_mesh")
+    assert mesh.type == Marker.TRIANGLE_LIST and len(mesh.points) % 3 == 0
+    assert 1000 * 3 < len(mesh.points) < 5000 * 3
+    mesh_pts = np.array([[p.x, p.y, p.z] for p in mesh.points])
+    assert np.linalg.norm(mesh_pts - centre, axis=1).max() < 0.25
+
+    image = rig.result(t, "mesh_image")
+    assert (image.width, image.height, image.encoding) == (1280, 720, "bgr8")
+    drawn = np.frombuffer(image.data, np.uint8).reshape(720, image.step)[:, :1280 * 3]
+    drawn = drawn.reshape(720, 1280, 3)
+    changed = np.any(drawn != frame, axis=2)
+    x1, y1, x2, y2 = (int(v) for v in face.bbox)
+    assert changed[y1:y2, x1:x2].mean() > 0.4  # the mesh covers the face
+    assert changed.mean() < 0.2  # and little else
+
+
+def test_tf_frames(rig, video_frames) -> None:
+    t = _next_stamp()
+    face = rig.send(image_msg(video_frames[30], FRAME, t)).faces[0]
+    found = {}
+
+    def collect() -> bool:
+        for msg in rig.probe.received["/tf"]:
+            for tr in msg.transforms:
+                if _same(tr.header.stamp, t):
+                    found[tr.child_frame_id] = tr
+        return len(found) >= 2
+
+    assert rig.probe.spin_until(collect, 10), "no TF for the frame"
+    face_tf = found[f"face_{face.id}"]
+    gaze_tf = found[f"gaze_{face.id}"]
+    assert face_tf.header.frame_id == FRAME
+    assert gaze_tf.header.frame_id == f"face_{face.id}"
+    tr = face_tf.transform.translation
+    assert np.allclose([tr.x, tr.y, tr.z], [face.head_pose.position.x, face.head_pose.position.y,
+                                            face.head_pose.position.z])
+    # gaze: optical axes at the face origin, z along the face's x (forward)
+    g = gaze_tf.transform
+    assert np.allclose([g.translation.x, g.translation.y, g.translation.z], 0.0)
+    x, y, z, w = g.rotation.x, g.rotation.y, g.rotation.z, g.rotation.w
+    z_axis = np.array([2 * (x * z + y * w), 2 * (y * z - x * w), 1 - 2 * (x * x + y * y)])
+    assert np.allclose(z_axis, [1.0, 0.0, 0.0], atol=1e-6)
+
+
+def test_diagnostics(rig, video_frames) -> None:
+    rig.send(image_msg(video_frames[1], FRAME, _next_stamp()))
+    rig.probe.received["/diagnostics"].clear()
+    assert rig.probe.spin_until(lambda: rig.probe.received["/diagnostics"], 5)
+    status = rig.probe.received["/diagnostics"][-1].status[0]
+    values = {kv.key: kv.value for kv in status.values}
+    assert "head_pose_node" in status.name
+    for key in ("rate_hz", "processing_ms_median", "latency_ms_median", "faces_last",
+                "frames_received", "frames_processed", "frames_dropped"):
+        assert key in values
+    assert int(values["frames_processed"]) >= 1
+    assert 0 < float(values["processing_ms_median"]) < 1000
+
+
+@pytest.mark.parametrize("encoding", ["rgb8", "bgra8", "rgba8", "mono8", "mono16"])
+def test_encodings(rig, video_frames, encoding) -> None:
+    frame = video_frames[15]
+    converted = {
+        "rgb8": lambda f: cv2.cvtColor(f, cv2.COLOR_BGR2RGB),
+        "bgra8": lambda f: cv2.cvtColor(f, cv2.COLOR_BGR2BGRA),
+        "rgba8": lambda f: cv2.cvtColor(f, cv2.COLOR_BGR2RGBA),
+        "mono8": lambda f: cv2.cvtColor(f, cv2.COLOR_BGR2GRAY),
+        "mono16": lambda f: cv2.cvtColor(f, cv2.COLOR_BGR2GRAY).astype(np.uint16) * 257,
+    }[encoding](frame)
+    reference = rig.send(image_msg(frame, FRAME, _next_stamp())).faces[0]
+    faces = rig.send(image_msg(converted, FRAME, _next_stamp(), encoding=encoding)).faces
+    assert len(faces) == 1
+    tolerance = 1e-3 if encoding in ("rgb8", "bgra8", "rgba8") else 4.0
+    assert np.abs(np.array(faces[0].landmarks_image) - np.array(reference.landmarks_image)
+                  ).max() < tolerance
+
+
+def test_step_padding_is_honoured(rig, video_frames) -> None:
+    frame = video_frames[25]
+    packed = rig.send(image_msg(frame, FRAME, _next_stamp())).faces[0]
+    padded = rig.send(image_msg(frame, FRAME, _next_stamp(), step_padding=64)).faces[0]
+    assert np.allclose(packed.landmarks_image, padded.landmarks_image, atol=1e-4)
+
+
+def test_bad_inputs_give_empty_results_and_the_node_survives(rig, video_frames) -> None:
+    frame = video_frames[3]
+    good = image_msg(frame, FRAME, _next_stamp())
+    bad = []
+    unsupported = image_msg(frame, FRAME, _next_stamp())
+    unsupported.encoding = "32FC1"
+    bad.append(unsupported)
+    truncated = image_msg(frame, FRAME, _next_stamp())
+    truncated.data = truncated.data[: len(truncated.data) // 2]
+    bad.append(truncated)
+    short_step = image_msg(frame, FRAME, _next_stamp())
+    short_step.step = 100
+    bad.append(short_step)
+    empty = image_msg(frame, FRAME, _next_stamp())
+    empty.height, empty.width, empty.step = 0, 0, 0
+    empty.data = empty.data[:0]
+    bad.append(empty)
+    for msg in bad:
+        result = rig.send(msg)
+        assert result.faces == [] and result.header.frame_id == FRAME
+        assert rig.wait(msg.header.stamp, "head_poses", 0.3) is None  # nothing else published
+    # no face at all: an empty, well-formed result
+    blank = rig.send(image_msg(np.full((720, 1280, 3), 90, np.uint8), FRAME, _next_stamp()))
+    assert blank.faces == [] and blank.image_width == 1280
+    # a nonsense camera_info is ignored (default intrinsics), the pose still comes
+    t = _next_stamp()
+    rig.pub_info.publish(camera_info_msg(0.0, float("nan"), 0.0, 0.0, 1280, 720, FRAME, t))
+    rig.probe.spin_for(0.2)
+    after = rig.send(image_msg(frame, FRAME, t), with_info=False)
+    assert len(after.faces) == 1 and np.isfinite(after.faces[0].head_pose.position.z)
+    assert len(rig.send(good).faces) == 1
+    assert rig.node.alive()
+    out = rig.node.output()
+    assert "unsupported encoding '32FC1'" in out and "truncated image" in out
+    assert "ignoring camera_info" in out
+
+
+def _set_parameters(probe: Probe, values: dict):
+    client = probe.node.create_client(SetParameters, "/head_pose_node/set_parameters")
+    assert client.wait_for_service(timeout_sec=10)
+    params = []
+    for name, value in values.items():
+        pv = {bool: ParameterValue(type=ParameterType.PARAMETER_BOOL, bool_value=value),
+              int: ParameterValue(type=ParameterType.PARAMETER_INTEGER, integer_value=value),
+              float: ParameterValue(type=ParameterType.PARAMETER_DOUBLE, double_value=value),
+              str: ParameterValue(type=ParameterType.PARAMETER_STRING, string_value=value),
+              }[type(value)]
+        params.append(Parameter(name=name, value=pv))
+    future = client.call_async(SetParameters.Request(parameters=params))
+    assert probe.spin_until(future.done, 10)
+    probe.node.destroy_client(client)
+    return future.result().results
+
+
+def test_parameters_change_at_run_time(rig, two_faces) -> None:
+    big = cv2.resize(two_faces, (1280, 574))
+    assert len(rig.send(image_msg(big, FRAME, _next_stamp())).faces) == 2
+    results = _set_parameters(rig.probe, {"max_faces": 1})
+    assert results[0].successful
+    assert len(rig.send(image_msg(big, FRAME, _next_stamp())).faces) == 1
+    # refused: out of range, unknown choice, read-only
+    assert not _set_parameters(rig.probe, {"max_faces": 1000})[0].successful
+    assert not _set_parameters(rig.probe, {"draw_mode": "cartoon"})[0].successful
+    assert not _set_parameters(rig.probe, {"num_threads": 2})[0].successful
+    assert _set_parameters(rig.probe, {"max_faces": 8, "score_threshold": 0.6})[0].successful
+    assert len(rig.send(image_msg(big, FRAME, _next_stamp())).faces) == 2
+
+
+def test_flood_then_still_answers(rig, video_frames) -> None:
+    for i in range(120):
+        rig.pub_image.publish(image_msg(video_frames[i % 55], FRAME, _next_stamp()))
+    rig.probe.spin_for(1.0)
+    final = rig.send(image_msg(video_frames[7], FRAME, _next_stamp()), timeout=30)
+    assert len(final.faces) == 1
+    assert rig.node.alive()
+    rig.probe.received["/diagnostics"].clear()
+    assert rig.probe.spin_until(lambda: rig.probe.received["/diagnostics"], 5)
+    values = {kv.key: kv.value for kv in rig.probe.received["/diagnostics"][-1].status[0].values}
+    received, processed = int(values["frames_received"]), int(values["frames_processed"])
+    dropped, errors = int(values["frames_dropped"]), int(values["frame_errors"])
+    # every frame that reached the node is accounted for: processed, replaced while the node
+    # was busy (dropped), or unusable (errors from the bad-input test)
+    assert processed + dropped + errors == received
+
+
+def test_compressed_transport_and_corrupt_frames(rclpy_context, video_frames, tmp_path) -> None:
+    rig = Rig({"input_transport": "compressed", "image_qos": "reliable"}, tmp_path,
+              compressed=True, tf=False)
+    try:
+        frame = video_frames[12]
+        ok, jpeg = cv2.imencode(".jpg", frame, [cv2.IMWRITE_JPEG_QUALITY, 90])
+        assert ok
+
+        def compressed(data: bytes, t):
+            from std_msgs.msg import Header
+
+            msg = CompressedImage(header=Header(stamp=t, frame_id=FRAME), format="jpeg")
+            msg.data = data
+            return msg
+
+        assert len(rig.send(compressed(jpeg.tobytes(), _next_stamp())).faces) == 1
+        for corrupt in (jpeg.tobytes()[:2000], b"", b"\x89PNG not really", bytes(5000)):
+            assert rig.send(compressed(corrupt, _next_stamp())).faces == []
+        assert len(rig.send(compressed(jpeg.tobytes(), _next_stamp())).faces) == 1
+        assert "does not decode" in rig.node.output() or "empty compressed" in rig.node.output()
+    finally:
+        rig.close()
+
+
+def test_default_sensor_data_qos_receives_frames(rclpy_context, video_frames, tmp_path) -> None:
+    """Default configuration (best-effort image subscription) with a best-effort publisher."""
+    from rclpy.qos import qos_profile_sensor_data
+
+    node = NodeProcess("head_pose_node", log_dir=tmp_path)
+    probe = Probe("probe_best_effort")
+    try:
+        probe.subscribe(FaceArray, "faces")
+        pub = probe.publisher(Image, "image", qos_profile_sensor_data)
+        probe.wait_for_subscribers(pub)
+        probe.wait_for_publishers(["faces"])
+        small = cv2.resize(video_frames[20], (320, 180))
+        sent = 0
+        while not probe.received["faces"] and sent < 200:
+            pub.publish(image_msg(small, FRAME, _next_stamp()))
+            sent += 1
+            probe.spin_for(0.1)
+        assert probe.received["faces"], "no frame got through best-effort delivery"
+        assert len(probe.received["faces"][0].faces) == 1
+    finally:
+        probe.destroy()
+        assert node.stop() == 0
+        assert "Traceback" not in node.output()
+
+
+def test_missing_models_report_error_and_keep_running(rclpy_context, tmp_path, video_frames):
+    node = NodeProcess("head_pose_node", params={"models_dir": str(tmp_path / "nowhere"),
+                                                 "image_qos": "reliable"}, log_dir=tmp_path)
+    probe = Probe("probe_no_models")
+    try:
+        probe.subscribe(DiagnosticArray, "/diagnostics")
+        pub = probe.publisher(Image, "image")
+        probe.wait_for_subscribers(pub)
+        pub.publish(image_msg(video_frames[0], FRAME, _next_stamp()))
+        assert probe.spin_until(lambda: any(
+            s.level == s.ERROR and "models fetch" in s.message
+            for m in probe.received["/diagnostics"] for s in m.status), 10)
+        assert node.alive()
+    finally:
+        probe.destroy()
+        assert node.stop() == 0
+    assert "models fetch" in node.output()
