@@ -152,14 +152,6 @@ class MorphableModel:
         """``(68, 3)`` landmarks through the image camera (pixels, depth)."""
         return self.project(self.landmarks_model(params), camera)
 
-    def vertices(self, params: np.ndarray, camera: np.ndarray) -> np.ndarray:
-        """``(N, 3)`` dense vertices through the image camera (pixels, depth)."""
-        cam = camera.astype(np.float32)
-        out = self.dense_mean @ cam[:, :3].T
-        out += self._dense_offsets(params, cam[:, :3])
-        out += cam[:, 3]
-        return out
-
 
 class _NumpyOnlyUnpickler(pickle.Unpickler):
     """Unpickler that admits numpy arrays, dtypes and plain containers, nothing callable else.

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
+from .morphable_model import MorphableModel
 from .pose import HEAD_IN_MODEL, MICROMETRE, HeadPose
-
-if TYPE_CHECKING:
-    from .morphable_model import MorphableModel
 
 
 @dataclass(eq=False)
@@ -44,6 +42,7 @@ class Face:
     id: int | None = None
     """Tracking identity, stable across frames when a tracker assigns one."""
     _model: MorphableModel | None = field(default=None, repr=False)
+    _model_vertices: np.ndarray | None = field(default=None, repr=False)
     _vertices: np.ndarray | None = field(default=None, repr=False)
 
     @property
@@ -56,13 +55,20 @@ class Face:
         """The 10 expression coefficients."""
         return self.params[52:62]
 
+    def model_vertices(self) -> np.ndarray:
+        """(38365, 3) float32 dense vertices in model space, micrometres (cached: the image
+        and camera-frame vertices both derive from it)."""
+        if self._model_vertices is None:
+            if self._model is None:
+                raise RuntimeError("this Face carries no model to reconstruct dense vertices")
+            self._model_vertices = self._model.dense_model(self.params)
+        return self._model_vertices
+
     @property
     def vertices(self) -> np.ndarray:
         """(38365, 3) float32 dense vertices, image pixels and relative depth (cached)."""
         if self._vertices is None:
-            if self._model is None:
-                raise RuntimeError("this Face carries no model to reconstruct dense vertices")
-            self._vertices = self._model.vertices(self.params, self.camera)
+            self._vertices = MorphableModel.project(self.model_vertices(), self.camera)
         return self._vertices
 
     @property
@@ -74,6 +80,10 @@ class Face:
         """(N, 3) float32 dense vertices (or those at ``indices``) in the camera optical
         frame, metres."""
         assert self._model is not None
+        if indices is None:
+            return self._metric(self.model_vertices())
+        if self._model_vertices is not None:
+            return self._metric(self._model_vertices[indices])
         return self._metric(self._model.dense_model(self.params, indices))
 
     def landmarks_in_camera(self) -> np.ndarray:

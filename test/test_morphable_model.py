@@ -83,7 +83,8 @@ def test_import_bfm_converts_and_is_used(tmp_path: Path, one_face) -> None:
                 + bfm["w_exp"][:, :10] @ params[52:62]).reshape(n, 3)
     assert np.allclose(model.dense_model(params), expected, rtol=1e-4, atol=1e-2)
     camera = np.hstack([np.eye(3) * 0.5, np.ones((3, 1))])
-    assert np.allclose(model.vertices(params, camera), expected * 0.5 + 1, rtol=1e-4, atol=1e-2)
+    assert np.allclose(model.project(model.dense_model(params), camera), expected * 0.5 + 1,
+                       rtol=1e-4, atol=1e-2)
 
     estimator = HeadPoseEstimator.from_model_dir(pack)
     assert estimator(one_face, dense=True).faces[0].vertices.shape == (n, 3)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import numpy as np
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
@@ -26,6 +28,19 @@ class NodeStats:
         self._processing_ms: deque[float] = deque(maxlen=window)
         self._latency_ms: deque[float] = deque(maxlen=window)
         self._faces: deque[int] = deque(maxlen=window)
+        self._stages: dict[str, deque[float]] = {}
+        self._window = window
+
+    @contextmanager
+    def stage(self, name: str) -> Iterator[None]:
+        """Time a part of the frame's work (estimation, each output's build and publish)."""
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            ms = (time.perf_counter() - start) * 1e3
+            with self._lock:
+                self._stages.setdefault(name, deque(maxlen=self._window)).append(ms)
 
     def on_received(self, replaced_unprocessed: bool) -> None:
         """A frame arrived; ``replaced_unprocessed`` if it displaced one never processed."""
@@ -80,6 +95,9 @@ class NodeStats:
                 "frame_errors": str(self.errors),
                 "last_error": self.last_error,
             }
+            # where the time goes: estimation, and each output built and handed to DDS
+            for stage, samples in self._stages.items():
+                values[f"stage_ms_median_{stage}"] = stat(samples, 50)
             new_errors = self.errors - self._errors_reported
             self._errors_reported = self.errors
             level, message = DiagnosticStatus.OK, "running"

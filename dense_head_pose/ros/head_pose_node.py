@@ -120,7 +120,7 @@ PARAMETERS: tuple[ParamSpec, ...] = (
     ParamSpec("draw_mode", "mesh", "What mesh_image shows.", choices=MESH_IMAGE_MODES),
     ParamSpec("points_step", 1, "face_points keeps every N-th dense vertex.",
               int_range=(1, 64)),
-    ParamSpec("mesh_marker_cell_m", 0.008, "Vertex clustering cell of the face_mesh marker, "
+    ParamSpec("mesh_marker_cell_m", 0.01, "Vertex clustering cell of the face_mesh marker, "
               "metres (smaller: finer and slower).", read_only=True,
               float_range=(0.002, 0.05)),
     ParamSpec("diagnostics_period", 1.0, "Seconds between /diagnostics reports.",
@@ -325,7 +325,8 @@ class HeadPoseNode(Node):
             self.pub_faces.publish(FaceArrayMsg(header=header))
             return
         height, width = image.shape[:2]
-        result = estimator(image, self._intrinsics(width, height))
+        with self.stats.stage("estimate"):
+            result = estimator(image, self._intrinsics(width, height))
         faces = result.faces
         self.tracker.update(faces)
         self._publish(faces, header, image)
@@ -337,27 +338,36 @@ class HeadPoseNode(Node):
         self.stats.on_processed((done - received) * 1e3, latency, len(faces))
 
     def _publish(self, faces: list, header: Header, image: np.ndarray) -> None:
-        self.pub_faces.publish(FaceArrayMsg(
-            header=header, image_width=image.shape[1], image_height=image.shape[0],
-            faces=[conversions.face_msg(f, FaceMsg) for f in faces]))
-        poses = [conversions.pose_msg(f.pose) for f in faces]
-        if poses:
-            self.pub_pose.publish(PoseStamped(header=header, pose=poses[0]))
-        self.pub_poses.publish(PoseArray(header=header, poses=poses))
+        stage = self.stats.stage
+        with stage("faces"):
+            self.pub_faces.publish(FaceArrayMsg(
+                header=header, image_width=image.shape[1], image_height=image.shape[0],
+                faces=[conversions.face_msg(f, FaceMsg) for f in faces]))
+            poses = [conversions.pose_msg(f.pose) for f in faces]
+            if poses:
+                self.pub_pose.publish(PoseStamped(header=header, pose=poses[0]))
+            self.pub_poses.publish(PoseArray(header=header, poses=poses))
         p = self.p
         if p["publish_tf"] and faces:
-            self.tf.send(self._transforms(faces, header))
+            with stage("tf"):
+                self.tf.send(self._transforms(faces, header))
         if p["publish_landmarks"] and self.pub_landmarks.get_subscription_count():
-            self.pub_landmarks.publish(landmark_markers(faces, header))
+            with stage("landmarks"):
+                self.pub_landmarks.publish(landmark_markers(faces, header))
         if p["publish_points"] and self.pub_points.get_subscription_count():
-            step = int(p["points_step"])
-            clouds = [f.vertices_in_camera()[::step] for f in faces]
-            points = np.concatenate(clouds) if clouds else np.empty((0, 3), np.float32)
-            self.pub_points.publish(conversions.point_cloud(points, header))
+            with stage("points"):
+                step = int(p["points_step"])
+                clouds = [f.vertices_in_camera()[::step] for f in faces]
+                points = np.concatenate(clouds) if clouds else np.empty((0, 3), np.float32)
+                self.pub_points.publish(conversions.point_cloud(points, header))
         if p["publish_mesh"] and self.mesh_marker and self.pub_mesh.get_subscription_count():
-            self.pub_mesh.publish(self.mesh_marker(faces, header))
+            with stage("mesh"):
+                self.pub_mesh.publish(self.mesh_marker(faces, header))
         if p["publish_mesh_image"] and self.pub_image.get_subscription_count():
-            self.pub_image.publish(conversions.bgr_to_image(self._draw(image, faces), header))
+            with stage("image_draw"):
+                drawn = self._draw(image, faces)
+            with stage("image_publish"):
+                self.pub_image.publish(conversions.bgr_to_image(drawn, header))
 
     def _draw(self, image: np.ndarray, faces: list) -> np.ndarray:
         canvas = image.copy()

@@ -69,6 +69,9 @@ class ImageSource(Node):
             description="frame_id of the images: the camera optical frame (REP-103)."))
         self.declare_parameter("camera_info_file", "", ParameterDescriptor(
             description="camera_calibration YAML; empty: default intrinsics.", read_only=True))
+        self.declare_parameter("wait_for_subscriber", False, ParameterDescriptor(
+            description="Hold the first frame until something subscribes to 'image', so a "
+                        "short clip is not over before the consumer has connected."))
         self.declare_parameter("reliable", True, ParameterDescriptor(
             description="Reliable publisher (no loss on loopback); false: sensor-data QoS.",
             read_only=True))
@@ -102,6 +105,9 @@ class ImageSource(Node):
             return next(self._iterator, (0, None))[1]
 
     def _tick(self) -> None:
+        if (self.get_parameter("wait_for_subscriber").value
+                and self.pub_image.get_subscription_count() == 0):
+            return
         frame = self._next_frame()
         if frame is None:
             if not self._ended:
