@@ -22,6 +22,7 @@ class NodeStats:
         self.processed = 0
         self.dropped = 0
         self.errors = 0
+        self.outputs_skipped = 0
         self.last_error = ""
         self._errors_reported = 0
         self._done_times: deque[float] = deque(maxlen=window)
@@ -52,6 +53,11 @@ class NodeStats:
         """A frame was discarded without processing (e.g. no model loaded)."""
         with self._lock:
             self.dropped += 1
+
+    def on_outputs_skipped(self) -> None:
+        """A frame's heavy outputs were replaced by a newer frame's before being built."""
+        with self._lock:
+            self.outputs_skipped += 1
 
     def on_processed(self, processing_ms: float, latency_ms: float | None, faces: int) -> None:
         """A frame was processed and its outputs published."""
@@ -93,6 +99,7 @@ class NodeStats:
                 "frames_processed": str(self.processed),
                 "frames_dropped": str(self.dropped),
                 "frame_errors": str(self.errors),
+                "heavy_outputs_skipped": str(self.outputs_skipped),
                 "last_error": self.last_error,
             }
             # where the time goes: estimation, and each output built and handed to DDS

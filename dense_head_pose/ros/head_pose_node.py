@@ -1,9 +1,17 @@
 """ROS 2 node ``head_pose_node``: camera images in; head pose, faces, TF, markers and mesh out.
 
-A thin layer over :class:`~dense_head_pose.HeadPoseEstimator`. Subscription callbacks only
-park the newest frame in a one-slot mailbox; a worker thread processes it, so a slow frame
-never builds a backlog (a frame replaced before it was processed counts as dropped) and the
-executor stays free for camera_info, parameters and diagnostics.
+A thin layer over :class:`~dense_head_pose.HeadPoseEstimator`, in a two-stage pipeline:
+
+* subscription callbacks only park the newest frame in a one-slot :class:`Mailbox`, so a slow
+  frame never builds a backlog (a frame replaced before it was processed counts as dropped)
+  and the executor stays free for camera_info, parameters and diagnostics;
+* the *estimation* thread takes it, estimates, and publishes the primary outputs at once
+  (faces, head_pose, head_poses, TF);
+* the *output* thread builds the heavy, optional outputs of that frame (markers, point cloud,
+  mesh marker, mesh image) while the next frame is estimated. LiteRT, OpenCV, numpy and the
+  renderer release the GIL, so the two stages overlap on two cores. If the output thread is
+  still busy, a newer frame's heavy outputs replace the waiting ones: they may skip frames,
+  the primary outputs never do.
 
 Work is done lazily: dense vertices, the point cloud, the mesh marker and the mesh image are
 computed only when someone subscribes to them (and their switch is on).
@@ -129,6 +137,37 @@ PARAMETERS: tuple[ParamSpec, ...] = (
 SPECS = {spec.name: spec for spec in PARAMETERS}
 
 
+class Mailbox:
+    """A one-slot, newest-wins hand-over between threads."""
+
+    def __init__(self) -> None:
+        self._item: Any = None
+        self._cv = threading.Condition()
+        self._closed = False
+
+    def put(self, item: Any) -> bool:
+        """Leave ``item``; returns True if it replaced one nobody had taken."""
+        with self._cv:
+            replaced = self._item is not None
+            self._item = item
+            self._cv.notify()
+        return replaced
+
+    def take(self) -> Any:
+        """Wait for an item and take it; None once closed."""
+        with self._cv:
+            while self._item is None and not self._closed:
+                self._cv.wait()
+            item, self._item = self._item, None
+            return None if self._closed else item
+
+    def close(self) -> None:
+        """Wake and stop every taker."""
+        with self._cv:
+            self._closed = True
+            self._cv.notify_all()
+
+
 class ProblemLog:
     """Warnings throttled per kind of problem, not per call site: a flood of truncated frames
     prints once every few seconds, yet a different problem in between still shows at once."""
@@ -199,11 +238,16 @@ class HeadPoseNode(Node):
         self.create_timer(float(self.p["diagnostics_period"]), self._publish_diagnostics)
         self.create_timer(5.0, self._retry_models)
 
-        self._slot: tuple[Any, float] | None = None
-        self._slot_cv = threading.Condition()
-        self._running = True
-        self._worker = threading.Thread(target=self._work, name="head_pose_worker", daemon=True)
-        self._worker.start()
+        self._frames = Mailbox()
+        self._outputs = Mailbox()
+        self._threads = [
+            threading.Thread(target=self._run, args=(self._frames, self._process),
+                             name="estimation", daemon=True),
+            threading.Thread(target=self._run, args=(self._outputs, self._publish_heavy),
+                             name="outputs", daemon=True),
+        ]
+        for thread in self._threads:
+            thread.start()
         self.get_logger().info(
             f"ready: input '{self.p['input_transport']}', TF via {self.tf.backend}, renderer "
             f"{'native' if self.renderer else 'unavailable'}")
@@ -263,34 +307,24 @@ class HeadPoseNode(Node):
         self._camera_info = msg
 
     def _on_image(self, msg: Image | CompressedImage) -> None:
-        with self._slot_cv:
-            replaced = self._slot is not None
-            self._slot = (msg, time.monotonic())
-            self._slot_cv.notify()
-        self.stats.on_received(replaced)
+        self.stats.on_received(self._frames.put((msg, time.monotonic())))
 
-    def _work(self) -> None:
-        while True:
-            with self._slot_cv:
-                while self._slot is None and self._running:
-                    self._slot_cv.wait(0.5)
-                if not self._running:
-                    return
-                msg, received = self._slot
-                self._slot = None
+    def _run(self, mailbox: Mailbox, handle: Any) -> None:
+        """Thread body: handle each item taken from ``mailbox`` until it is closed."""
+        while (item := mailbox.take()) is not None:
             try:
-                self._process(msg, received)
-            except Exception as exc:
+                handle(*item)
+            except Exception as exc:  # the node must outlive any frame, whatever went wrong
                 self.stats.on_error(f"unexpected: {exc!r}")
-                self.get_logger().error(f"frame failed unexpectedly: {exc!r}",
+                self.get_logger().error(f"{threading.current_thread().name} failed: {exc!r}",
                                         throttle_duration_sec=_THROTTLE_S)
 
     def stop(self) -> None:
-        """Stop the worker thread (before destroying the node)."""
-        with self._slot_cv:
-            self._running = False
-            self._slot_cv.notify()
-        self._worker.join(timeout=5.0)
+        """Stop both threads (before destroying the node)."""
+        self._frames.close()
+        self._outputs.close()
+        for thread in self._threads:
+            thread.join(timeout=5.0)
 
     # ------------------------------------------------------------------------ processing
     def _intrinsics(self, width: int, height: int) -> CameraIntrinsics:
@@ -338,6 +372,7 @@ class HeadPoseNode(Node):
         self.stats.on_processed((done - received) * 1e3, latency, len(faces))
 
     def _publish(self, faces: list, header: Header, image: np.ndarray) -> None:
+        """Primary outputs, at once; heavy ones handed to the output thread if wanted."""
         stage = self.stats.stage
         with stage("faces"):
             self.pub_faces.publish(FaceArrayMsg(
@@ -347,10 +382,25 @@ class HeadPoseNode(Node):
             if poses:
                 self.pub_pose.publish(PoseStamped(header=header, pose=poses[0]))
             self.pub_poses.publish(PoseArray(header=header, poses=poses))
-        p = self.p
-        if p["publish_tf"] and faces:
+        if self.p["publish_tf"] and faces:
             with stage("tf"):
                 self.tf.send(self._transforms(faces, header))
+        # put() is True when a waiting frame's heavy outputs were replaced (skipped)
+        if self._heavy_outputs_wanted() and self._outputs.put((faces, header, image)):
+            self.stats.on_outputs_skipped()
+
+    def _heavy_outputs_wanted(self) -> bool:
+        p = self.p
+        return bool(
+            (p["publish_landmarks"] and self.pub_landmarks.get_subscription_count())
+            or (p["publish_points"] and self.pub_points.get_subscription_count())
+            or (p["publish_mesh"] and self.pub_mesh.get_subscription_count())
+            or (p["publish_mesh_image"] and self.pub_image.get_subscription_count()))
+
+    def _publish_heavy(self, faces: list, header: Header, image: np.ndarray) -> None:
+        """Markers, point cloud, mesh marker and mesh image, each only if subscribed."""
+        stage = self.stats.stage
+        p = self.p
         if p["publish_landmarks"] and self.pub_landmarks.get_subscription_count():
             with stage("landmarks"):
                 self.pub_landmarks.publish(landmark_markers(faces, header))
