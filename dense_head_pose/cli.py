@@ -25,6 +25,7 @@ from .estimator import POSE_METHODS, EstimatorOptions, HeadPoseEstimator
 from .morphable_model import import_full_bfm
 from .pose import CameraIntrinsics
 from .results import Face, FrameResult
+from .tracking import IouTracker
 from .video import open_source, open_writer
 
 LOG = logging.getLogger("dense_head_pose")
@@ -155,6 +156,7 @@ def cmd_video(args: argparse.Namespace) -> int:
     """``video``: estimate every frame, optionally write a drawn video and JSON lines."""
     estimator = _estimator(args)
     drawer = _drawer(args.mode) if args.out else None
+    tracker = IouTracker()  # "id" in the JSON: the same person keeps a number across frames
     with open_source(args.source) as source:
         writer = None
         total = source.frame_count
@@ -167,6 +169,7 @@ def cmd_video(args: argparse.Namespace) -> int:
                 if args.max_frames and index >= args.max_frames:
                     break
                 result = estimator(frame, _intrinsics(args), dense=args.mode in ("dense", "mesh"))
+                tracker.update(result.faces)
                 if args.json:
                     _emit(result, index)
                 if drawer is not None:

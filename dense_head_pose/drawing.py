@@ -71,7 +71,9 @@ def draw_pose(image: np.ndarray, face: Face) -> None:
                         cv2.LINE_AA, tipLength=0.15)
     label = (f"yaw {face.yaw:+.0f} pitch {face.pitch:+.0f} roll {face.roll:+.0f} "
              f"z {face.pose.translation[2]:.2f} m")
-    x1, y1 = int(face.box[0]), max(int(face.box[1]) - 6 * t, 10 * t)
+    (text_w, text_h), _ = cv2.getTextSize(label, cv2.FONT_HERSHEY_SIMPLEX, 0.45 * t, t)
+    x1 = max(0, min(int(face.box[0]), image.shape[1] - text_w - 2))  # keep the label in view
+    y1 = max(int(face.box[1]) - 6 * t, text_h + 2)
     cv2.putText(image, label, (x1, y1), cv2.FONT_HERSHEY_SIMPLEX, 0.45 * t, _WHITE, t,
                 cv2.LINE_AA)
 

@@ -57,6 +57,7 @@ def test_video_json_lines_and_output(tmp_path: Path) -> None:
     records = [json.loads(line) for line in proc.stdout.splitlines()]
     assert [r["frame"] for r in records] == list(range(55))
     assert all(len(r["faces"]) == 1 for r in records)
+    assert {r["faces"][0]["id"] for r in records} == {1}  # tracked: one person, one id
     assert "55/55" in proc.stderr  # the progress bar went to stderr and ended complete
     capture = cv2.VideoCapture(str(out))
     count = 0
