@@ -13,7 +13,6 @@ import os
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from pathlib import Path
 
 import numpy as np
 
@@ -209,7 +208,3 @@ def _usable_box(box: np.ndarray) -> bool:
 def _accumulate(times: dict[str, float], stage: str, seconds: float) -> None:
     times[stage] = times.get(stage, 0.0) + seconds * 1e3
 
-
-def default_model_dir() -> Path:
-    """The pack directory :meth:`HeadPoseEstimator.from_model_dir` would use."""
-    return model_pack.locate(None)

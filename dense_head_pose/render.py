@@ -79,12 +79,11 @@ class RenderStyle:
 
 
 def library_candidates() -> list[Path]:
-    """Where the shared library is looked for: env var, the package, a colcon install."""
+    """Where the shared library is looked for: ``$DENSE_HEAD_POSE_RENDER_LIB``, then the
+    package directory (pip builds ``_dhp_render*.so`` there, colcon ``libdhp_render.so``)."""
     here = Path(__file__).resolve().parent
     found = [Path(os.environ[ENV_VAR])] if os.environ.get(ENV_VAR) else []
-    found += [here / name for name in _LIB_NAMES]
-    found += [here.parents[2] / "lib" / name for name in _LIB_NAMES if len(here.parents) > 2]
-    return found
+    return found + [here / name for name in _LIB_NAMES]
 
 
 def load_library(path: Path | None = None) -> ctypes.CDLL:

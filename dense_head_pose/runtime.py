@@ -15,30 +15,25 @@ import numpy as np
 from .errors import ModelError
 
 
-def _interpreter_class() -> tuple[type, str]:
+def _interpreter_class() -> type:
     try:
         from ai_edge_litert.interpreter import Interpreter
 
-        return Interpreter, "ai_edge_litert"
+        return Interpreter
     except ImportError:
         pass
     try:
         from tflite_runtime.interpreter import Interpreter  # type: ignore[import-not-found]
 
-        return Interpreter, "tflite_runtime"
+        return Interpreter
     except ImportError:
         pass
     try:
         import tensorflow as tf  # type: ignore[import-not-found]
 
-        return tf.lite.Interpreter, "tensorflow"
+        return tf.lite.Interpreter
     except ImportError as exc:
         raise ModelError("no TFLite runtime found: pip install ai-edge-litert") from exc
-
-
-def runtime_name() -> str:
-    """Name of the runtime that :class:`TFLiteModel` uses on this machine."""
-    return _interpreter_class()[1]
 
 
 class TFLiteModel:
@@ -50,7 +45,7 @@ class TFLiteModel:
     """
 
     def __init__(self, path: Path, input_shape: tuple[int, ...], num_threads: int = 1) -> None:
-        cls, _ = _interpreter_class()
+        cls = _interpreter_class()
         try:
             self._interp: Any = cls(model_path=str(path), num_threads=int(num_threads))
             in_detail = self._interp.get_input_details()[0]

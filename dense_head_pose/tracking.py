@@ -69,8 +69,3 @@ class IouTracker:
                 new_missed.append(self._missed[j] + 1)
         self._boxes = np.array(new_boxes, dtype=np.float64).reshape(-1, 4)
         self._ids, self._missed = new_ids, new_missed
-
-    def reset(self) -> None:
-        """Forget every track (ids keep increasing)."""
-        self._boxes = np.empty((0, 4))
-        self._ids, self._missed = [], []

@@ -234,3 +234,37 @@ def test_fuzzed_meshes_under_address_sanitizer(tmp_path: Path) -> None:
                              text=True, env=env, timeout=600, check=False)
         assert run.returncode == 0 and "fuzzed ok" in run.stdout, run.stderr[-3000:]
         assert "AddressSanitizer" not in run.stderr and "runtime error" not in run.stderr
+
+
+def test_concurrent_rendering_matches_sequential(estimator, meshes) -> None:
+    """ctypes releases the GIL: two threads, two renderers, two images at the same time."""
+    import threading
+
+    triangles = estimator.model.triangles
+    jobs = [(meshes[0][0], meshes[0][1]), (meshes[1][0], meshes[1][1])]
+    expected = []
+    for image, verts in jobs:
+        canvas = image.copy()
+        MeshRenderer().render(canvas, verts, triangles)
+        expected.append(canvas)
+    results: list = [None, None]
+    errors: list = []
+
+    def work(i: int) -> None:
+        try:
+            renderer = MeshRenderer()
+            for _ in range(20):
+                canvas = jobs[i][0].copy()
+                renderer.render(canvas, jobs[i][1], triangles)
+                assert np.array_equal(canvas, expected[i])
+            results[i] = canvas
+        except Exception as exc:  # reported below, in the main thread
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors
+    assert all(np.array_equal(r, e) for r, e in zip(results, expected))
