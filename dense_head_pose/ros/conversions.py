@@ -65,12 +65,16 @@ def image_to_bgr(msg: Image) -> np.ndarray:
                          f"{msg.encoding} with step {step} (need {needed})")
     rows = np.lib.stride_tricks.as_strided(data, shape=(height, row_bytes),
                                            strides=(step, 1), writeable=False)
-    pixels = rows.view(np.dtype(dtype).newbyteorder(">" if msg.is_bigendian else "<")
-                       if np.dtype(dtype).itemsize > 1 else dtype)
-    pixels = pixels.reshape(height, width, channels)
+    wire = np.dtype(dtype).newbyteorder(">" if msg.is_bigendian else "<")
+    # native byte order, one copy at most (none for 8-bit images without padding)
+    pixels = rows.view(wire).reshape(height, width, channels).astype(dtype, copy=False)
     if conversion is not None:
-        return cv2.cvtColor(np.ascontiguousarray(pixels), conversion)
-    return images.as_bgr8(pixels.astype(dtype, copy=False))
+        try:
+            pixels = cv2.cvtColor(np.ascontiguousarray(pixels), conversion)
+        except cv2.error as exc:  # e.g. a YUV 4:2:2 image of odd width
+            raise ImageError(f"{msg.encoding} image of {width}x{height} does not convert: "
+                             f"{exc.err}") from exc
+    return images.as_bgr8(pixels)
 
 
 def compressed_to_bgr(msg: CompressedImage) -> np.ndarray:
