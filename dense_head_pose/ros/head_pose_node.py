@@ -53,6 +53,7 @@ from ..drawing import DRAW_MODES, draw
 from ..errors import DenseHeadPoseError, ModelError, RendererUnavailableError
 from ..estimator import POSE_METHODS, EstimatorOptions, HeadPoseEstimator
 from ..pose import CameraIntrinsics, quaternion_from_matrix
+from ..render import MeshRenderer
 from ..tracking import IouTracker
 from . import conversions
 from .diagnostics import NodeStats
@@ -272,8 +273,6 @@ class HeadPoseNode(Node):
                                              estimator.model.triangles,
                                              self.p["mesh_marker_cell_m"] * 1e6)
         try:
-            from ..render import MeshRenderer
-
             self.renderer = MeshRenderer()
         except RendererUnavailableError as exc:
             self.get_logger().warning(f"{exc}; mesh_image falls back to plain drawing")
