@@ -26,7 +26,7 @@ from .morphable_model import import_full_bfm
 from .pose import CameraIntrinsics
 from .results import Face, FrameResult
 from .tracking import IouTracker
-from .video import open_source, open_writer
+from .video import IMAGE_SUFFIXES, open_source, open_writer
 
 LOG = logging.getLogger("dense_head_pose")
 MODES = (*DRAW_MODES, "mesh")
@@ -201,7 +201,7 @@ def cmd_benchmark(args: argparse.Namespace) -> int:
     drawer = _drawer(args.render_mode)
     stage_name = "render" if args.render_mode == "mesh" else "draw"
     path = Path(args.source)
-    if path.suffix.lower() in (".jpg", ".jpeg", ".png", ".bmp"):
+    if path.suffix.lower() in IMAGE_SUFFIXES:
         image = images.read(str(path))
         frames = [image] * (args.frames or 200)
     else:

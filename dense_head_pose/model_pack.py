@@ -93,15 +93,11 @@ def user_data_dir() -> Path:
 
 def search_path(explicit: str | os.PathLike[str] | None = None) -> list[Path]:
     """Directories searched for the pack, in order of precedence."""
-    dirs: list[Path] = []
     if explicit:
         return [Path(explicit)]
     if os.environ.get(ENV_VAR):
         return [Path(os.environ[ENV_VAR])]
-    dirs.extend(_share_dirs())
-    dirs.append(_package_dir().parent / "models")
-    dirs.append(user_data_dir())
-    return dirs
+    return [*_share_dirs(), _package_dir().parent / "models", user_data_dir()]
 
 
 def _sha256(path: Path) -> str:
