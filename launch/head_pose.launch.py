@@ -2,15 +2,17 @@
 
     ros2 launch dense_head_pose head_pose.launch.py \
         image:=/camera/color/image_raw camera_info:=/camera/color/camera_info
-    ros2 launch dense_head_pose head_pose.launch.py transport:=compressed \
+    ros2 launch dense_head_pose head_pose.launch.py transport:=compressed image_qos:=reliable \
         image:=/camera/color/image_raw camera_info:=/camera/color/camera_info
+
+``transport`` and ``image_qos`` override the same parameters of ``params_file``.
 """
 
 import os
 
 from ament_index_python.packages import get_package_share_directory
 from launch import LaunchDescription
-from launch.actions import DeclareLaunchArgument
+from launch.actions import DeclareLaunchArgument, Shutdown
 from launch.substitutions import LaunchConfiguration, PythonExpression
 from launch_ros.actions import Node
 
@@ -18,14 +20,18 @@ from launch_ros.actions import Node
 def generate_launch_description() -> LaunchDescription:
     share = get_package_share_directory("dense_head_pose")
     image = LaunchConfiguration("image")
-    transport = LaunchConfiguration("transport")
     return LaunchDescription([
         DeclareLaunchArgument("image", default_value="/camera/image_raw",
                               description="Image topic of the camera driver"),
         DeclareLaunchArgument("camera_info", default_value="/camera/camera_info",
                               description="CameraInfo topic of the camera driver"),
-        DeclareLaunchArgument("transport", default_value="raw",
-                              description="raw (sensor_msgs/Image) or compressed"),
+        DeclareLaunchArgument("transport", default_value="raw", choices=["raw", "compressed"],
+                              description="raw: sensor_msgs/Image on <image>; compressed: "
+                                          "sensor_msgs/CompressedImage on <image>/compressed"),
+        DeclareLaunchArgument("image_qos", default_value="sensor_data",
+                              choices=["sensor_data", "reliable"],
+                              description="Image subscription QoS (reliable: no loss from a "
+                                          "reliable publisher on the same machine)"),
         DeclareLaunchArgument("namespace", default_value="",
                               description="Namespace of the face topics"),
         DeclareLaunchArgument("params_file",
@@ -34,13 +40,17 @@ def generate_launch_description() -> LaunchDescription:
         Node(
             package="dense_head_pose", executable="head_pose_node", name="head_pose_node",
             namespace=LaunchConfiguration("namespace"),
-            parameters=[LaunchConfiguration("params_file"), {"input_transport": transport}],
+            parameters=[LaunchConfiguration("params_file"),
+                        {"input_transport": LaunchConfiguration("transport"),
+                         "image_qos": LaunchConfiguration("image_qos")}],
             remappings=[
                 ("image", image),
                 # compressed transport subscribes to <image>/compressed, as image_transport names it
                 ("image/compressed", PythonExpression(["'", image, "' + '/compressed'"])),
                 ("camera_info", LaunchConfiguration("camera_info")),
             ],
-            output="screen",
+            output="screen", on_exit=Shutdown(reason="head_pose_node ended"),
+            # exit with this launch process even if it dies or gets SIGTERM (ros/runner.py)
+            additional_env={"DENSE_HEAD_POSE_PARENT_PID": str(os.getpid())},
         ),
     ])

@@ -49,6 +49,16 @@ install_ros() {
         -e "s#/opt/python/cp3[0-9]+-cp3[0-9]+/include/python3\.[0-9]+#$pyinc#g"
 }
 
+install_launch_stack() {
+    # launch, launch_ros and the ros2 command are not on PyPI: ../shared/ros brings their sources
+    if python -c 'import launch_ros.actions, ros2launch, ros2param, composition_interfaces.srv' \
+            2>/dev/null; then
+        return
+    fi
+    log "installing launch, launch_ros and the ros2 command from $SHARED/ros/launch_stack"
+    bash "$SHARED/ros/launch_stack/install_launch_stack.sh" "$VENV"
+}
+
 build_ros() {
     log "building the ROS 2 package with colcon"
     local paths=("$REPO")
@@ -65,6 +75,8 @@ build_ros() {
 }
 
 source_ros() {
+    # the wheels install ament index entries (launch_ros, ros2cli verbs, messages) into the venv
+    export AMENT_PREFIX_PATH=$VENV${AMENT_PREFIX_PATH:+:$AMENT_PREFIX_PATH}
     set +u  # colcon's setup scripts read unset variables
     # shellcheck disable=SC1091
     source "$COLCON/install/setup.bash"

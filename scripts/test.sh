@@ -7,6 +7,7 @@ setup_venv
 install_core
 fetch_models  # before the build, which installs the pack into the package's share/
 install_ros
+install_launch_stack
 build_ros
 source_ros
 export DHP_REQUIRE_ROS=1  # ROS tests fail, not skip, when the ROS layer is missing

@@ -7,7 +7,9 @@ test process is a second rclpy participant. Traffic stays on loopback in a rando
 
 from __future__ import annotations
 
+import contextlib
 import os
+import re
 import signal
 import subprocess
 import time
@@ -57,7 +59,8 @@ class NodeProcess:
             args += ["-r", f"{src}:={dst}"]
         self.log_path = (log_dir or Path("/tmp")) / f"{name}-{os.getpid()}-{time.time_ns()}.log"
         self._log = self.log_path.open("w")
-        self.proc = subprocess.Popen(args, stdout=self._log, stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen(args, stdout=self._log, stderr=subprocess.STDOUT,
+                                     preexec_fn=default_signals)
 
     def output(self) -> str:
         """Everything the process printed so far."""
@@ -177,3 +180,149 @@ def camera_info_msg(fx: float, fy: float, cx: float, cy: float, width: int, heig
 
     return CameraInfo(header=Header(stamp=t, frame_id=frame_id), width=width, height=height,
                       k=[fx, 0.0, cx, 0.0, fy, cy, 0.0, 0.0, 1.0])
+
+
+def default_signals() -> None:
+    """In a child before exec: SIGINT and SIGTERM back to their default action, as from a
+    terminal (a test runner started in the background would otherwise pass SIGINT on as
+    ignored, and ``ros2 launch`` would never see a Ctrl-C)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+#: every Launch started, so a failed test cannot leave one running (see kill_all_launches)
+LAUNCHED: list[Launch] = []
+
+
+def kill_all_launches() -> None:
+    """Kill whatever is left of any launch started by the tests."""
+    while LAUNCHED:
+        LAUNCHED.pop().kill()
+
+
+_STARTED = re.compile(r"\[INFO\] \[([\w.-]+)-(\d+)\]: process started with pid \[(\d+)\]")
+_PR_SET_CHILD_SUBREAPER = 36
+
+
+def become_subreaper() -> None:
+    """Adopt orphaned descendants (Linux), so a test can reap a node whose launch process
+    died and learn its exit status instead of losing it to init."""
+    import ctypes
+
+    ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+
+
+class Launch:
+    """``ros2 launch dense_head_pose FILE ARGS...`` as a user runs it, in its own session
+    (process group), output captured to a file."""
+
+    def __init__(self, launch_file: str, *args: str, log_dir: Path,
+                 env: dict[str, str] | None = None) -> None:
+        self.log_path = log_dir / f"launch-{time.time_ns()}.log"
+        self._log = self.log_path.open("w")
+        self.command = ["ros2", "launch", "dense_head_pose", launch_file, *args]
+        self.proc = subprocess.Popen(self.command, stdout=self._log, stderr=subprocess.STDOUT,
+                                     start_new_session=True, preexec_fn=default_signals,
+                                     env={**os.environ, **(env or {})})
+        self.pgid = self.proc.pid
+        LAUNCHED.append(self)
+
+    def output(self) -> str:
+        """Everything printed so far (launch's and its processes')."""
+        if not self._log.closed:
+            self._log.flush()
+        return self.log_path.read_text(errors="replace")
+
+    def processes(self) -> dict[str, tuple[str, int]]:
+        """Launched processes: ``{name: (label, pid)}``, e.g. ``head_pose_node:
+        ("head_pose_node-2", 4242)`` (the label is what launch prefixes their lines with)."""
+        return {m.group(1): (f"{m.group(1)}-{m.group(2)}", int(m.group(3)))
+                for m in _STARTED.finditer(self.output())}
+
+    def wait_for_output(self, text: str, timeout: float = 30.0) -> bool:
+        """Wait until ``text`` was printed (False on timeout or if launch ended first)."""
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            if text in self.output():
+                return True
+            if self.proc.poll() is not None:
+                return text in self.output()
+            time.sleep(0.05)
+        return False
+
+    def send(self, sig: int, group: bool = False) -> None:
+        """Send ``sig`` to the launch process, or to its whole process group (a terminal's
+        Ctrl-C reaches every process of the group)."""
+        if group:
+            os.killpg(self.pgid, sig)
+        else:
+            self.proc.send_signal(sig)
+
+    def finish(self, timeout: float = 30.0) -> dict[str, Any]:
+        """Wait for launch and every launched process to end; report how each ended.
+
+        ``{"launch": exit status, "nodes": {name: exit status or "orphan"}, "output": str}``.
+        A node's status comes from launch's own report, or, if launch was gone first, from
+        reaping it (the test process must be a subreaper, :func:`become_subreaper`).
+        """
+        end = time.monotonic() + timeout
+        try:
+            launch_status = self.proc.wait(timeout=max(end - time.monotonic(), 0.1))
+        except subprocess.TimeoutExpired:
+            launch_status = "hung"
+        nodes: dict[str, Any] = {}
+        for name, (label, pid) in self.processes().items():
+            nodes[name] = self._node_status(label, pid, end)
+        if launch_status == "hung":
+            os.killpg(self.pgid, signal.SIGKILL)
+            self.proc.wait()
+        self._log.close()
+        return {"launch": launch_status, "nodes": nodes, "output": self.output(),
+                "leftover": group_members(self.pgid)}
+
+    def _node_status(self, label: str, pid: int, end: float) -> Any:
+        clean = f"[{label}]: process has finished cleanly [pid {pid}]"
+        died = re.compile(rf"\[{re.escape(label)}\]: process has died "
+                          rf"\[pid {pid}, exit code (-?\d+)")
+        while True:
+            out = self.output()
+            if clean in out:
+                return 0
+            match = died.search(out)
+            if match:
+                return int(match.group(1))
+            try:
+                reaped, status = os.waitpid(pid, os.WNOHANG)
+                if reaped == pid:
+                    return os.waitstatus_to_exitcode(status)
+            except ChildProcessError:  # launch's child, not (yet) ours
+                if not Path(f"/proc/{pid}").exists() and self.proc.poll() is not None:
+                    out = self.output()
+                    return 0 if clean in out else "unknown"
+            if time.monotonic() > end:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+                return "orphan"
+            time.sleep(0.05)
+
+    def kill(self) -> None:
+        """Make sure nothing of this launch survives a failed test."""
+        if group_members(self.pgid):
+            os.killpg(self.pgid, signal.SIGKILL)
+        if self.proc.poll() is None:
+            self.proc.wait()
+        if not self._log.closed:
+            self._log.close()
+
+
+def group_members(pgid: int) -> list[int]:
+    """Pids of the live (not zombie) processes of process group ``pgid``."""
+    members = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == pgid and fields[0] != "Z":
+            members.append(int(stat.parent.name))
+    return members

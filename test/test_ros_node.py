@@ -313,6 +313,29 @@ def test_bad_inputs_give_empty_results_and_the_node_survives(rig, video_frames) 
     assert "ignoring camera_info" in out
 
 
+def test_camera_info_is_paired_by_frame_size_and_stamp(rig, video_frames, one_face,
+                                                       estimator_local) -> None:
+    """Each image uses its own CameraInfo: same frame_id and size, nearest stamp, even when
+    another camera's or another size's CameraInfo arrived after it."""
+    big, small = video_frames[3], one_face
+    t1, t2, t3 = _next_stamp(), _next_stamp(), _next_stamp()
+    k_big_1, k_big_2 = (900.0, 900.0, 640.0, 360.0), (1500.0, 1500.0, 600.0, 380.0)
+    k_small = (520.0, 520.0, 206.0, 275.0)
+    infos = [camera_info_msg(*k_big_1, 1280, 720, FRAME, t1),
+             camera_info_msg(*k_big_2, 1280, 720, FRAME, t3),
+             camera_info_msg(*k_small, 413, 551, FRAME, t2),
+             camera_info_msg(3000.0, 3000.0, 640.0, 360.0, 1280, 720, "another_camera", t1)]
+    for info in infos:
+        rig.pub_info.publish(info)
+    rig.probe.spin_for(0.3)
+    for image, t, k in ((big, t1, k_big_1), (small, t2, k_small), (big, t3, k_big_2)):
+        face = rig.send(image_msg(image, FRAME, t), with_info=False).faces[0]
+        expected = estimator_local(image, CameraIntrinsics(*k)).faces[0]
+        position = [face.head_pose.position.x, face.head_pose.position.y,
+                    face.head_pose.position.z]
+        assert np.allclose(position, expected.pose.translation, atol=1e-5), (k, position)
+
+
 def _set_parameters(probe: Probe, values: dict):
     client = probe.node.create_client(SetParameters, "/head_pose_node/set_parameters")
     assert client.wait_for_service(timeout_sec=10)

@@ -27,7 +27,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import rclpy
 from diagnostic_msgs.msg import DiagnosticArray
 from geometry_msgs.msg import PoseArray, PoseStamped
 from rcl_interfaces.msg import (
@@ -37,7 +36,6 @@ from rcl_interfaces.msg import (
     ParameterType,
     SetParametersResult,
 )
-from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
@@ -56,8 +54,10 @@ from ..pose import CameraIntrinsics, quaternion_from_matrix
 from ..render import MeshRenderer
 from ..tracking import IouTracker
 from . import conversions
+from .camera_info import CameraInfoCache
 from .diagnostics import NodeStats
 from .markers import MeshMarkerBuilder, landmark_markers
+from .runner import run_node
 from .tf_output import TfOutput
 
 NODE_NAME = "head_pose_node"
@@ -209,7 +209,7 @@ class HeadPoseNode(Node):
         self.renderer = None
         self.mesh_marker: MeshMarkerBuilder | None = None
         self.tracker = IouTracker()
-        self._camera_info: CameraInfo | None = None
+        self.camera_infos = CameraInfoCache()
         self._warned_default_intrinsics = False
         self._load_models()
 
@@ -303,7 +303,7 @@ class HeadPoseNode(Node):
 
     # ------------------------------------------------------------------------- callbacks
     def _on_camera_info(self, msg: CameraInfo) -> None:
-        self._camera_info = msg
+        self.camera_infos.add(msg)
 
     def _on_image(self, msg: Image | CompressedImage) -> None:
         self.stats.on_received(self._frames.put((msg, time.monotonic())))
@@ -314,31 +314,38 @@ class HeadPoseNode(Node):
             try:
                 handle(*item)
             except Exception as exc:  # the node must outlive any frame, whatever went wrong
+                if not self.context.ok():  # shutting down: publishers are gone, nothing lost
+                    return
                 self.stats.on_error(f"unexpected: {exc!r}")
                 self.get_logger().error(f"{threading.current_thread().name} failed: {exc!r}",
                                         throttle_duration_sec=_THROTTLE_S)
 
     def stop(self) -> None:
-        """Stop both threads (before destroying the node)."""
+        """Stop both threads (before destroying the node); waits 3 s at most, well within
+        the 5 s ``ros2 launch`` grants before it escalates to SIGTERM."""
         self._frames.close()
         self._outputs.close()
+        deadline = time.monotonic() + 3.0
         for thread in self._threads:
-            thread.join(timeout=5.0)
+            thread.join(timeout=max(deadline - time.monotonic(), 0.0))
 
     # ------------------------------------------------------------------------ processing
-    def _intrinsics(self, width: int, height: int) -> CameraIntrinsics:
-        info = self._camera_info
-        if info is not None:
-            try:
-                return conversions.intrinsics_from_camera_info(info, width, height)
-            except ValueError as exc:
-                self.problems.warning(f"ignoring camera_info: {exc}; using default "
-                                      "intrinsics (f = image width)")
-        elif not self._warned_default_intrinsics:
-            self._warned_default_intrinsics = True
-            self.get_logger().warning("no camera_info yet: metric poses use default intrinsics "
-                                      "(f = image width, centred) until one arrives")
-        return CameraIntrinsics.default(width, height)
+    def _intrinsics(self, header: Header, width: int, height: int) -> CameraIntrinsics:
+        """The intrinsics of the CameraInfo that belongs to this image (see camera_info.py),
+        else default ones (f = width, centred)."""
+        if self.camera_infos.empty:
+            if not self._warned_default_intrinsics:
+                self._warned_default_intrinsics = True
+                self.get_logger().warning("no camera_info yet: metric poses use default "
+                                          "intrinsics (f = image width, centred) until one "
+                                          "arrives")
+            return CameraIntrinsics.default(width, height)
+        intrinsics, problem = self.camera_infos.match(header.frame_id, header.stamp, width,
+                                                      height)
+        if problem:
+            self.problems.warning(problem if intrinsics else
+                                  f"{problem}; using default intrinsics (f = image width)")
+        return intrinsics or CameraIntrinsics.default(width, height)
 
     def _process(self, msg: Image | CompressedImage, received: float) -> None:
         estimator = self.estimator
@@ -358,8 +365,9 @@ class HeadPoseNode(Node):
             self.pub_faces.publish(FaceArrayMsg(header=header))
             return
         height, width = image.shape[:2]
+        intrinsics = self._intrinsics(msg.header, width, height)
         with self.stats.stage("estimate"):
-            result = estimator(image, self._intrinsics(width, height))
+            result = estimator(image, intrinsics)
         faces = result.faces
         self.tracker.update(faces)
         self._publish(faces, header, image)
@@ -451,20 +459,8 @@ def _check_choice(name: str, value: Any) -> str | None:
 
 
 def main(args: list[str] | None = None) -> int:
-    """Run the node until shutdown (Ctrl-C or SIGTERM)."""
-    rclpy.init(args=args if args is not None else sys.argv)
-    node = None
-    try:
-        node = HeadPoseNode()
-        rclpy.spin(node)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        if node is not None:
-            node.stop()
-            node.destroy_node()
-        rclpy.try_shutdown()
-    return 0
+    """Run the node until shutdown (Ctrl-C or SIGTERM); see :mod:`.runner`."""
+    return run_node(HeadPoseNode, args, close=HeadPoseNode.stop)
 
 
 if __name__ == "__main__":

@@ -12,10 +12,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import rclpy
 import yaml
 from rcl_interfaces.msg import FloatingPointRange, ParameterDescriptor
-from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 from sensor_msgs.msg import CameraInfo, Image
@@ -25,6 +23,7 @@ from ..errors import DenseHeadPoseError
 from ..pose import CameraIntrinsics
 from ..video import open_source
 from . import conversions
+from .runner import run_node
 
 
 def load_calibration(path: str) -> CameraInfo:
@@ -58,8 +57,10 @@ class ImageSource(Node):
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__("image_source", **kwargs)
+        # dynamic typing: `-p source:=0` arrives as an integer (a camera index), a path as text
         self.declare_parameter("source", "", ParameterDescriptor(
-            description="Video file, image folder or camera index (OpenCV).", read_only=True))
+            description="Video file, image folder or camera index (OpenCV).", read_only=True,
+            dynamic_typing=True))
         self.declare_parameter("rate", 0.0, ParameterDescriptor(
             description="Frames per second; 0: the video's own rate (folders: 10).",
             floating_point_range=[FloatingPointRange(from_value=0.0, to_value=1000.0)]))
@@ -131,22 +132,8 @@ class ImageSource(Node):
 
 def main(args: list[str] | None = None) -> int:
     """Run the node until shutdown; exit status 1 if the source cannot be opened."""
-    rclpy.init(args=args if args is not None else sys.argv)
-    node = None
-    try:
-        node = ImageSource()
-        rclpy.spin(node)
-    except (DenseHeadPoseError, ValueError) as exc:
-        print(f"image_source: {exc}", file=sys.stderr)
-        return 1
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        if node is not None:
-            node.frames.close()
-            node.destroy_node()
-        rclpy.try_shutdown()
-    return 0
+    return run_node(ImageSource, args, close=lambda node: node.frames.close(),
+                    known_errors=(DenseHeadPoseError, ValueError))
 
 
 if __name__ == "__main__":

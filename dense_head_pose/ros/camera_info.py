@@ -1,0 +1,86 @@
+"""Which CameraInfo belongs to an image.
+
+Images and their CameraInfo travel on two topics, so "the last camera_info received" is
+often another frame's, and with a source of mixed sizes (an image folder, a driver switching
+modes) another resolution's. The rule here, for an image with ``frame_id`` F, stamp T and
+size W x H:
+
+1. candidates are the recent CameraInfo messages of frame F (the last ``per_frame`` are kept
+   per frame_id); if none was ever received for F, those of any frame (drivers that leave
+   frame_id empty), with one warning;
+2. among them, those for W x H; if there are none, those whose size differs by one uniform
+   factor (binning, a resized stream: K is scaled);
+3. of those, the one nearest to T (the one with the same stamp when the driver sends pairs).
+
+No candidate: default intrinsics (f = width, centred), with a throttled warning.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from typing import Any
+
+from ..pose import CameraIntrinsics
+from . import conversions
+
+
+def stamp_ns(stamp: Any) -> int:
+    """A builtin_interfaces/Time in integer nanoseconds."""
+    return int(stamp.sec) * 1_000_000_000 + int(stamp.nanosec)
+
+
+class CameraInfoCache:
+    """Recent CameraInfo messages per frame_id, and the choice of one for an image."""
+
+    def __init__(self, per_frame: int = 32) -> None:
+        self._per_frame = per_frame
+        self._by_frame: dict[str, deque[Any]] = {}
+
+    def add(self, msg: Any) -> None:
+        """Remember a received CameraInfo."""
+        frame = msg.header.frame_id
+        if frame not in self._by_frame:
+            self._by_frame[frame] = deque(maxlen=self._per_frame)
+        self._by_frame[frame].append(msg)
+
+    def clear(self) -> None:
+        """Forget everything (e.g. when time jumps back)."""
+        self._by_frame.clear()
+
+    @property
+    def empty(self) -> bool:
+        """Whether no CameraInfo was received yet."""
+        return not self._by_frame
+
+    def match(self, frame_id: str, stamp: Any, width: int, height: int
+              ) -> tuple[CameraIntrinsics | None, str | None]:
+        """Intrinsics for an image, or ``(None, reason)`` when no CameraInfo fits it."""
+        if not self._by_frame:
+            return None, "no camera_info received yet"
+        same_frame = frame_id in self._by_frame
+        candidates = (list(self._by_frame[frame_id]) if same_frame
+                      else [m for q in self._by_frame.values() for m in q])
+        exact = [m for m in candidates if (m.width, m.height) == (width, height)]
+        pool = exact or [m for m in candidates if _uniform_scale(m, width, height)]
+        if not pool:
+            sizes = sorted({f"{m.width}x{m.height}" for m in candidates})
+            return None, (f"no camera_info for {width}x{height} images of frame "
+                          f"'{frame_id}' (have {', '.join(sizes)})")
+        t = stamp_ns(stamp)
+        best = min(pool, key=lambda m: abs(stamp_ns(m.header.stamp) - t))
+        try:
+            intrinsics = conversions.intrinsics_from_camera_info(best, width, height)
+        except ValueError as exc:
+            return None, f"ignoring camera_info: {exc}"
+        if not same_frame:
+            return intrinsics, (f"camera_info frame_id '{best.header.frame_id}' differs from "
+                                f"the image's '{frame_id}'; using it anyway")
+        return intrinsics, None
+
+
+def _uniform_scale(msg: Any, width: int, height: int) -> bool:
+    """Whether ``msg`` describes the same camera at another uniform scale (or any size)."""
+    if msg.width == 0 or msg.height == 0:  # size not filled in: applies to any image
+        return True
+    return math.isclose(width / msg.width, height / msg.height, rel_tol=1e-3)

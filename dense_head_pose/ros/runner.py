@@ -1,0 +1,130 @@
+"""Running a node as a process: one orderly shutdown, whatever signals arrive.
+
+A terminal's Ctrl-C reaches every process of its group, and ``ros2 launch`` forwards its own
+SIGINT to each node as well, so a node usually receives SIGINT twice, milliseconds apart
+(then SIGTERM, then SIGKILL if it is slow to exit). With Python's default handler the second
+one raises ``KeyboardInterrupt`` wherever the node happens to be in its clean-up (joining its
+threads, ``destroy_node()``, releasing a capture device): a traceback and exit code -2.
+
+:func:`run_node` therefore never lets a signal raise. It installs a Python handler for SIGINT
+and SIGTERM *before* ``rclpy.init()``, which only notes that a stop was asked for; rclpy's own
+handlers chain to it and wake the executor (on Kilted and Jazzy they also shut the context
+down). The node spins in short steps until a stop was noted or the context is gone, then
+cleans up with every later signal ignored, and the process exits 0. Shutting the context down
+from rclpy's signal thread races with the executor building its next wait set, which then
+fails with "the given context is not valid": that, too, is the requested shutdown. SIGKILL,
+which launch sends only when a process ignores SIGINT and SIGTERM for 10 s, cannot be caught.
+
+``ros2 launch`` itself exits at once on SIGTERM and leaves its processes running (upstream
+launch says so: "using SIGTERM can result in orphaned processes"), and so would a launch that
+crashed or was killed. This package's launch files therefore put their own pid in
+``DENSE_HEAD_POSE_PARENT_PID``; a node started with it asks Linux for SIGTERM when that
+parent dies (``PR_SET_PDEATHSIG``), which ends it the same orderly way. A node started by hand
+(``ros2 run``, ``nohup``) is not tied to its parent.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import faulthandler
+import os
+import signal
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import rclpy
+from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+from rclpy.impl.implementation_singleton import rclpy_implementation as _rclpy
+from rclpy.node import Node
+
+RCLError = _rclpy.RCLError
+PARENT_PID_VARIABLE = "DENSE_HEAD_POSE_PARENT_PID"
+_PR_SET_PDEATHSIG = 1
+_SPIN_STEP_S = 0.1  # upper bound on reacting to a stop when no rclpy handler wakes the executor
+
+
+class StopRequest:
+    """SIGINT/SIGTERM handler that only records the first signal; it never raises."""
+
+    def __init__(self) -> None:
+        self.signal: int | None = None
+
+    def __call__(self, signum: int, frame: object) -> None:
+        if self.signal is None:
+            self.signal = signum
+            arm_hang_report()
+
+    def install(self) -> None:
+        """Handle SIGINT and SIGTERM (call before ``rclpy.init()``, so rclpy chains to it)."""
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, self)
+
+
+def arm_hang_report(seconds: float = 4.0) -> None:
+    """If the process is still here ``seconds`` from now, print every thread's stack to
+    stderr (launch shows it), so a shutdown that hangs says where; ``ros2 launch`` escalates
+    to SIGTERM after 5 s. faulthandler's own thread does it, even if Python is stuck in C."""
+    faulthandler.dump_traceback_later(seconds, exit=False, file=sys.__stderr__)
+
+
+def _exit_with_parent() -> bool:
+    """Ask for SIGTERM when the launching process dies; False if it is already gone."""
+    expected = os.environ.get(PARENT_PID_VARIABLE, "")
+    if not expected.isdigit() or not sys.platform.startswith("linux"):
+        return True
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+    except (OSError, AttributeError):
+        return True
+    # the parent may have died before prctl: we were then re-parented already
+    return os.getppid() == int(expected)
+
+
+def run_node(factory: Callable[[], Node], args: Sequence[str] | None = None,
+             close: Callable[[Any], None] | None = None,
+             known_errors: tuple[type[BaseException], ...] = ()) -> int:
+    """Create the node with ``factory``, spin it until asked to stop, clean up; exit status.
+
+    ``close(node)`` runs before ``destroy_node()`` (stop worker threads, release devices).
+    An exception of ``known_errors`` while creating or running the node is a user error
+    (a source that cannot be opened, say): one line on stderr and exit status 1, no traceback.
+    """
+    stop = StopRequest()
+    stop.install()
+    if not _exit_with_parent():
+        return 0
+    node = None
+    status = 0
+    try:
+        rclpy.init(args=list(args) if args is not None else sys.argv)
+        node = factory()
+        executor = SingleThreadedExecutor()
+        executor.add_node(node)
+        while stop.signal is None and rclpy.ok():
+            executor.spin_once(timeout_sec=_SPIN_STEP_S)
+    except ExternalShutdownException:
+        pass
+    except RCLError:
+        if rclpy.ok():  # a real failure, not the shutdown race described above
+            raise
+    except known_errors as exc:
+        print(f"{Path(sys.argv[0]).name}: {exc}", file=sys.stderr)
+        status = 1
+    finally:
+        if stop.signal is None:  # leaving on our own (an error, the context gone)
+            stop.signal = -1  # from here on, signals change nothing
+            arm_hang_report()
+        if node is not None:
+            if close is not None:
+                close(node)
+            node.destroy_node()
+        rclpy.try_shutdown()
+        # Python's finalisation puts its own handlers back to the default action (SIGTERM would
+        # then kill the exiting process, exit code -15); ignoring ones are left alone
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, signal.SIG_IGN)
+        faulthandler.cancel_dump_traceback_later()
+    return status

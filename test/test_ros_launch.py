@@ -1,0 +1,537 @@
+"""The launch files as users run them: real ``ros2 launch``, ``ros2 topic``, ``ros2 param``.
+
+Every run is a ``ros2 launch dense_head_pose ...`` subprocess in its own process group, on
+loopback in this test run's random domain; outputs are counted by this process as a second
+DDS participant. The shutdown tests send SIGINT and SIGTERM the ways a terminal, a shell
+script or a supervisor would, many times, and require every node to exit 0 with nothing
+left running.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import re
+import shutil
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import yaml
+from conftest import TESTDATA
+from ros_harness import (
+    Launch,
+    Probe,
+    become_subreaper,
+    camera_info_msg,
+    default_signals,
+    group_members,
+    image_msg,
+    kill_all_launches,
+    require_ros,
+    stamp,
+)
+
+pytestmark = pytest.mark.ros
+require_ros()
+
+from geometry_msgs.msg import PoseStamped  # noqa: E402
+from rclpy.qos import ReliabilityPolicy, qos_profile_sensor_data  # noqa: E402
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+README = (REPO / "README.md").read_text()
+VIDEO = str(TESTDATA / "talking_head.mp4")
+SHUTDOWN_RUNS = 10
+
+
+def _need_launch_stack() -> None:
+    if shutil.which("ros2") is None:
+        pytest.fail("the ros2 command is missing: the test set-up installs it from "
+                    "../shared/ros/launch_stack") if _required() else pytest.skip("no ros2")
+
+
+def _required() -> bool:
+    return os.environ.get("DHP_REQUIRE_ROS") == "1"
+
+
+@pytest.fixture(scope="module", autouse=True)
+def launch_stack(rclpy_context):
+    _need_launch_stack()
+    become_subreaper()  # so a node that outlives its launch can still be reaped and judged
+    # the ros2 command's discovery daemon, running as on a user's machine
+    subprocess.run(["ros2", "daemon", "start"], capture_output=True, timeout=30)
+    yield
+    kill_all_launches()
+    # `ros2 param` / `ros2 topic` start a daemon for this domain: stop it with the tests
+    subprocess.run(["ros2", "daemon", "stop"], capture_output=True, timeout=30)
+
+
+def _ros2(*args: str, timeout: float = 30.0) -> subprocess.CompletedProcess:
+    return subprocess.run(["ros2", *args], capture_output=True, text=True, timeout=timeout)
+
+
+def readme_ros_commands() -> list[str]:
+    """Every ``ros2 ...`` command line in the README's code blocks (comments dropped)."""
+    blocks = re.findall(r"```bash\n(.*?)```", README, re.S)
+    lines = [line.split("  #")[0].strip() for block in blocks for line in block.splitlines()]
+    return [line for line in lines if line.startswith("ros2 ")]
+
+
+#: README commands and the test that runs each one exactly as written
+RUN_BY = {
+    "ros2 launch dense_head_pose demo.launch.py":
+        "test_demo_from_nothing_says_what_is_missing_and_exits",
+    "ros2 launch dense_head_pose demo.launch.py source:=/path/to/video.mp4 rviz:=false":
+        "test_demo_video_topic_echo_and_param_cli",
+    "ros2 topic echo /head_pose --once": "test_demo_video_topic_echo_and_param_cli",
+    "ros2 param set /head_pose_node max_faces 1": "test_demo_video_topic_echo_and_param_cli",
+    "ros2 launch dense_head_pose head_pose.launch.py image:=/camera/color/image_raw "
+    "camera_info:=/camera/color/camera_info": "test_head_pose_launch_readme_command",
+    "ros2 run dense_head_pose head_pose_node --ros-args -r image:=/cam/image "
+    "-r camera_info:=/cam/info": "test_ros2_run_readme_command",
+}
+
+
+def readme_command(command: str) -> list[str]:
+    """The README's ``command`` as an argument list (the video placeholder made real)."""
+    assert command in readme_ros_commands(), f"the README no longer says: {command}"
+    return command.replace("/path/to/video.mp4", VIDEO).split()
+
+
+def test_every_readme_ros_command_is_run_by_a_test() -> None:
+    assert sorted(readme_ros_commands()) == sorted(RUN_BY)
+    assert all(callable(globals().get(name)) for name in RUN_BY.values())
+
+
+def _documented_arguments(launch_file: str) -> dict[str, str]:
+    """The README's table of ``launch_file``'s arguments: ``{name: default}``."""
+    section = README.split(f"`{launch_file}` arguments")[1].split("\n\n")[1]
+    rows = [r for r in section.splitlines() if r.startswith("| `")]
+    out = {}
+    for row in rows:
+        cells = [c.strip() for c in row.strip("|").split("|")]
+        out[cells[0].strip("`")] = cells[1].strip("`")
+    return out
+
+
+def _wait_for_node(name: str, timeout: float = 15.0) -> None:
+    """Wait until the ros2 command's daemon lists node ``name``, as a user would look."""
+    end = time.monotonic() + timeout
+    while name not in _ros2("node", "list").stdout.split():
+        assert time.monotonic() < end, f"ros2 node list never showed {name}"
+
+
+def _count(probe: Probe, topic: str, n: int, timeout: float = 30.0, since: float = 0.0) -> int:
+    """Wait for ``n`` messages of ``topic`` stamped after ``since`` (wall-clock seconds, to
+    ignore a previous launch's late messages); how many there are."""
+    def fresh() -> int:
+        return sum(1 for m in probe.received[topic]
+                   if m.header.stamp.sec + m.header.stamp.nanosec * 1e-9 >= since)
+
+    probe.spin_until(lambda: fresh() >= n, timeout)
+    return fresh()
+
+
+def _finish_clean(launch: Launch, sig: int = signal.SIGINT, group: bool = False) -> dict:
+    """Stop ``launch`` with ``sig``; assert that everything ended cleanly; the report."""
+    launch.send(sig, group=group)
+    report = launch.finish(timeout=40)
+    out = report["output"]
+    assert report["leftover"] == [], f"orphans {report['leftover']}:\n{out[-3000:]}"
+    assert report["nodes"] and all(code == 0 for code in report["nodes"].values()), \
+        f"{report['nodes']}\n{out[-4000:]}"
+    assert "Traceback" not in out, out[-4000:]
+    assert "context is invalid" not in out, out[-4000:]
+    errors = [line for line in out.splitlines() if "[ERROR]" in line
+              and not _launch_sigterm_notice(line)]
+    assert not errors, "\n".join(errors)
+    return report
+
+
+def _launch_sigterm_notice(line: str) -> bool:
+    """ros2 launch's own three lines on SIGTERM ("using SIGTERM can result in orphaned
+    processes"): upstream behaviour, and exactly what the nodes' parent tie answers."""
+    return line.startswith("[ERROR] [launch]:") and (
+        "SIGTERM" in line or "make sure no processes launched are still running" in line)
+
+
+# --------------------------------------------------------------- files launch uses
+def test_parameter_file_matches_the_node() -> None:
+    from dense_head_pose.ros.head_pose_node import SPECS
+
+    data = yaml.safe_load((REPO / "config" / "head_pose.yaml").read_text())
+    params = data["/**/head_pose_node"]["ros__parameters"]
+    assert set(params) == set(SPECS)
+    for name, value in params.items():
+        assert type(value) is type(SPECS[name].default), name
+        assert value == SPECS[name].default, name
+
+
+def test_rviz_config_shows_the_node_topics() -> None:
+    config = yaml.safe_load((REPO / "rviz" / "demo.rviz").read_text())
+    displays = config["Visualization Manager"]["Displays"]
+    topics = {d["Topic"]["Value"]: d["Class"] for d in displays if "Topic" in d}
+    assert topics == {
+        "mesh_image": "rviz_default_plugins/Image",
+        "face_landmarks": "rviz_default_plugins/MarkerArray",
+        "face_mesh": "rviz_default_plugins/Marker",
+        "face_points": "rviz_default_plugins/PointCloud2",
+        "head_pose": "rviz_default_plugins/Pose",
+    }
+    # QoS that matches the node's reliable publishers
+    assert all(d["Topic"]["Reliability Policy"] == "Reliable" for d in displays if "Topic" in d)
+    assert any(d["Class"] == "rviz_default_plugins/TF" for d in displays)
+
+
+
+# ------------------------------------------------------------------------------ arguments
+@pytest.mark.parametrize("launch_file", ["demo.launch.py", "head_pose.launch.py"])
+def test_show_args_lists_exactly_the_documented_arguments(launch_file) -> None:
+    result = _ros2("launch", "dense_head_pose", launch_file, "--show-args")
+    assert result.returncode == 0, result.stderr
+    shown = {name: default for name, _, default in
+             re.findall(r"'(\w+)':\n(.*?)\(default: '([^']*)'\)", result.stdout, re.S)}
+    documented = _documented_arguments(launch_file)
+    assert set(shown) == set(documented)
+    for name, default in documented.items():
+        if "share/" not in default:  # install paths are documented relative to share/
+            assert shown[name] == default, name
+        else:
+            assert shown[name].endswith(default.split("share/dense_head_pose/")[1]), name
+
+
+def test_demo_from_nothing_says_what_is_missing_and_exits(tmp_path) -> None:
+    """No camera and no rviz2 here: the default demo must fail at once, in one line."""
+    launch = Launch(*readme_command("ros2 launch dense_head_pose demo.launch.py")[3:],
+                    log_dir=tmp_path)
+    report = launch.finish(timeout=30)
+    errors = [line for line in report["output"].splitlines() if "[ERROR]" in line]
+    assert report["launch"] == 1
+    assert report["nodes"] == {} and report["leftover"] == []
+    assert len(errors) == 1, report["output"]
+    assert "source:=/path/to/video.mp4" in errors[0] and "rviz:=false" in errors[0]
+
+
+def test_demo_rviz_without_rviz2_starts_nothing(tmp_path) -> None:
+    launch = Launch("demo.launch.py", f"source:={VIDEO}", "rviz:=true", log_dir=tmp_path)
+    report = launch.finish(timeout=30)
+    assert report["launch"] == 1 and report["nodes"] == {} and report["leftover"] == []
+    assert "rviz2 is not installed" in report["output"] and "rviz:=false" in report["output"]
+
+
+def test_demo_video_topic_echo_and_param_cli(tmp_path) -> None:
+    """The README's first steps: the demo on a video, `ros2 topic echo /head_pose --once`,
+    `ros2 param get/set` on the running node."""
+    command = readme_command("ros2 launch dense_head_pose demo.launch.py "
+                             "source:=/path/to/video.mp4 rviz:=false")
+    launch = Launch(*command[3:], log_dir=tmp_path)
+    probe = Probe("launch_video_probe")
+    try:
+        probe.subscribe(PoseStamped, "/head_pose")
+        assert _count(probe, "/head_pose", 20) >= 20, launch.output()[-3000:]
+        # as a user would: wait until the CLI's daemon lists the topic, then echo it
+        end = time.monotonic() + 15
+        while "/head_pose" not in _ros2("topic", "list").stdout.split():
+            assert time.monotonic() < end, "ros2 topic list never showed /head_pose"
+        echo = _ros2(*readme_command("ros2 topic echo /head_pose --once")[1:])
+        assert echo.returncode == 0, echo.stderr
+        # (echo may first print "A message was lost!!!": a best-effort notice, not the message)
+        pose = yaml.safe_load(echo.stdout[echo.stdout.index("header:"):].split("---")[0])
+        assert pose["header"]["frame_id"] == "camera_optical_frame"
+        assert 0.2 < pose["pose"]["position"]["z"] < 3.0
+        _wait_for_node("/head_pose_node")
+        got = _ros2("param", "get", "/head_pose_node", "max_faces")
+        assert got.returncode == 0 and "Integer value is: 8" in got.stdout, got
+        assert _ros2("param", "get", "/head_pose_node", "draw_mode").stdout.strip() == \
+            "String value is: mesh"
+        changed = _ros2(*readme_command("ros2 param set /head_pose_node max_faces 1")[1:])
+        assert "Set parameter successful" in changed.stdout, changed
+        assert _ros2("param", "get", "/head_pose_node", "max_faces").stdout.strip() == \
+            "Integer value is: 1"
+        changed = _ros2("param", "set", "/head_pose_node", "max_faces", "0")
+        assert "Set parameter successful" in changed.stdout, changed
+        # max_faces 0: the node processes frames but reports no face any more
+        probe.clear()
+        probe.spin_for(1.0)
+        assert _ros2("param", "get", "/head_pose_node", "max_faces").stdout.strip() == \
+            "Integer value is: 0"
+        probe.clear()
+        probe.spin_for(1.5)
+        assert probe.received["/head_pose"] == []
+        refused = _ros2("param", "set", "/head_pose_node", "max_faces", "1000")
+        assert "Set parameter successful" not in refused.stdout
+        assert _ros2("param", "set", "/head_pose_node", "max_faces", "8").returncode == 0
+        probe.clear()
+        assert _count(probe, "/head_pose", 5) >= 5
+    finally:
+        probe.destroy()
+        try:
+            _finish_clean(launch)
+        finally:
+            launch.kill()
+
+
+def test_demo_folder_namespace_mode_and_calibration(tmp_path) -> None:
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    image = cv2.imread(str(TESTDATA / "one_face.jpg"))
+    for i in range(4):
+        cv2.imwrite(str(folder / f"{i:03d}.jpg"), np.roll(image, 6 * i, axis=1))
+    calibration = tmp_path / "camera.yaml"
+    k = [480.0, 0, 206.5, 0, 482.0, 275.5, 0, 0, 1]
+    calibration.write_text(yaml.safe_dump({
+        "image_width": 413, "image_height": 551, "camera_name": "test",
+        "camera_matrix": {"rows": 3, "cols": 3, "data": k},
+        "distortion_model": "plumb_bob",
+        "distortion_coefficients": {"rows": 1, "cols": 5, "data": [0.0] * 5}}))
+    launch = Launch("demo.launch.py", f"source:={folder}", "rviz:=false", "mode:=pose",
+                    "namespace:=front", f"camera_info_file:={calibration}", log_dir=tmp_path)
+    probe = Probe("launch_folder_probe")
+    try:
+        probe.subscribe(PoseStamped, "/front/head_pose")
+        probe.subscribe(CameraInfo, "/front/camera_info")
+        probe.subscribe(PoseStamped, "/head_pose")
+        assert _count(probe, "/front/head_pose", 8) >= 8, launch.output()[-3000:]
+        assert probe.received["/head_pose"] == []  # everything is in the namespace
+        assert _count(probe, "/front/camera_info", 1) >= 1
+        info = probe.received["/front/camera_info"][-1]
+        assert list(info.k) == k
+        _wait_for_node("/front/head_pose_node")
+        got = _ros2("param", "get", "/front/head_pose_node", "draw_mode")
+        assert got.stdout.strip() == "String value is: pose", got
+    finally:
+        probe.destroy()
+        try:
+            _finish_clean(launch)
+        finally:
+            launch.kill()
+
+
+def test_demo_camera_index_is_text_for_image_source(tmp_path) -> None:
+    """`source:=0` must reach image_source as a camera index, not a parameter type error.
+
+    There is no camera here, so the demo refuses up front; image_source started directly
+    with an integer-typed `-p source:=0` (what launch used to hand it) must say the camera
+    cannot be opened, not fail on the parameter's type."""
+    launch = Launch("demo.launch.py", "source:=0", "rviz:=false", log_dir=tmp_path)
+    report = launch.finish(timeout=30)
+    assert report["launch"] == 1 and "no camera 0" in report["output"]
+    result = _ros2("run", "dense_head_pose", "image_source", "--ros-args", "-p", "source:=0")
+    assert result.returncode == 1
+    assert "camera 0 cannot be opened" in result.stderr
+    assert "Traceback" not in result.stderr and "InvalidParameterType" not in result.stderr
+
+
+def _fake_rviz2(tmp_path: Path) -> Path:
+    """A stand-in rviz2 package (ament index entry + executable) that records its command
+    line and runs until it is told to stop or a file appears (the user closing rviz)."""
+    prefix = tmp_path / "fake_rviz2"
+    (prefix / "share/ament_index/resource_index/packages").mkdir(parents=True)
+    (prefix / "share/ament_index/resource_index/packages/rviz2").write_text("")
+    (prefix / "share/rviz2").mkdir(parents=True)
+    exe = prefix / "lib/rviz2/rviz2"
+    exe.parent.mkdir(parents=True)
+    exe.write_text(f"""#!/bin/sh
+echo "$@" > {tmp_path}/rviz_args
+trap 'exit 0' INT TERM
+while [ ! -e {tmp_path}/close_rviz ]; do sleep 0.05; done
+""")
+    exe.chmod(0o755)
+    return prefix
+
+
+def test_demo_starts_rviz_with_the_config_and_closing_it_ends_the_demo(tmp_path) -> None:
+    prefix = _fake_rviz2(tmp_path)
+    env = {"AMENT_PREFIX_PATH": f"{prefix}:{os.environ['AMENT_PREFIX_PATH']}"}
+    launch = Launch("demo.launch.py", f"source:={VIDEO}", "namespace:=viz", log_dir=tmp_path,
+                    env=env)
+    probe = Probe("launch_rviz_probe")
+    try:
+        probe.subscribe(PoseStamped, "/viz/head_pose")
+        assert _count(probe, "/viz/head_pose", 3) >= 3, launch.output()[-3000:]
+        args = (tmp_path / "rviz_args").read_text().split()
+        config = args[args.index("-d") + 1]
+        assert config.endswith("share/dense_head_pose/rviz/demo.rviz") and Path(config).is_file()
+        assert "__ns:=/viz" in args
+        (tmp_path / "close_rviz").write_text("")  # the user closes the rviz window
+        report = launch.finish(timeout=30)
+        assert report["launch"] == 0
+        assert set(report["nodes"]) == {"image_source", "head_pose_node", "rviz2"}
+        assert all(code == 0 for code in report["nodes"].values()), report["nodes"]
+        assert report["leftover"] == []
+        assert "Traceback" not in report["output"]
+    finally:
+        probe.destroy()
+        launch.kill()
+
+
+# -------------------------------------------------------------------- head_pose.launch.py
+def test_head_pose_launch_remaps_namespace_and_qos(tmp_path, video_frames) -> None:
+    params = tmp_path / "params.yaml"
+    data = yaml.safe_load((REPO / "config" / "head_pose.yaml").read_text())
+    data["/**/head_pose_node"]["ros__parameters"].update(max_faces=1, publish_tf=False)
+    params.write_text(yaml.safe_dump(data))
+    launch = Launch("head_pose.launch.py", "image:=/cam/color/image_raw",
+                    "camera_info:=/cam/color/camera_info", "namespace:=robot",
+                    f"params_file:={params}", "image_qos:=reliable", log_dir=tmp_path)
+    probe = Probe("launch_head_pose_probe")
+    try:
+        probe.subscribe(PoseStamped, "/robot/head_pose")
+        pub = probe.publisher(Image, "/cam/color/image_raw")
+        info = probe.publisher(CameraInfo, "/cam/color/camera_info")
+        probe.wait_for_subscribers(pub)
+        subs = probe.node.get_subscriptions_info_by_topic("/cam/color/image_raw")
+        assert subs[0].qos_profile.reliability == ReliabilityPolicy.RELIABLE
+        for i in range(10):  # lock-step: reliable delivery, so not one frame may be lost
+            t = stamp(500 + i)
+            info.publish(camera_info_msg(900.0, 900.0, 640.0, 360.0, 1280, 720, "cam", t))
+            pub.publish(image_msg(video_frames[i * 5], "cam", t))
+            assert _count(probe, "/robot/head_pose", i + 1, 10) == i + 1, \
+                launch.output()[-3000:]
+        _wait_for_node("/robot/head_pose_node")
+        assert _ros2("param", "get", "/robot/head_pose_node", "max_faces").stdout.strip() == \
+            "Integer value is: 1"
+        assert _ros2("param", "get", "/robot/head_pose_node", "publish_tf").stdout.strip() == \
+            "Boolean value is: False"
+    finally:
+        probe.destroy()
+        try:
+            _finish_clean(launch)
+        finally:
+            launch.kill()
+
+
+def _feed_frames(probe: Probe, image_topic: str, info_topic: str, frames, n: int = 12) -> int:
+    """Publish ``n`` frames and their CameraInfo like a camera driver; how many head poses
+    came back."""
+    probe.subscribe(PoseStamped, "/head_pose")
+    pub = probe.publisher(Image, image_topic, qos_profile_sensor_data)
+    info = probe.publisher(CameraInfo, info_topic, qos_profile_sensor_data)
+    probe.wait_for_subscribers(pub)
+    probe.wait_for_publishers(["/head_pose"])
+    # small frames: best-effort delivery of large ones loses many on loopback (README)
+    small = [cv2.resize(f, (320, 180)) for f in frames[:n]]
+    for i, frame in enumerate(small):
+        t = stamp(700 + i)
+        info.publish(camera_info_msg(320.0, 320.0, 160.0, 90.0, 320, 180, "cam", t))
+        pub.publish(image_msg(frame, "cam", t))
+        probe.spin_for(0.15)
+    probe.spin_for(1.0)
+    return len(probe.received["/head_pose"])
+
+
+def test_head_pose_launch_readme_command(tmp_path, video_frames) -> None:
+    command = readme_command(
+        "ros2 launch dense_head_pose head_pose.launch.py image:=/camera/color/image_raw "
+        "camera_info:=/camera/color/camera_info")
+    launch = Launch(*command[3:], log_dir=tmp_path)
+    probe = Probe("readme_head_pose_launch")
+    try:
+        # default sensor-data QoS: small frames, best effort on loopback loses a few at most
+        received = _feed_frames(probe, "/camera/color/image_raw", "/camera/color/camera_info",
+                                video_frames)
+        assert received >= 6, launch.output()[-3000:]
+    finally:
+        probe.destroy()
+        try:
+            _finish_clean(launch)
+        finally:
+            launch.kill()
+
+
+def test_ros2_run_readme_command(tmp_path, video_frames) -> None:
+    command = readme_command("ros2 run dense_head_pose head_pose_node --ros-args "
+                             "-r image:=/cam/image -r camera_info:=/cam/info")
+    log = (tmp_path / "run.log").open("w")
+    proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT,
+                            start_new_session=True, preexec_fn=default_signals)
+    probe = Probe("readme_ros2_run")
+    try:
+        assert _feed_frames(probe, "/cam/image", "/cam/info", video_frames) >= 6
+    finally:
+        probe.destroy()
+        os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C: `ros2 run` leaves it to the node
+        try:
+            assert proc.wait(timeout=30) == 0
+        finally:
+            if group_members(proc.pid):
+                os.killpg(proc.pid, signal.SIGKILL)
+        log.close()
+        out = (tmp_path / "run.log").read_text()
+        assert "Traceback" not in out and "[ERROR]" not in out, out
+
+
+def test_head_pose_launch_compressed_transport_default_qos(tmp_path, video_frames) -> None:
+    from std_msgs.msg import Header
+
+    launch = Launch("head_pose.launch.py", "image:=/cam/image", "camera_info:=/cam/info",
+                    "transport:=compressed", log_dir=tmp_path)
+    probe = Probe("launch_compressed_probe")
+    try:
+        probe.subscribe(PoseStamped, "/head_pose")
+        pub = probe.publisher(CompressedImage, "/cam/image/compressed", qos_profile_sensor_data)
+        probe.wait_for_subscribers(pub)
+        subs = probe.node.get_subscriptions_info_by_topic("/cam/image/compressed")
+        assert subs[0].qos_profile.reliability == ReliabilityPolicy.BEST_EFFORT
+        small = cv2.resize(video_frames[10], (480, 270))
+        jpeg = cv2.imencode(".jpg", small)[1].tobytes()
+        sent = 0
+        while not probe.received["/head_pose"] and sent < 100:  # best effort: may lose some
+            msg = CompressedImage(header=Header(stamp=stamp(900 + sent), frame_id="cam"),
+                                  format="jpeg")
+            msg.data = jpeg
+            pub.publish(msg)
+            sent += 1
+            probe.spin_for(0.1)
+        assert probe.received["/head_pose"], launch.output()[-3000:]
+    finally:
+        probe.destroy()
+        try:
+            _finish_clean(launch)
+        finally:
+            launch.kill()
+
+
+# ------------------------------------------------------------------------------- shutdown
+SHUTDOWN_VARIANTS = {
+    "SIGINT to launch": (signal.SIGINT, False),
+    "SIGINT to the group (terminal Ctrl-C)": (signal.SIGINT, True),
+    "SIGTERM to launch": (signal.SIGTERM, False),
+    "SIGTERM to the group": (signal.SIGTERM, True),
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("variant", list(SHUTDOWN_VARIANTS))
+def test_shutdown_is_clean_every_time(variant, tmp_path) -> None:
+    """Each variant SHUTDOWN_RUNS times, the signal landing at a random moment while frames
+    flow: every node exits 0, nothing is left running, no traceback, no error."""
+    sig, group = SHUTDOWN_VARIANTS[variant]
+    rng = random.Random(sig * 10 + group)
+    failures = []
+    probe = Probe(f"shutdown_probe_{int(group)}_{sig}")
+    probe.subscribe(PoseStamped, "/head_pose")
+    try:
+        for run in range(SHUTDOWN_RUNS):
+            probe.clear()
+            started = time.time()
+            launch = Launch("demo.launch.py", f"source:={VIDEO}", "rviz:=false",
+                            log_dir=tmp_path)
+            try:
+                assert _count(probe, "/head_pose", 1, 40, since=started) >= 1, \
+                    launch.output()[-3000:]
+                time.sleep(rng.uniform(0.0, 0.4))
+                try:
+                    _finish_clean(launch, sig, group)
+                except AssertionError as exc:
+                    failures.append(f"run {run}: {exc}")
+            finally:
+                launch.kill()
+    finally:
+        probe.destroy()
+    assert not failures, f"{len(failures)}/{SHUTDOWN_RUNS} unclean:\n" + "\n".join(failures)
