@@ -23,8 +23,10 @@ from .errors import (
     VideoError,
 )
 from .estimator import EstimatorOptions, HeadPoseEstimator
+from .one_euro import OneEuroParams
 from .pose import CameraIntrinsics, HeadPose
 from .results import Face, FrameResult
+from .tracking import FaceTracker, SmoothingOptions, TrackerOptions
 
 __version__ = "0.1.0"
 
@@ -33,12 +35,16 @@ __all__ = [
     "DenseHeadPoseError",
     "EstimatorOptions",
     "Face",
+    "FaceTracker",
     "FrameResult",
     "HeadPose",
     "HeadPoseEstimator",
     "ImageError",
     "ModelError",
+    "OneEuroParams",
     "RendererUnavailableError",
+    "SmoothingOptions",
+    "TrackerOptions",
     "VideoError",
     "__version__",
 ]

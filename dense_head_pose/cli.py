@@ -12,6 +12,7 @@ import logging
 import sys
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import cv2
@@ -23,9 +24,10 @@ from .drawing import DRAW_MODES, draw
 from .errors import DenseHeadPoseError
 from .estimator import POSE_METHODS, EstimatorOptions, HeadPoseEstimator
 from .morphable_model import import_full_bfm
+from .one_euro import OneEuroParams
 from .pose import CameraIntrinsics
 from .results import Face, FrameResult
-from .tracking import IouTracker
+from .tracking import QUANTITIES, FaceTracker, SmoothingOptions, TrackerOptions
 from .video import IMAGE_SUFFIXES, open_source, open_writer
 
 LOG = logging.getLogger("dense_head_pose")
@@ -43,6 +45,46 @@ def _add_pipeline_args(p: argparse.ArgumentParser) -> None:
                    help="metric pose from the 3DMM camera (affine) or refined by solvePnP")
     p.add_argument("--intrinsics", nargs=4, type=float, metavar=("FX", "FY", "CX", "CY"),
                    help="camera intrinsics in pixels (default: f = width, centred)")
+
+
+def _add_tracking_args(p: argparse.ArgumentParser) -> None:
+    defaults = TrackerOptions()
+    p.add_argument("--smooth", action=argparse.BooleanOptionalAction, default=defaults.smooth,
+                   help="One-Euro smoothing of each tracked face (default on)")
+    p.add_argument("--detect-every", type=int, default=defaults.detect_every, metavar="N",
+                   help="run the detector every N frames, faces are tracked by their landmarks "
+                        "in between (and it runs at once when one is lost); 1: every frame, "
+                        f"no landmark tracking (default {defaults.detect_every})")
+    shown = ", ".join(f"{q}={_params_text(getattr(defaults.smoothing, q))}" for q in QUANTITIES)
+    p.add_argument("--filter", action="append", default=[], type=_filter_arg,
+                   metavar="QUANTITY=MIN_CUTOFF,BETA[,D_CUTOFF[,MIN_SPEED]]",
+                   help=f"One-Euro parameters of one quantity ({', '.join(QUANTITIES)}); "
+                        f"repeat for several. Defaults: {shown}")
+
+
+def _params_text(params: OneEuroParams) -> str:
+    return ",".join(f"{v:g}" for v in (params.min_cutoff, params.beta, params.d_cutoff,
+                                        params.min_speed))
+
+
+def _filter_arg(text: str) -> tuple[str, OneEuroParams]:
+    name, _, values = text.partition("=")
+    if name not in QUANTITIES:
+        raise argparse.ArgumentTypeError(f"unknown quantity {name!r}: one of "
+                                         f"{', '.join(QUANTITIES)}")
+    try:
+        numbers = [float(v) for v in values.split(",")]
+        if not 2 <= len(numbers) <= 4:
+            raise ValueError("give 2 to 4 numbers")
+        return name, OneEuroParams(*numbers)
+    except (TypeError, ValueError) as exc:
+        raise argparse.ArgumentTypeError(f"{text!r}: {exc}") from exc
+
+
+def _tracker_options(args: argparse.Namespace) -> TrackerOptions:
+    smoothing = replace(SmoothingOptions(), **dict(args.filter))  # others keep their defaults
+    return TrackerOptions(detect_every=args.detect_every, smooth=args.smooth,
+                          smoothing=smoothing)
 
 
 def _add_output_args(p: argparse.ArgumentParser) -> None:
@@ -70,6 +112,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-frames", type=int, default=0, help="stop after N frames (0: all)")
     _add_pipeline_args(p)
     _add_output_args(p)
+    _add_tracking_args(p)
+
+    p = sub.add_parser("stability", help="jitter, error and lag of raw and tracked estimates "
+                       "on synthetic clips made from still images; throughput on a video")
+    p.add_argument("images", nargs="+", metavar="IMAGE")
+    p.add_argument("--video", metavar="PATH", help="also measure frames/s on this video")
+    p.add_argument("--still-frames", type=int, default=90, help="frames of the still clip")
+    p.add_argument("--moving-frames", type=int, default=120, help="frames of the moving clip")
+    p.add_argument("--json", action="store_true", help="print the results as JSON")
+    _add_pipeline_args(p)
+    _add_tracking_args(p)
 
     p = sub.add_parser("benchmark", help="per-stage timing table over a video or image")
     p.add_argument("source", metavar="PATH")
@@ -154,9 +207,8 @@ def _output_path(out: str, path: str, n_inputs: int) -> str:
 
 def cmd_video(args: argparse.Namespace) -> int:
     """``video``: estimate every frame, optionally write a drawn video and JSON lines."""
-    estimator = _estimator(args)
+    tracker = FaceTracker(_estimator(args), _tracker_options(args))
     drawer = _drawer(args.mode) if args.out else None
-    tracker = IouTracker()  # "id" in the JSON: the same person keeps a number across frames
     with open_source(args.source) as source:
         writer = None
         total = source.frame_count
@@ -165,11 +217,11 @@ def cmd_video(args: argparse.Namespace) -> int:
         progress = _progress(total, args.out is not None)
         frames = 0
         try:
-            for index, frame in source:
+            for index, seconds, frame in source.timed():
                 if args.max_frames and index >= args.max_frames:
                     break
-                result = estimator(frame, _intrinsics(args), dense=args.mode in ("dense", "mesh"))
-                tracker.update(result.faces)
+                result = tracker(frame, seconds, _intrinsics(args),
+                                 dense=args.mode in ("dense", "mesh"))
                 if args.json:
                     _emit(result, index)
                 if drawer is not None:
@@ -239,6 +291,29 @@ def cmd_benchmark(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_stability(args: argparse.Namespace) -> int:
+    """``stability``: raw vs tracked+smoothed on synthetic clips (and a video's frames/s)."""
+    from . import stability
+
+    estimator = _estimator(args)
+    options = _tracker_options(args)
+    named = [(Path(p).name, images.read(p)) for p in args.images]
+    report = stability.evaluate(estimator, lambda: FaceTracker(estimator, options), named,
+                                args.still_frames, args.moving_frames)
+    if args.video:
+        with open_source(args.video) as source:
+            frames = [f for _, f in source]
+        report["throughput"] = {"video": Path(args.video).name, "frames": len(frames),
+                                "runs": stability.throughput(frames, {
+                                    "raw": lambda: lambda f, t: estimator(f),
+                                    "tracked": lambda: FaceTracker(estimator, options)})}
+    if args.json:
+        print(json.dumps(report, default=float))
+    else:
+        print(stability.report_tables(report))
+    return 0
+
+
 def cmd_models(args: argparse.Namespace) -> int:
     """``models fetch|check|import-bfm``."""
     if args.models_command == "fetch":
@@ -269,7 +344,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     handler = {"image": cmd_image, "video": cmd_video, "benchmark": cmd_benchmark,
-               "models": cmd_models}[args.command]
+               "stability": cmd_stability, "models": cmd_models}[args.command]
     try:
         return handler(args)
     except (DenseHeadPoseError, ValueError) as exc:

@@ -28,6 +28,17 @@ POSE_METHODS = ("affine", "pnp")
 
 
 @dataclass(frozen=True)
+class Fit:
+    """One face's 3DMM fit in an image: the ROI the regressor saw, its 62 parameters, the
+    3x4 image camera and the 68 landmarks (pixels, relative depth)."""
+
+    roi: np.ndarray
+    params: np.ndarray
+    camera: np.ndarray
+    landmarks: np.ndarray
+
+
+@dataclass(frozen=True)
 class EstimatorOptions:
     """Settings of :class:`HeadPoseEstimator`; validated on construction."""
 
@@ -163,10 +174,22 @@ class HeadPoseEstimator:
 
     def _align(self, image: np.ndarray, det: Detection, intrinsics: CameraIntrinsics,
                times: dict[str, float]) -> Face | None:
-        """Crop, regress and reconstruct one face; ``None`` if the network output is unusable."""
-        roi = roi_from_box(det.box)
-        passes = 2 if self._options.refine else 1
-        for i in range(passes):
+        """Crop, regress and reconstruct one detected face; ``None`` if unusable."""
+        fit = self.fit(image, roi_from_box(det.box), 2 if self._options.refine else 1, times)
+        if fit is None:
+            return None
+        return self.face_from_fit(fit, det.box, det.score, intrinsics, times)
+
+    def fit(self, image: np.ndarray, roi: np.ndarray, passes: int = 1,
+            times: dict[str, float] | None = None) -> Fit | None:
+        """Regress the 3DMM in ``roi`` of a BGR uint8 ``image``, ``passes`` times, each pass
+        cropping from the previous one's landmarks; ``None`` if the output is unusable.
+
+        This is the per-face step a tracker calls with the ROI of the previous frame's
+        landmarks (3DDFA_V2's video rule) instead of a detector box."""
+        times = {} if times is None else times
+        fit = None
+        for _ in range(passes):
             if roi[2] - roi[0] < 1.0 or not np.all(np.isfinite(roi)):
                 return None
             t0 = time.perf_counter()
@@ -179,23 +202,32 @@ class HeadPoseEstimator:
             camera = crop_to_image_camera(params[:12].reshape(3, 4), roi)
             landmarks_model = self.model.landmarks_model(params)
             landmarks = self.model.project(landmarks_model, camera)
-            t3 = time.perf_counter()
             _accumulate(times, "preprocess", t1 - t0)
             _accumulate(times, "infer", t2 - t1)
-            _accumulate(times, "reconstruct_sparse", t3 - t2)
-            if i + 1 < passes:
-                roi = roi_from_landmarks(landmarks)
-        view = view_rotation(camera)
+            _accumulate(times, "reconstruct_sparse", time.perf_counter() - t2)
+            fit = Fit(roi=roi, params=params, camera=camera, landmarks=landmarks)
+            roi = roi_from_landmarks(landmarks)
+        return fit
+
+    def face_from_fit(self, fit: Fit, box: np.ndarray, score: float,
+                      intrinsics: CameraIntrinsics, times: dict[str, float] | None = None
+                      ) -> Face | None:
+        """The :class:`Face` of a fit: angles and metric pose from its camera. ``None`` if the
+        camera is degenerate. Also used to rebuild a face from smoothed parameters."""
+        t0 = time.perf_counter()
+        view = view_rotation(fit.camera)
         if not np.all(np.isfinite(view[0])):
             return None
         yaw, pitch, roll = euler_angles(view[0])
-        head_pose = metric_pose(camera, landmarks_model, intrinsics, view)
+        landmarks_model = self.model.landmarks_model(fit.params)
+        head_pose = metric_pose(fit.camera, landmarks_model, intrinsics, view)
         if self._options.pose_method == "pnp":
-            head_pose = pnp_pose(landmarks, landmarks_model, intrinsics, head_pose)
-        _accumulate(times, "pose", time.perf_counter() - t3)
-        return Face(box=det.box, score=det.score, roi=roi, params=params, camera=camera,
-                    yaw=yaw, pitch=pitch, roll=roll, pose=head_pose, landmarks=landmarks,
-                    _model=self.model)
+            head_pose = pnp_pose(fit.landmarks, landmarks_model, intrinsics, head_pose)
+        if times is not None:
+            _accumulate(times, "pose", time.perf_counter() - t0)
+        return Face(box=np.asarray(box, dtype=np.float64), score=score, roi=fit.roi,
+                    params=fit.params, camera=fit.camera, yaw=yaw, pitch=pitch, roll=roll,
+                    pose=head_pose, landmarks=fit.landmarks, _model=self.model)
 
 
 def _usable_box(box: np.ndarray) -> bool:

@@ -7,7 +7,9 @@ decoding part-way (a truncated file whose header claims more frames) simply ends
 
 from __future__ import annotations
 
+import math
 import os
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -49,6 +51,28 @@ class FrameSource:
                 return
             yield index, images.as_bgr8(frame)
             index += 1
+
+    def timed(self) -> Iterator[tuple[int, float, np.ndarray]]:
+        """``(index, seconds, bgr_frame)``: a video's presentation time, a camera's arrival
+        time (monotonic clock), a folder's index at ``fps`` (30 if unknown). The times feed
+        the temporal filters, so a video with uneven frame times filters correctly."""
+        rate = self.fps or 30.0
+        start = None
+        last = -math.inf
+        for index, frame in self:
+            if self._files is not None:
+                seconds = index / rate
+            elif self.description.startswith("camera"):
+                now = time.monotonic()
+                start = now if start is None else start
+                seconds = now - start
+            else:
+                assert self._capture is not None
+                seconds = float(self._capture.get(cv2.CAP_PROP_POS_MSEC) or 0.0) / 1e3
+                if not math.isfinite(seconds) or seconds <= last:  # no or broken PTS
+                    seconds = index / rate if last < index / rate else last + 1.0 / rate
+            last = seconds
+            yield index, seconds, frame
 
     def rewind(self) -> bool:
         """Go back to the first frame (files only); ``False`` if the source cannot."""

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import cv2
+import numpy as np
 import pytest
 from conftest import TESTDATA
 
@@ -122,3 +123,39 @@ def test_bad_options_exit_cleanly() -> None:
     proc = run("image", str(TESTDATA / "one_face.jpg"), "--threshold", "7", check=False)
     assert proc.returncode == 2 and "score_threshold" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_video_tracking_options() -> None:
+    """--no-smooth --detect-every 1 gives the per-image estimates; the default is steadier."""
+    video = str(TESTDATA / "talking_head.mp4")
+    per_image = [json.loads(line)["faces"][0] for line in run(
+        "video", video, "--json", "--max-frames", "12", "--no-smooth", "--detect-every", "1"
+    ).stdout.splitlines()]
+    images = [json.loads(run("image", str(TESTDATA / "one_face.jpg"), "--json").stdout)]
+    assert images[0]["faces"][0]["id"] is None  # image mode: no identities
+    smoothed = [json.loads(line)["faces"][0] for line in run(
+        "video", video, "--json", "--max-frames", "12", "--filter", "rotation=0.5,20"
+    ).stdout.splitlines()]
+    assert len(per_image) == len(smoothed) == 12
+
+    def steps(faces):
+        yaws = [f["yaw"] for f in faces]
+        return float(np.abs(np.diff(yaws)).sum())
+
+    assert steps(smoothed) < steps(per_image)
+    bad = run("video", video, "--filter", "rotation=fast", check=False)
+    assert bad.returncode == 2 and "rotation=fast" in bad.stderr
+    bad = run("video", video, "--filter", "wobble=1,2", check=False)
+    assert bad.returncode == 2 and "unknown quantity" in bad.stderr
+
+
+def test_stability_command_prints_both_tables() -> None:
+    proc = run("stability", str(TESTDATA / "one_face.jpg"), "--still-frames", "20",
+               "--moving-frames", "30", "--json")
+    report = json.loads(proc.stdout)
+    face = report["faces"][0]
+    assert face["image"] == "one_face.jpg"
+    for mode in ("raw", "tracked"):
+        assert face[mode]["still"]["found"] == 1.0
+        assert face[mode]["moving"]["rotation_rms_deg"] > 0
+    assert face["tracked"]["still"]["yaw_std"] < face["raw"]["still"]["yaw_std"]

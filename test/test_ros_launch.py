@@ -165,7 +165,17 @@ def test_parameter_file_matches_the_node() -> None:
     from dense_head_pose.ros.head_pose_node import SPECS
 
     data = yaml.safe_load((REPO / "config" / "head_pose.yaml").read_text())
-    params = data["/**/head_pose_node"]["ros__parameters"]
+
+    def flat(tree: dict, prefix: str = "") -> dict:  # ROS nests dotted names in YAML
+        out = {}
+        for key, value in tree.items():
+            if isinstance(value, dict):
+                out.update(flat(value, f"{prefix}{key}."))
+            else:
+                out[f"{prefix}{key}"] = value
+        return out
+
+    params = flat(data["/**/head_pose_node"]["ros__parameters"])
     assert set(params) == set(SPECS)
     for name, value in params.items():
         assert type(value) is type(SPECS[name].default), name

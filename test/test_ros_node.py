@@ -50,23 +50,28 @@ def _same(a, b) -> bool:
 class Rig:
     """The node, a probe subscribed to every output, and image/camera_info publishers."""
 
-    def __init__(self, params: dict, tmp_path, compressed: bool = False, tf: bool = True):
-        self.node = NodeProcess("head_pose_node", params=params, log_dir=tmp_path)
+    def __init__(self, params: dict, tmp_path, compressed: bool = False, tf: bool = True,
+                 namespace: str = ""):
+        remaps = {"__ns": f"/{namespace}"} if namespace else None
+        self.node = NodeProcess("head_pose_node", params=params, remaps=remaps,
+                                log_dir=tmp_path)
         self.probe = Probe(f"probe_{time.time_ns()}")
+        ns = f"/{namespace}/" if namespace else ""
         for topic, msg_type in OUTPUTS.items():
-            self.probe.subscribe(msg_type, topic)
+            self.probe.subscribe(msg_type, topic if topic.startswith("/") else ns + topic)
+        self.ns = ns
         if tf:
             from tf2_msgs.msg import TFMessage
 
             from dense_head_pose.ros.tf_output import TF_QOS
 
             self.probe.subscribe(TFMessage, "/tf", TF_QOS)
-        self.pub_image = (self.probe.publisher(CompressedImage, "image/compressed") if compressed
-                          else self.probe.publisher(Image, "image"))
+        self.pub_image = (self.probe.publisher(CompressedImage, ns + "image/compressed")
+                          if compressed else self.probe.publisher(Image, ns + "image"))
         self.pub_info = self.probe.publisher(type(camera_info_msg(1, 1, 0, 0, 1, 1, "", stamp(0))),
-                                             "camera_info")
+                                             ns + "camera_info")
         self.probe.wait_for_subscribers(self.pub_image)
-        self.probe.wait_for_publishers(["faces"])
+        self.probe.wait_for_publishers([ns + "faces"])
 
     def send(self, msg, with_info: bool = True, timeout: float = 20.0) -> FaceArray:
         """Publish one frame (and its camera_info); return the FaceArray with its stamp."""
@@ -86,6 +91,7 @@ class Rig:
         return self.result(t, topic)
 
     def result(self, t, topic: str = "faces"):
+        topic = topic if topic.startswith("/") else self.ns + topic
         for m in self.probe.received[topic]:
             header = m.markers[-1].header if isinstance(m, MarkerArray) and m.markers else \
                 getattr(m, "header", None)
@@ -103,7 +109,10 @@ class Rig:
 
 @pytest.fixture(scope="module")
 def rig(rclpy_context, tmp_path_factory):
-    r = Rig({"image_qos": "reliable"}, tmp_path_factory.mktemp("node"))
+    # per-frame estimates, not tracked and smoothed: every output must equal the core's for
+    # the same frame (tracking and smoothing in the node have their own tests)
+    r = Rig({"image_qos": "reliable", "detect_every": 1, "smooth": False},
+            tmp_path_factory.mktemp("node"))
     yield r
     r.close()
 
@@ -336,8 +345,8 @@ def test_camera_info_is_paired_by_frame_size_and_stamp(rig, video_frames, one_fa
         assert np.allclose(position, expected.pose.translation, atol=1e-5), (k, position)
 
 
-def _set_parameters(probe: Probe, values: dict):
-    client = probe.node.create_client(SetParameters, "/head_pose_node/set_parameters")
+def _set_parameters(probe: Probe, values: dict, node: str = "head_pose_node"):
+    client = probe.node.create_client(SetParameters, f"/{node}/set_parameters")
     assert client.wait_for_service(timeout_sec=10)
     params = []
     for name, value in values.items():
@@ -382,6 +391,50 @@ def test_flood_then_still_answers(rig, video_frames) -> None:
     # every frame that reached the node is accounted for: processed, replaced while the node
     # was busy (dropped), or unusable (errors from the bad-input test)
     assert processed + dropped + errors == received
+
+
+def test_tracking_smooths_the_pose_and_restarts_on_a_bag_loop(rig, rclpy_context, video_frames,
+                                                              tmp_path) -> None:
+    """Default node (landmark tracking, One-Euro smoothing) against the per-frame rig on the
+    same noisy still frames, 30 Hz stamps: steadier poses, one id; stamps going back (a
+    looping bag) restart the tracks; the switches work at run time."""
+    from dense_head_pose import stability
+
+    clip = stability.still_clip(video_frames[20], n=30)
+    tracked = Rig({"image_qos": "reliable"}, tmp_path, namespace="tracked")
+    try:
+        results = {"raw": [], "tracked": []}
+        base = next(_stamps)
+        for i, frame in enumerate(clip.frames):
+            t = stamp(base, i * 33_333_333)
+            for name, node in (("raw", rig), ("tracked", tracked)):
+                results[name].append(node.send(image_msg(frame, FRAME, t)).faces[0])
+
+        def spread(faces, attr):
+            values = np.array([getattr(f, attr) if attr == "yaw" else
+                               [f.head_pose.position.x, f.head_pose.position.y,
+                                f.head_pose.position.z] for f in faces])
+            return float(np.sqrt(np.mean(np.sum((values - values.mean(0)) ** 2, axis=-1))))
+
+        for attr in ("yaw", "position"):
+            assert spread(results["tracked"], attr) < 0.6 * spread(results["raw"], attr), attr
+        assert {f.id for f in results["tracked"]} == {results["tracked"][0].id}
+        # the bag starts over: earlier stamps, a new start, a new id
+        again = tracked.send(image_msg(clip.frames[0], FRAME, stamp(base, 1)))
+        assert again.faces[0].id != results["tracked"][0].id
+        # run-time switches: per-frame and unsmoothed gives the core's result exactly
+        assert all(r.successful for r in _set_parameters(
+            tracked.probe, {"smooth": False, "detect_every": 1}, "tracked/head_pose_node"))
+        frame = video_frames[33]
+        face = tracked.send(image_msg(frame, FRAME, _next_stamp())).faces[0]
+        expected = HeadPoseEstimator.from_model_dir()(frame, CameraIntrinsics(*K)).faces[0]
+        assert face.yaw == pytest.approx(expected.yaw, abs=1e-3)
+        for bad in ({"detect_every": 0}, {"smoothing.rotation.min_cutoff": -1.0},
+                    {"smooth": "yes"}):
+            assert not _set_parameters(tracked.probe, bad,
+                                       "tracked/head_pose_node")[0].successful
+    finally:
+        tracked.close()
 
 
 def test_compressed_transport_and_corrupt_frames(rclpy_context, video_frames, tmp_path) -> None:

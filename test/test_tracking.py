@@ -1,16 +1,39 @@
-"""IoU tracking of face identities."""
+"""Video: landmark tracking, identities and One-Euro smoothing, on clips made from real images."""
 
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
-from dense_head_pose.tracking import IouTracker, box_iou
+from dense_head_pose import CameraIntrinsics, stability
+from dense_head_pose.alignment import roi_from_landmarks
+from dense_head_pose.estimator import Fit
+from dense_head_pose.one_euro import (
+    OneEuroFilter,
+    OneEuroParams,
+    RotationOneEuroFilter,
+    exp_rotation,
+    geodesic_degrees,
+)
+from dense_head_pose.pose import view_rotation
+from dense_head_pose.tracking import (
+    FaceTracker,
+    SmoothingOptions,
+    TrackerOptions,
+    box_iou,
+    track_quality,
+)
+
+TRANSPARENT = OneEuroParams(min_cutoff=1e6)
 
 
-class _Face:
-    def __init__(self, box) -> None:
-        self.box = np.array(box, float)
-        self.id = None
+def _canvas(face: np.ndarray, places: list[tuple[int, int]], size=(720, 1280)) -> np.ndarray:
+    """A grey frame with the face image pasted at each (x, y)."""
+    frame = np.full((*size, 3), 110, np.uint8)
+    h, w = face.shape[:2]
+    for x, y in places:
+        frame[y:y + h, x:x + w] = face
+    return frame
 
 
 def test_box_iou() -> None:
@@ -19,22 +42,184 @@ def test_box_iou() -> None:
     assert np.allclose(box_iou(a, b), [[50 / 150], [0.0]])
 
 
-def test_ids_follow_moving_faces_and_are_not_reused() -> None:
-    tracker = IouTracker(max_missed=1)
-    frame1 = [_Face([0, 0, 100, 100]), _Face([300, 0, 400, 100])]
-    tracker.update(frame1)
-    assert [f.id for f in frame1] == [1, 2]
-    frame2 = [_Face([310, 5, 410, 105]), _Face([10, 0, 110, 100])]  # order swapped, moved
-    tracker.update(frame2)
-    assert [f.id for f in frame2] == [2, 1]
-    frame3 = [_Face([15, 0, 115, 100])]  # face 2 missed once: kept
-    tracker.update(frame3)
-    assert frame3[0].id == 1
-    frame4 = [_Face([15, 0, 115, 100]), _Face([310, 5, 410, 105])]
-    tracker.update(frame4)
-    assert [f.id for f in frame4] == [1, 2]
-    tracker.update([])
-    tracker.update([])  # both retired after max_missed
-    back = [_Face([15, 0, 115, 100])]
-    tracker.update(back)
-    assert back[0].id == 3
+# ------------------------------------------------------------------------------- filters
+def test_one_euro_time_rules() -> None:
+    f = OneEuroFilter(OneEuroParams(min_cutoff=1.0, beta=0.0))
+    assert np.allclose(f(np.array([[1.0, 2.0]]), 0.0), [[1.0, 2.0]])  # first sample passes
+    out = f(np.array([[2.0, 2.0]]), 0.1)
+    assert 1.0 < out[0, 0] < 2.0
+    assert np.allclose(f(np.array([[50.0, 50.0]]), 0.1), out)  # same instant: nothing new
+    assert np.allclose(f(np.array([[7.0, 7.0]]), 0.05), [[7.0, 7.0]])  # backwards: restart
+    # uneven intervals: a longer gap lets a step through further
+    short, long_ = OneEuroFilter(OneEuroParams(5.0)), OneEuroFilter(OneEuroParams(5.0))
+    for filt in (short, long_):
+        filt(np.zeros((1, 1)), 0.0)
+        filt(np.zeros((1, 1)), 0.01)
+        filt(np.zeros((1, 1)), 0.02)
+    assert short(np.ones((1, 1)), 0.03)[0, 0] < long_(np.ones((1, 1)), 0.5)[0, 0]
+
+
+def test_one_euro_rises_with_speed_above_min_speed() -> None:
+    slow = OneEuroParams(min_cutoff=1.0, beta=10.0, min_speed=0.5)
+    assert slow.cutoff(0.3) == 1.0 and slow.cutoff(1.5) == pytest.approx(11.0)
+    with pytest.raises(ValueError):
+        OneEuroParams(min_cutoff=0.0)
+    with pytest.raises(TypeError):
+        OneEuroParams(beta="fast")
+
+
+def test_rotation_filter_stays_on_the_manifold_and_follows() -> None:
+    f = RotationOneEuroFilter(OneEuroParams(min_cutoff=1.0, beta=1.0))
+    rng = np.random.default_rng(3)
+    truth = exp_rotation([0.2, -0.4, 0.1])
+    out = None
+    for i in range(60):
+        noisy = truth @ exp_rotation(rng.normal(0, 0.02, 3))
+        out = f(noisy, i / 30.0)
+        assert np.allclose(out @ out.T, np.eye(3), atol=1e-9)
+    assert geodesic_degrees(out, truth) < 1.0
+    assert np.allclose(f(np.eye(3), 60 / 30.0 - 1.0), np.eye(3))  # backwards: restart
+
+
+# ------------------------------------------------------------------------------ tracker
+def test_track_quality_separates_faces_from_background(estimator, one_face) -> None:
+    face = estimator(one_face).faces[0]
+    roi = roi_from_landmarks(face.landmarks)
+    on_face = estimator.fit(one_face, roi)
+    assert track_quality(on_face) > 0.9
+    background = _canvas(np.zeros((1, 1, 3), np.uint8), [])
+    side = roi[2] - roi[0]
+    off = [estimator.fit(background, np.array([x, 100, x + side, 100 + side]))
+           for x in (100, 500, 900)]
+    assert all(track_quality(fit) < 0.85 for fit in off)
+
+
+def test_still_clip_jitter_is_below_raw(estimator, one_face) -> None:
+    clip = stability.still_clip(one_face, n=40)
+    reference = estimator(one_face).faces[0]
+    raw = stability.still_metrics([estimator(f) for f in clip.frames], reference, clip)
+    tracker = FaceTracker(estimator)
+    tracked = stability.still_metrics([tracker(f, t) for f, t in zip(clip.frames, clip.times)],
+                                      reference, clip)
+    assert tracked["found"] == 1.0
+    for key in ("yaw_std", "pitch_std", "roll_std", "translation_mm", "landmarks_pct"):
+        assert tracked[key] < 0.6 * raw[key], key
+    assert tracker.detections_run <= 40 // tracker.options.detect_every + 1
+
+
+def test_moving_clip_is_followed_without_lag(estimator, one_face) -> None:
+    clip = stability.moving_clip(one_face, n=60)
+    reference = estimator(one_face).faces[0]
+    tracker = FaceTracker(estimator)
+    tracked = stability.moving_metrics([tracker(f, t) for f, t in zip(clip.frames, clip.times)],
+                                       reference, clip)
+    raw = stability.moving_metrics([estimator(f) for f in clip.frames], reference, clip)
+    assert tracked["found"] == 1.0
+    assert tracked["rotation_rms_deg"] < 1.25 * raw["rotation_rms_deg"]
+    assert abs(tracked["lag_frames"]) <= 1.0
+
+
+def test_smoothing_off_reproduces_the_raw_estimates(estimator, video_frames) -> None:
+    # detect_every=1, no smoothing: exactly the per-image pipeline, with ids
+    tracker = FaceTracker(estimator, detect_every=1, smooth=False)
+    for frame in video_frames[:6]:
+        got, want = tracker(frame).faces, estimator(frame).faces
+        assert len(got) == len(want) == 1
+        assert np.array_equal(got[0].landmarks, want[0].landmarks)
+        assert np.array_equal(got[0].pose.translation, want[0].pose.translation)
+        assert got[0].id == 1
+    # landmark tracking, no smoothing: each face is exactly the fit of its crop
+    tracker = FaceTracker(estimator, smooth=False)
+    for i, frame in enumerate(video_frames[:12]):
+        face = tracker(frame, i / 25).faces[0]
+        fit = estimator.fit(frame, face.roi)
+        assert np.array_equal(face.landmarks, fit.landmarks)
+        assert np.array_equal(face.params, fit.params)
+
+
+def test_transparent_filters_change_nothing(estimator, video_frames) -> None:
+    """The smoother rebuilds the camera from rotation, scales, shear and position: with
+    filters that pass everything it must give back the unsmoothed fit."""
+    transparent = SmoothingOptions(**{q: TRANSPARENT for q in
+                                      ("rotation", "translation", "depth", "expression",
+                                       "shape")})
+    plain = FaceTracker(estimator, smooth=False)
+    smoothed = FaceTracker(estimator, smoothing=transparent)
+    for i, frame in enumerate(video_frames[:10]):
+        a, b = plain(frame, i / 25).faces[0], smoothed(frame, i / 25).faces[0]
+        assert np.allclose(a.landmarks, b.landmarks, atol=1e-3)
+        assert np.allclose(a.camera, b.camera, atol=1e-9)
+        assert a.yaw == pytest.approx(b.yaw, abs=1e-4)  # degrees
+
+
+def test_repeated_and_backwards_timestamps(estimator, video_frames) -> None:
+    tracker = FaceTracker(estimator)
+    for i in range(5):
+        first = tracker(video_frames[i], i / 25).faces[0]
+    again = tracker(video_frames[9], 4 / 25).faces[0]  # same instant, another frame
+    assert np.allclose(again.landmarks, first.landmarks)  # nothing new at the same time
+    # time going back (a looping bag) starts over: as a fresh tracker would
+    back = tracker(video_frames[20], 0.0).faces[0]
+    fresh = FaceTracker(estimator)(video_frames[20], 0.0).faces[0]
+    assert np.allclose(back.landmarks, fresh.landmarks)
+    assert back.id != first.id  # a new start, ids are never reused
+
+
+def test_face_that_leaves_and_returns_keeps_its_id(estimator, one_face) -> None:
+    tracker = FaceTracker(estimator, detect_every=5)
+    with_face, without = _canvas(one_face, [(400, 80)]), _canvas(one_face, [])
+    ids = []
+    for i in range(24):
+        frame = without if 8 <= i < 14 else with_face
+        faces = tracker(frame, i / 30).faces
+        ids.append(faces[0].id if faces else None)
+    assert ids[:8] == [1] * 8
+    assert ids[8:14] == [None] * 6  # gone: reported as gone at once
+    assert set(ids[14:]) == {1}  # back where it left: the same id
+
+
+def test_new_face_is_found_within_detect_every_frames(estimator, one_face) -> None:
+    every = 6
+    tracker = FaceTracker(estimator, detect_every=every)
+    one, two = _canvas(one_face, [(100, 80)]), _canvas(one_face, [(100, 80), (760, 100)])
+    arrival, found = 9, None
+    for i in range(arrival + every + 2):
+        faces = tracker(two if i >= arrival else one, i / 30).faces
+        if i >= arrival and len(faces) == 2 and found is None:
+            found = i
+        if i < arrival:
+            assert [f.id for f in faces] == [1]
+    assert found is not None and found - arrival < every
+    assert sorted(f.id for f in tracker(two, 1.0).faces) == [1, 2]
+
+
+def test_state_resets_when_the_image_size_changes(estimator, one_face) -> None:
+    tracker = FaceTracker(estimator)
+    a = tracker(_canvas(one_face, [(100, 80)]), 0.0).faces[0]
+    b = tracker(_canvas(one_face, [(100, 80)], size=(700, 1200)), 0.1).faces[0]
+    assert b.id != a.id
+
+
+def test_options_are_validated() -> None:
+    with pytest.raises(TypeError):
+        TrackerOptions(detect_every=2.5)
+    with pytest.raises(ValueError):
+        TrackerOptions(detect_every=0)
+    with pytest.raises(TypeError):
+        TrackerOptions(smooth="no")
+
+
+def test_smoothed_rotation_and_angles_agree(estimator, one_face) -> None:
+    """A smoothed face is a consistent face: its angles are those of its camera."""
+    clip = stability.still_clip(one_face, n=10)
+    tracker = FaceTracker(estimator)
+    for f, t in zip(clip.frames, clip.times):
+        face = tracker(f, t).faces[0]
+    rot = view_rotation(face.camera)[0]
+    intrinsics = CameraIntrinsics.default(one_face.shape[1], one_face.shape[0])
+    rebuilt = estimator.face_from_fit(Fit(face.roi, face.params, face.camera, face.landmarks),
+                                      face.box, face.score, intrinsics)
+    assert (rebuilt.yaw, rebuilt.pitch, rebuilt.roll) == pytest.approx(
+        (face.yaw, face.pitch, face.roll), abs=1e-9)
+    assert np.allclose(rebuilt.pose.translation, face.pose.translation)
+    assert np.allclose(rot @ rot.T, np.eye(3), atol=1e-9)

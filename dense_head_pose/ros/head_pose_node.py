@@ -50,11 +50,12 @@ from .. import model_pack
 from ..drawing import DRAW_MODES, draw
 from ..errors import DenseHeadPoseError, ModelError, RendererUnavailableError
 from ..estimator import POSE_METHODS, EstimatorOptions, HeadPoseEstimator
+from ..one_euro import OneEuroParams
 from ..pose import CameraIntrinsics, quaternion_from_matrix
 from ..render import MeshRenderer
-from ..tracking import IouTracker
+from ..tracking import QUANTITIES, FaceTracker, SmoothingOptions, TrackerOptions
 from . import conversions
-from .camera_info import CameraInfoCache
+from .camera_info import CameraInfoCache, stamp_ns
 from .diagnostics import NodeStats
 from .markers import MeshMarkerBuilder, landmark_markers
 from .runner import run_node
@@ -134,7 +135,26 @@ PARAMETERS: tuple[ParamSpec, ...] = (
               float_range=(0.002, 0.05)),
     ParamSpec("diagnostics_period", 1.0, "Seconds between /diagnostics reports.",
               read_only=True, float_range=(0.1, 60.0)),
+    ParamSpec("smooth", TrackerOptions.smooth, "One-Euro smoothing of each tracked face (pose, "
+              "TF, landmarks, mesh)."),
+    ParamSpec("detect_every", TrackerOptions.detect_every, "Run the face detector every N "
+              "frames; faces are tracked by their landmarks in between, and it runs at once "
+              "when one is lost. 1: every frame, no landmark tracking.", int_range=(1, 1000)),
+    ParamSpec("forget_after", TrackerOptions.forget_after, "Seconds a lost face's id is kept "
+              "for it, should it come back where it was lost.", float_range=(0.0, 3600.0)),
+    *(ParamSpec(f"smoothing.{quantity}.{field}", float(getattr(getattr(SmoothingOptions(),
+                                                                       quantity), field)),
+                f"One-Euro {field} of the {quantity} filter ({doc}).", float_range=bounds)
+      for quantity in QUANTITIES
+      for field, doc, bounds in (
+          ("min_cutoff", "Hz, cutoff at rest", (0.001, 1000.0)),
+          ("beta", "cutoff rise per unit of speed", (0.0, 100000.0)),
+          ("d_cutoff", "Hz, cutoff of the speed estimate", (0.001, 1000.0)),
+          ("min_speed", "speeds up to it count as rest", (0.0, 1000.0)))),
 )
+TRACKER_KEYS = frozenset({"smooth", "detect_every", "forget_after"}
+                         | {spec.name for spec in PARAMETERS
+                            if spec.name.startswith("smoothing.")})
 SPECS = {spec.name: spec for spec in PARAMETERS}
 
 
@@ -208,7 +228,8 @@ class HeadPoseNode(Node):
         self.model_error: str | None = None
         self.renderer = None
         self.mesh_marker: MeshMarkerBuilder | None = None
-        self.tracker = IouTracker()
+        self.tracker: FaceTracker | None = None
+        self._lock = threading.Lock()  # the estimation thread vs parameter changes
         self.camera_infos = CameraInfoCache()
         self._warned_default_intrinsics = False
         self._load_models()
@@ -277,6 +298,7 @@ class HeadPoseNode(Node):
         except RendererUnavailableError as exc:
             self.get_logger().warning(f"{exc}; mesh_image falls back to plain drawing")
         self.model_error = None
+        self.tracker = FaceTracker(estimator, tracker_options(self.p))
         self.estimator = estimator
         self.get_logger().info(f"models loaded from {directory}; face_mesh marker: "
                                f"{self.mesh_marker.n_triangles} triangles per face")
@@ -292,12 +314,17 @@ class HeadPoseNode(Node):
                 return SetParametersResult(successful=False, reason=problem)
         changes = {p.name: p.value for p in params}
         estimator_keys = {"score_threshold", "max_faces", "refine", "pose_method"}
-        if self.estimator is not None and estimator_keys & changes.keys():
-            try:
-                self.estimator.configure(**{k: v for k, v in changes.items()
-                                            if k in estimator_keys})
-            except ValueError as exc:
-                return SetParametersResult(successful=False, reason=str(exc))
+        try:
+            options = tracker_options({**self.p, **changes})
+            with self._lock:
+                if self.estimator is not None and estimator_keys & changes.keys():
+                    self.estimator.configure(**{k: v for k, v in changes.items()
+                                                if k in estimator_keys})
+                if self.tracker is not None and TRACKER_KEYS & changes.keys():
+                    self.tracker.configure(**{f: getattr(options, f) for f in (
+                        "smooth", "detect_every", "forget_after", "smoothing")})
+        except (TypeError, ValueError) as exc:
+            return SetParametersResult(successful=False, reason=str(exc))
         self.p.update(changes)
         return SetParametersResult(successful=True)
 
@@ -366,16 +393,18 @@ class HeadPoseNode(Node):
             return
         height, width = image.shape[:2]
         intrinsics = self._intrinsics(msg.header, width, height)
-        with self.stats.stage("estimate"):
-            result = estimator(image, intrinsics)
+        # the frame's own time drives the filters: a replayed bag filters as it was recorded
+        stamp = stamp_ns(msg.header.stamp) * 1e-9 or time.monotonic()
+        with self.stats.stage("estimate"), self._lock:
+            assert self.tracker is not None
+            result = self.tracker(image, stamp, intrinsics)
         faces = result.faces
-        self.tracker.update(faces)
         self._publish(faces, header, image)
         done = time.monotonic()
-        stamp_ns = msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec
+        stamp_nanoseconds = stamp_ns(msg.header.stamp)
         latency = None
-        if stamp_ns:
-            latency = (self.get_clock().now().nanoseconds - stamp_ns) / 1e6
+        if stamp_nanoseconds:
+            latency = (self.get_clock().now().nanoseconds - stamp_nanoseconds) / 1e6
         self.stats.on_processed((done - received) * 1e3, latency, len(faces))
 
     def _publish(self, faces: list, header: Header, image: np.ndarray) -> None:
@@ -449,6 +478,16 @@ class HeadPoseNode(Node):
         self.pub_diag.publish(self.stats.status(
             f"{self.get_name()}: head pose", self.get_fully_qualified_name(),
             self.model_error, header))
+
+
+def tracker_options(p: dict[str, Any]) -> TrackerOptions:
+    """The tracker's options from the node's parameters (raises on invalid ones)."""
+    smoothing = SmoothingOptions(**{
+        quantity: OneEuroParams(**{field: p[f"smoothing.{quantity}.{field}"] for field in (
+            "min_cutoff", "beta", "d_cutoff", "min_speed")})
+        for quantity in QUANTITIES})
+    return TrackerOptions(detect_every=p["detect_every"], smooth=p["smooth"],
+                          forget_after=p["forget_after"], smoothing=smoothing)
 
 
 def _check_choice(name: str, value: Any) -> str | None:
