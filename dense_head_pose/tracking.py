@@ -28,7 +28,8 @@ frames (the CLI's ``video``, the ROS node and library users all use it):
   ``smooth=False`` gives the fits unfiltered.
 
 Timestamps (seconds) come with each frame: the video's presentation times, ROS header stamps.
-The state resets when the image size or the intrinsics change, or when time goes backwards.
+The state resets when the image size or the camera (``stream``) changes, or when time goes
+backwards.
 """
 
 from __future__ import annotations
@@ -251,15 +252,19 @@ class FaceTracker:
 
     # ------------------------------------------------------------------------------ frame
     def __call__(self, image: np.ndarray, timestamp: float | None = None,
-                 camera: CameraIntrinsics | None = None, dense: bool = False) -> FrameResult:
+                 camera: CameraIntrinsics | None = None, dense: bool = False,
+                 stream: str | None = None) -> FrameResult:
         """Estimate the faces of the next frame. ``timestamp`` in seconds (default: 1/30 s
-        after the previous frame); ``camera`` and ``dense`` as for the estimator."""
+        after the previous frame); ``camera`` and ``dense`` as for the estimator; ``stream``
+        names the camera (e.g. a ROS frame_id): another name restarts the tracks, as another
+        image size does. New intrinsics alone do not: tracking and smoothing happen in the
+        image, the metric pose is derived afterwards."""
         times: dict[str, float] = {}
         t_start = time.perf_counter()
         image = as_bgr8(image)
         height, width = image.shape[:2]
         intrinsics = camera or CameraIntrinsics.default(width, height)
-        t = self._clock(timestamp, (width, height, intrinsics))
+        t = self._clock(timestamp, (width, height, stream))
         if self._options.detect_every == 1:
             faces = self._per_frame(image, intrinsics, t, times)
         else:

@@ -73,7 +73,8 @@ def _nodes(context):
             package=PACKAGE, executable="head_pose_node", name="head_pose_node",
             parameters=[os.path.join(share, "config", "head_pose.yaml"),
                         # image_source publishes reliably: no frame loss on one machine
-                        {"draw_mode": LaunchConfiguration("mode"), "image_qos": "reliable"}],
+                        {"draw_mode": LaunchConfiguration("mode"), "image_qos": "reliable",
+                         "hri.enable": LaunchConfiguration("hri")}],
             output="screen", additional_env=TIED_TO_LAUNCH,
             on_exit=Shutdown(reason="head_pose_node ended"),
         ),
@@ -100,5 +101,8 @@ def generate_launch_description() -> LaunchDescription:
                               description="Namespace of the camera and face topics"),
         DeclareLaunchArgument("camera_info_file", default_value="",
                               description="camera_calibration YAML of the source (optional)"),
+        DeclareLaunchArgument("hri", default_value="auto", choices=["auto", "on", "off"],
+                              description="ROS4HRI face topics (/humans/faces/...); auto: on "
+                                          "when hri_msgs is installed"),
         OpaqueFunction(function=_nodes),
     ])

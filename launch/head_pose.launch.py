@@ -5,7 +5,7 @@
     ros2 launch dense_head_pose head_pose.launch.py transport:=compressed image_qos:=reliable \
         image:=/camera/color/image_raw camera_info:=/camera/color/camera_info
 
-``transport`` and ``image_qos`` override the same parameters of ``params_file``.
+``transport``, ``image_qos`` and ``hri`` override the same parameters of ``params_file``.
 """
 
 import os
@@ -34,6 +34,9 @@ def generate_launch_description() -> LaunchDescription:
                                           "reliable publisher on the same machine)"),
         DeclareLaunchArgument("namespace", default_value="",
                               description="Namespace of the face topics"),
+        DeclareLaunchArgument("hri", default_value="auto", choices=["auto", "on", "off"],
+                              description="ROS4HRI face topics (/humans/faces/...); auto: on "
+                                          "when hri_msgs is installed"),
         DeclareLaunchArgument("params_file",
                               default_value=os.path.join(share, "config", "head_pose.yaml"),
                               description="Parameter file of head_pose_node"),
@@ -42,7 +45,8 @@ def generate_launch_description() -> LaunchDescription:
             namespace=LaunchConfiguration("namespace"),
             parameters=[LaunchConfiguration("params_file"),
                         {"input_transport": LaunchConfiguration("transport"),
-                         "image_qos": LaunchConfiguration("image_qos")}],
+                         "image_qos": LaunchConfiguration("image_qos"),
+                         "hri.enable": LaunchConfiguration("hri")}],
             remappings=[
                 ("image", image),
                 # compressed transport subscribes to <image>/compressed, as image_transport names it

@@ -64,6 +64,8 @@ build_ros() {
     local paths=("$REPO")
     # tf2_msgs is not on PyPI: build the one-message stand-in used by the TF tests
     python -c 'import tf2_msgs.msg' 2>/dev/null || paths+=("$REPO/test/ros_ws/tf2_msgs")
+    # hri_msgs (ROS4HRI) is not on PyPI: ../shared/ros brings ROS4HRI's package to build
+    python -c 'import hri_msgs.msg' 2>/dev/null || paths+=("$SHARED/ros/hri_msgs")
     (
         export CMAKE_PREFIX_PATH=$VENV AMENT_PREFIX_PATH=$VENV
         cd "$REPO"

@@ -300,9 +300,13 @@ def test_demo_folder_namespace_mode_and_calibration(tmp_path) -> None:
         "distortion_model": "plumb_bob",
         "distortion_coefficients": {"rows": 1, "cols": 5, "data": [0.0] * 5}}))
     launch = Launch("demo.launch.py", f"source:={folder}", "rviz:=false", "mode:=pose",
-                    "namespace:=front", f"camera_info_file:={calibration}", log_dir=tmp_path)
+                    "namespace:=front", f"camera_info_file:={calibration}", "hri:=on",
+                    log_dir=tmp_path)
     probe = Probe("launch_folder_probe")
     try:
+        from hri_msgs.msg import IdsList
+
+        probe.subscribe(IdsList, "/humans/faces/tracked")
         probe.subscribe(PoseStamped, "/front/head_pose")
         probe.subscribe(CameraInfo, "/front/camera_info")
         probe.subscribe(PoseStamped, "/head_pose")
@@ -314,6 +318,9 @@ def test_demo_folder_namespace_mode_and_calibration(tmp_path) -> None:
         _wait_for_node("/front/head_pose_node")
         got = _ros2("param", "get", "/front/head_pose_node", "draw_mode")
         assert got.stdout.strip() == "String value is: pose", got
+        # ROS4HRI on: its topics are absolute (/humans/faces), whatever the namespace
+        assert probe.spin_until(lambda: any(m.ids for m in probe.received[
+            "/humans/faces/tracked"]), 10)
     finally:
         probe.destroy()
         try:

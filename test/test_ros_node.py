@@ -8,9 +8,6 @@ default sensor-data QoS with small frames.
 
 from __future__ import annotations
 
-import itertools
-import time
-
 import cv2
 import numpy as np
 import pytest
@@ -20,99 +17,31 @@ pytestmark = pytest.mark.ros
 require_ros()
 
 from diagnostic_msgs.msg import DiagnosticArray  # noqa: E402
-from geometry_msgs.msg import PoseArray, PoseStamped  # noqa: E402
-from rcl_interfaces.msg import Parameter, ParameterType, ParameterValue  # noqa: E402
-from rcl_interfaces.srv import SetParameters  # noqa: E402
-from sensor_msgs.msg import CompressedImage, Image, PointCloud2  # noqa: E402
-from visualization_msgs.msg import Marker, MarkerArray  # noqa: E402
+from node_rig import (  # noqa: E402
+    FRAME,
+    STAMPS,
+    K,
+    Rig,
+    next_stamp,
+    same_stamp,
+    set_parameters,
+)
+from sensor_msgs.msg import CompressedImage, Image  # noqa: E402
+from visualization_msgs.msg import Marker  # noqa: E402
 
 from dense_head_pose import HeadPoseEstimator  # noqa: E402
 from dense_head_pose.msg import FaceArray  # noqa: E402
 from dense_head_pose.pose import CameraIntrinsics  # noqa: E402
 from dense_head_pose.ros.conversions import cloud_to_numpy  # noqa: E402
 
-FRAME = "test_camera_optical"
-K = (1000.0, 1000.0, 640.0, 360.0)  # not the default f = width: the node must use camera_info
-OUTPUTS = {"faces": FaceArray, "head_pose": PoseStamped, "head_poses": PoseArray,
-           "face_landmarks": MarkerArray, "face_points": PointCloud2, "face_mesh": Marker,
-           "mesh_image": Image, "/diagnostics": DiagnosticArray}
-_stamps = itertools.count(1000)
-
-
-def _next_stamp():
-    return stamp(next(_stamps), 123_000)
-
-
-def _same(a, b) -> bool:
-    return a.sec == b.sec and a.nanosec == b.nanosec
-
-
-class Rig:
-    """The node, a probe subscribed to every output, and image/camera_info publishers."""
-
-    def __init__(self, params: dict, tmp_path, compressed: bool = False, tf: bool = True,
-                 namespace: str = ""):
-        remaps = {"__ns": f"/{namespace}"} if namespace else None
-        self.node = NodeProcess("head_pose_node", params=params, remaps=remaps,
-                                log_dir=tmp_path)
-        self.probe = Probe(f"probe_{time.time_ns()}")
-        ns = f"/{namespace}/" if namespace else ""
-        for topic, msg_type in OUTPUTS.items():
-            self.probe.subscribe(msg_type, topic if topic.startswith("/") else ns + topic)
-        self.ns = ns
-        if tf:
-            from tf2_msgs.msg import TFMessage
-
-            from dense_head_pose.ros.tf_output import TF_QOS
-
-            self.probe.subscribe(TFMessage, "/tf", TF_QOS)
-        self.pub_image = (self.probe.publisher(CompressedImage, ns + "image/compressed")
-                          if compressed else self.probe.publisher(Image, ns + "image"))
-        self.pub_info = self.probe.publisher(type(camera_info_msg(1, 1, 0, 0, 1, 1, "", stamp(0))),
-                                             ns + "camera_info")
-        self.probe.wait_for_subscribers(self.pub_image)
-        self.probe.wait_for_publishers([ns + "faces"])
-
-    def send(self, msg, with_info: bool = True, timeout: float = 20.0) -> FaceArray:
-        """Publish one frame (and its camera_info); return the FaceArray with its stamp."""
-        t = msg.header.stamp
-        if with_info:
-            info = camera_info_msg(*K, 1280, 720, FRAME, t)
-            self.pub_info.publish(info)
-            self.probe.spin_for(0.05)
-        self.pub_image.publish(msg)
-        found = self.probe.spin_until(lambda: self.result(t) is not None, timeout)
-        assert found, f"no FaceArray for stamp {t.sec}; node output:\n{self.node.output()[-3000:]}"
-        return self.result(t)
-
-    def wait(self, t, topic: str, timeout: float = 10.0):
-        """The message of ``topic`` with stamp ``t``, waiting for it (None on timeout)."""
-        self.probe.spin_until(lambda: self.result(t, topic) is not None, timeout)
-        return self.result(t, topic)
-
-    def result(self, t, topic: str = "faces"):
-        topic = topic if topic.startswith("/") else self.ns + topic
-        for m in self.probe.received[topic]:
-            header = m.markers[-1].header if isinstance(m, MarkerArray) and m.markers else \
-                getattr(m, "header", None)
-            if header is not None and _same(header.stamp, t):
-                return m
-        return None
-
-    def close(self) -> None:
-        self.probe.destroy()
-        code = self.node.stop()
-        out = self.node.output()
-        assert "Traceback" not in out, out[-3000:]
-        assert code == 0, f"exit status {code}:\n{out[-3000:]}"
-
 
 @pytest.fixture(scope="module")
 def rig(rclpy_context, tmp_path_factory):
     # per-frame estimates, not tracked and smoothed: every output must equal the core's for
     # the same frame (tracking and smoothing in the node have their own tests)
-    r = Rig({"image_qos": "reliable", "detect_every": 1, "smooth": False},
-            tmp_path_factory.mktemp("node"))
+    # (ROS4HRI off: TF frames named by the track numbers; test_ros_hri covers the other way)
+    r = Rig({"image_qos": "reliable", "detect_every": 1, "smooth": False,
+             "hri.enable": "off"}, tmp_path_factory.mktemp("node"))
     yield r
     r.close()
 
@@ -126,7 +55,7 @@ def test_pose_faces_and_landmarks_match_the_core(rig, video_frames, estimator_lo
     frames = [video_frames[i] for i in (0, 20, 40, 54)]
     ids = set()
     for frame in frames:
-        t = _next_stamp()
+        t = next_stamp()
         faces = rig.send(image_msg(frame, FRAME, t))
         assert faces.header.frame_id == FRAME
         assert (faces.image_width, faces.image_height) == (1280, 720)
@@ -160,9 +89,9 @@ def test_pose_faces_and_landmarks_match_the_core(rig, video_frames, estimator_lo
 
 def test_camera_info_scales_depth(rig, video_frames) -> None:
     frame = video_frames[10]
-    t1 = _next_stamp()
+    t1 = next_stamp()
     with_k = rig.send(image_msg(frame, FRAME, t1)).faces[0]
-    t2 = _next_stamp()
+    t2 = next_stamp()
     info = camera_info_msg(2 * K[0], 2 * K[1], K[2], K[3], 1280, 720, FRAME, t2)
     rig.pub_info.publish(info)
     rig.probe.spin_for(0.2)
@@ -179,7 +108,7 @@ def test_camera_info_scales_depth(rig, video_frames) -> None:
 
 def test_markers_cloud_mesh_and_image(rig, video_frames) -> None:
     frame = video_frames[5]
-    t = _next_stamp()
+    t = next_stamp()
     face = rig.send(image_msg(frame, FRAME, t)).faces[0]
     for topic in ("face_landmarks", "face_points", "face_mesh", "mesh_image"):
         assert rig.wait(t, topic) is not None, f"no {topic}"
@@ -219,14 +148,14 @@ def test_markers_cloud_mesh_and_image(rig, video_frames) -> None:
 
 
 def test_tf_frames(rig, video_frames) -> None:
-    t = _next_stamp()
+    t = next_stamp()
     face = rig.send(image_msg(video_frames[30], FRAME, t)).faces[0]
     found = {}
 
     def collect() -> bool:
         for msg in rig.probe.received["/tf"]:
             for tr in msg.transforms:
-                if _same(tr.header.stamp, t):
+                if same_stamp(tr.header.stamp, t):
                     found[tr.child_frame_id] = tr
         return len(found) >= 2
 
@@ -247,7 +176,7 @@ def test_tf_frames(rig, video_frames) -> None:
 
 
 def test_diagnostics(rig, video_frames) -> None:
-    rig.send(image_msg(video_frames[1], FRAME, _next_stamp()))
+    rig.send(image_msg(video_frames[1], FRAME, next_stamp()))
     rig.probe.received["/diagnostics"].clear()
     assert rig.probe.spin_until(lambda: rig.probe.received["/diagnostics"], 5)
     status = rig.probe.received["/diagnostics"][-1].status[0]
@@ -270,8 +199,8 @@ def test_encodings(rig, video_frames, encoding) -> None:
         "mono8": lambda f: cv2.cvtColor(f, cv2.COLOR_BGR2GRAY),
         "mono16": lambda f: cv2.cvtColor(f, cv2.COLOR_BGR2GRAY).astype(np.uint16) * 257,
     }[encoding](frame)
-    reference = rig.send(image_msg(frame, FRAME, _next_stamp())).faces[0]
-    faces = rig.send(image_msg(converted, FRAME, _next_stamp(), encoding=encoding)).faces
+    reference = rig.send(image_msg(frame, FRAME, next_stamp())).faces[0]
+    faces = rig.send(image_msg(converted, FRAME, next_stamp(), encoding=encoding)).faces
     assert len(faces) == 1
     tolerance = 1e-3 if encoding in ("rgb8", "bgra8", "rgba8") else 4.0
     assert np.abs(np.array(faces[0].landmarks_image) - np.array(reference.landmarks_image)
@@ -280,25 +209,25 @@ def test_encodings(rig, video_frames, encoding) -> None:
 
 def test_step_padding_is_honoured(rig, video_frames) -> None:
     frame = video_frames[25]
-    packed = rig.send(image_msg(frame, FRAME, _next_stamp())).faces[0]
-    padded = rig.send(image_msg(frame, FRAME, _next_stamp(), step_padding=64)).faces[0]
+    packed = rig.send(image_msg(frame, FRAME, next_stamp())).faces[0]
+    padded = rig.send(image_msg(frame, FRAME, next_stamp(), step_padding=64)).faces[0]
     assert np.allclose(packed.landmarks_image, padded.landmarks_image, atol=1e-4)
 
 
 def test_bad_inputs_give_empty_results_and_the_node_survives(rig, video_frames) -> None:
     frame = video_frames[3]
-    good = image_msg(frame, FRAME, _next_stamp())
+    good = image_msg(frame, FRAME, next_stamp())
     bad = []
-    unsupported = image_msg(frame, FRAME, _next_stamp())
+    unsupported = image_msg(frame, FRAME, next_stamp())
     unsupported.encoding = "32FC1"
     bad.append(unsupported)
-    truncated = image_msg(frame, FRAME, _next_stamp())
+    truncated = image_msg(frame, FRAME, next_stamp())
     truncated.data = truncated.data[: len(truncated.data) // 2]
     bad.append(truncated)
-    short_step = image_msg(frame, FRAME, _next_stamp())
+    short_step = image_msg(frame, FRAME, next_stamp())
     short_step.step = 100
     bad.append(short_step)
-    empty = image_msg(frame, FRAME, _next_stamp())
+    empty = image_msg(frame, FRAME, next_stamp())
     empty.height, empty.width, empty.step = 0, 0, 0
     empty.data = empty.data[:0]
     bad.append(empty)
@@ -307,10 +236,10 @@ def test_bad_inputs_give_empty_results_and_the_node_survives(rig, video_frames) 
         assert result.faces == [] and result.header.frame_id == FRAME
         assert rig.wait(msg.header.stamp, "head_poses", 0.3) is None  # nothing else published
     # no face at all: an empty, well-formed result
-    blank = rig.send(image_msg(np.full((720, 1280, 3), 90, np.uint8), FRAME, _next_stamp()))
+    blank = rig.send(image_msg(np.full((720, 1280, 3), 90, np.uint8), FRAME, next_stamp()))
     assert blank.faces == [] and blank.image_width == 1280
     # a nonsense camera_info is ignored (default intrinsics), the pose still comes
-    t = _next_stamp()
+    t = next_stamp()
     rig.pub_info.publish(camera_info_msg(0.0, float("nan"), 0.0, 0.0, 1280, 720, FRAME, t))
     rig.probe.spin_for(0.2)
     after = rig.send(image_msg(frame, FRAME, t), with_info=False)
@@ -327,7 +256,7 @@ def test_camera_info_is_paired_by_frame_size_and_stamp(rig, video_frames, one_fa
     """Each image uses its own CameraInfo: same frame_id and size, nearest stamp, even when
     another camera's or another size's CameraInfo arrived after it."""
     big, small = video_frames[3], one_face
-    t1, t2, t3 = _next_stamp(), _next_stamp(), _next_stamp()
+    t1, t2, t3 = next_stamp(), next_stamp(), next_stamp()
     k_big_1, k_big_2 = (900.0, 900.0, 640.0, 360.0), (1500.0, 1500.0, 600.0, 380.0)
     k_small = (520.0, 520.0, 206.0, 275.0)
     infos = [camera_info_msg(*k_big_1, 1280, 720, FRAME, t1),
@@ -345,42 +274,25 @@ def test_camera_info_is_paired_by_frame_size_and_stamp(rig, video_frames, one_fa
         assert np.allclose(position, expected.pose.translation, atol=1e-5), (k, position)
 
 
-def _set_parameters(probe: Probe, values: dict, node: str = "head_pose_node"):
-    client = probe.node.create_client(SetParameters, f"/{node}/set_parameters")
-    assert client.wait_for_service(timeout_sec=10)
-    params = []
-    for name, value in values.items():
-        pv = {bool: ParameterValue(type=ParameterType.PARAMETER_BOOL, bool_value=value),
-              int: ParameterValue(type=ParameterType.PARAMETER_INTEGER, integer_value=value),
-              float: ParameterValue(type=ParameterType.PARAMETER_DOUBLE, double_value=value),
-              str: ParameterValue(type=ParameterType.PARAMETER_STRING, string_value=value),
-              }[type(value)]
-        params.append(Parameter(name=name, value=pv))
-    future = client.call_async(SetParameters.Request(parameters=params))
-    assert probe.spin_until(future.done, 10)
-    probe.node.destroy_client(client)
-    return future.result().results
-
-
 def test_parameters_change_at_run_time(rig, two_faces) -> None:
     big = cv2.resize(two_faces, (1280, 574))
-    assert len(rig.send(image_msg(big, FRAME, _next_stamp())).faces) == 2
-    results = _set_parameters(rig.probe, {"max_faces": 1})
+    assert len(rig.send(image_msg(big, FRAME, next_stamp())).faces) == 2
+    results = set_parameters(rig.probe, {"max_faces": 1})
     assert results[0].successful
-    assert len(rig.send(image_msg(big, FRAME, _next_stamp())).faces) == 1
+    assert len(rig.send(image_msg(big, FRAME, next_stamp())).faces) == 1
     # refused: out of range, unknown choice, read-only
-    assert not _set_parameters(rig.probe, {"max_faces": 1000})[0].successful
-    assert not _set_parameters(rig.probe, {"draw_mode": "cartoon"})[0].successful
-    assert not _set_parameters(rig.probe, {"num_threads": 2})[0].successful
-    assert _set_parameters(rig.probe, {"max_faces": 8, "score_threshold": 0.6})[0].successful
-    assert len(rig.send(image_msg(big, FRAME, _next_stamp())).faces) == 2
+    assert not set_parameters(rig.probe, {"max_faces": 1000})[0].successful
+    assert not set_parameters(rig.probe, {"draw_mode": "cartoon"})[0].successful
+    assert not set_parameters(rig.probe, {"num_threads": 2})[0].successful
+    assert set_parameters(rig.probe, {"max_faces": 8, "score_threshold": 0.6})[0].successful
+    assert len(rig.send(image_msg(big, FRAME, next_stamp())).faces) == 2
 
 
 def test_flood_then_still_answers(rig, video_frames) -> None:
     for i in range(120):
-        rig.pub_image.publish(image_msg(video_frames[i % 55], FRAME, _next_stamp()))
+        rig.pub_image.publish(image_msg(video_frames[i % 55], FRAME, next_stamp()))
     rig.probe.spin_for(1.0)
-    final = rig.send(image_msg(video_frames[7], FRAME, _next_stamp()), timeout=30)
+    final = rig.send(image_msg(video_frames[7], FRAME, next_stamp()), timeout=30)
     assert len(final.faces) == 1
     assert rig.node.alive()
     rig.probe.received["/diagnostics"].clear()
@@ -404,7 +316,7 @@ def test_tracking_smooths_the_pose_and_restarts_on_a_bag_loop(rig, rclpy_context
     tracked = Rig({"image_qos": "reliable"}, tmp_path, namespace="tracked")
     try:
         results = {"raw": [], "tracked": []}
-        base = next(_stamps)
+        base = next(STAMPS)
         for i, frame in enumerate(clip.frames):
             t = stamp(base, i * 33_333_333)
             for name, node in (("raw", rig), ("tracked", tracked)):
@@ -423,15 +335,15 @@ def test_tracking_smooths_the_pose_and_restarts_on_a_bag_loop(rig, rclpy_context
         again = tracked.send(image_msg(clip.frames[0], FRAME, stamp(base, 1)))
         assert again.faces[0].id != results["tracked"][0].id
         # run-time switches: per-frame and unsmoothed gives the core's result exactly
-        assert all(r.successful for r in _set_parameters(
+        assert all(r.successful for r in set_parameters(
             tracked.probe, {"smooth": False, "detect_every": 1}, "tracked/head_pose_node"))
         frame = video_frames[33]
-        face = tracked.send(image_msg(frame, FRAME, _next_stamp())).faces[0]
+        face = tracked.send(image_msg(frame, FRAME, next_stamp())).faces[0]
         expected = HeadPoseEstimator.from_model_dir()(frame, CameraIntrinsics(*K)).faces[0]
         assert face.yaw == pytest.approx(expected.yaw, abs=1e-3)
         for bad in ({"detect_every": 0}, {"smoothing.rotation.min_cutoff": -1.0},
                     {"smooth": "yes"}):
-            assert not _set_parameters(tracked.probe, bad,
+            assert not set_parameters(tracked.probe, bad,
                                        "tracked/head_pose_node")[0].successful
     finally:
         tracked.close()
@@ -452,10 +364,10 @@ def test_compressed_transport_and_corrupt_frames(rclpy_context, video_frames, tm
             msg.data = data
             return msg
 
-        assert len(rig.send(compressed(jpeg.tobytes(), _next_stamp())).faces) == 1
+        assert len(rig.send(compressed(jpeg.tobytes(), next_stamp())).faces) == 1
         for corrupt in (jpeg.tobytes()[:2000], b"", b"\x89PNG not really", bytes(5000)):
-            assert rig.send(compressed(corrupt, _next_stamp())).faces == []
-        assert len(rig.send(compressed(jpeg.tobytes(), _next_stamp())).faces) == 1
+            assert rig.send(compressed(corrupt, next_stamp())).faces == []
+        assert len(rig.send(compressed(jpeg.tobytes(), next_stamp())).faces) == 1
         assert "does not decode" in rig.node.output() or "empty compressed" in rig.node.output()
     finally:
         rig.close()
@@ -475,7 +387,7 @@ def test_default_sensor_data_qos_receives_frames(rclpy_context, video_frames, tm
         small = cv2.resize(video_frames[20], (320, 180))
         sent = 0
         while not probe.received["faces"] and sent < 200:
-            pub.publish(image_msg(small, FRAME, _next_stamp()))
+            pub.publish(image_msg(small, FRAME, next_stamp()))
             sent += 1
             probe.spin_for(0.1)
         assert probe.received["faces"], "no frame got through best-effort delivery"
@@ -494,7 +406,7 @@ def test_missing_models_report_error_and_keep_running(rclpy_context, tmp_path, v
         probe.subscribe(DiagnosticArray, "/diagnostics")
         pub = probe.publisher(Image, "image")
         probe.wait_for_subscribers(pub)
-        pub.publish(image_msg(video_frames[0], FRAME, _next_stamp()))
+        pub.publish(image_msg(video_frames[0], FRAME, next_stamp()))
         assert probe.spin_until(lambda: any(
             s.level == s.ERROR and "models fetch" in s.message
             for m in probe.received["/diagnostics"] for s in m.status), 10)

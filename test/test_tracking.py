@@ -193,11 +193,16 @@ def test_new_face_is_found_within_detect_every_frames(estimator, one_face) -> No
     assert sorted(f.id for f in tracker(two, 1.0).faces) == [1, 2]
 
 
-def test_state_resets_when_the_image_size_changes(estimator, one_face) -> None:
+def test_state_resets_when_the_image_size_or_the_camera_changes(estimator, one_face) -> None:
     tracker = FaceTracker(estimator)
-    a = tracker(_canvas(one_face, [(100, 80)]), 0.0).faces[0]
-    b = tracker(_canvas(one_face, [(100, 80)], size=(700, 1200)), 0.1).faces[0]
-    assert b.id != a.id
+    frame = _canvas(one_face, [(100, 80)])
+    a = tracker(frame, 0.0, stream="cam_a").faces[0]
+    # new intrinsics for the same camera: nothing restarts (tracking is in the image)
+    b = tracker(frame, 0.1, CameraIntrinsics(900.0, 900.0, 640.0, 360.0), stream="cam_a")
+    assert b.faces[0].id == a.id
+    c = tracker(frame, 0.2, stream="cam_b").faces[0]  # another camera
+    d = tracker(_canvas(one_face, [(100, 80)], size=(700, 1200)), 0.3, stream="cam_b").faces[0]
+    assert len({a.id, c.id, d.id}) == 3
 
 
 def test_options_are_validated() -> None:

@@ -36,6 +36,7 @@ from rcl_interfaces.msg import (
     ParameterType,
     SetParametersResult,
 )
+from rclpy.exceptions import InvalidParameterTypeException, InvalidParameterValueException
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
@@ -80,6 +81,9 @@ class ParamSpec:
     int_range: tuple[int, int] | None = None
     float_range: tuple[float, float] | None = None
     choices: tuple[str, ...] | None = None
+    on_off: bool = False
+    """Choices that include on/off: YAML (``-p x:=off``, launch, parameter files) reads those
+    as booleans, so a boolean is accepted too and means on or off."""
 
     def descriptor(self) -> ParameterDescriptor:
         """The rcl descriptor (rclpy enforces ranges; choices are checked by the node)."""
@@ -90,7 +94,9 @@ class ParamSpec:
         if self.choices:
             text += f" One of: {', '.join(self.choices)}."
         d = ParameterDescriptor(name=self.name, type=ptype, description=text,
-                                read_only=self.read_only)
+                                read_only=self.read_only, dynamic_typing=self.on_off)
+        if self.on_off:
+            d.type = ParameterType.PARAMETER_NOT_SET
         if self.int_range:
             d.integer_range = [IntegerRange(from_value=self.int_range[0],
                                             to_value=self.int_range[1], step=1)]
@@ -151,6 +157,15 @@ PARAMETERS: tuple[ParamSpec, ...] = (
           ("beta", "cutoff rise per unit of speed", (0.0, 100000.0)),
           ("d_cutoff", "Hz, cutoff of the speed estimate", (0.001, 1000.0)),
           ("min_speed", "speeds up to it count as rest", (0.0, 1000.0)))),
+    ParamSpec("hri.enable", "auto", "ROS4HRI interface (/humans/faces/...): auto (on when "
+              "hri_msgs is installed), on, off.", read_only=True, choices=("auto", "on", "off"),
+              on_off=True),
+    ParamSpec("hri.deterministic_ids", False, "ROS4HRI face ids f00001, f00002, ... instead "
+              "of random 5-letter ones.", read_only=True),
+    ParamSpec("hri.face_width", 128, "Width of /humans/faces/<id>/cropped and aligned, pixels.",
+              int_range=(16, 1024)),
+    ParamSpec("hri.face_height", 128, "Height of /humans/faces/<id>/cropped and aligned.",
+              int_range=(16, 1024)),
 )
 TRACKER_KEYS = frozenset({"smooth", "detect_every", "forget_after"}
                          | {spec.name for spec in PARAMETERS
@@ -212,14 +227,8 @@ class HeadPoseNode(Node):
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(NODE_NAME, **kwargs)
-        for spec in PARAMETERS:
-            self.declare_parameter(spec.name, spec.default, spec.descriptor())
-        self.p = {spec.name: self.get_parameter(spec.name).value for spec in PARAMETERS}
-        for name, value in self.p.items():  # choices of values given at start-up
-            problem = _check_choice(name, value)
-            if problem:
-                self.get_logger().error(f"{problem}; using {SPECS[name].default!r}")
-                self.p[name] = SPECS[name].default
+        self.rejected_parameters: list[str] = []
+        self.p = {spec.name: self._declare(spec) for spec in PARAMETERS}
         self.add_on_set_parameters_callback(self._on_set_parameters)
 
         self.stats = NodeStats()
@@ -246,6 +255,9 @@ class HeadPoseNode(Node):
         self.tf = TfOutput(self)
         if not self.tf.available:
             self.get_logger().warning("neither tf2_ros nor tf2_msgs is installed: no TF output")
+        self.hri = self._hri_output()
+        # TF frame names: the ROS4HRI ids when that interface is on, else the track numbers
+        self.face_name = self.hri.ids if self.hri is not None else (lambda i: str(i))
 
         image_qos = qos_profile_sensor_data
         if self.p["image_qos"] == "reliable":
@@ -271,7 +283,8 @@ class HeadPoseNode(Node):
         for thread in self._threads:
             thread.start()
         self.get_logger().info(
-            f"ready: input '{self.p['input_transport']}', TF via {self.tf.backend}, renderer "
+            f"ready: input '{self.p['input_transport']}', TF via {self.tf.backend}, ROS4HRI "
+            f"{'on' if self.hri else 'off'}, renderer "
             f"{'native' if self.renderer else 'unavailable'}")
 
     # ---------------------------------------------------------------- set-up and parameters
@@ -303,16 +316,53 @@ class HeadPoseNode(Node):
         self.get_logger().info(f"models loaded from {directory}; face_mesh marker: "
                                f"{self.mesh_marker.n_triangles} triangles per face")
 
+    def _hri_output(self) -> Any:
+        """The ROS4HRI output if ``hri.enable`` and the installed packages allow it."""
+        mode = self.p["hri.enable"]
+        if mode == "off":
+            return None
+        try:
+            from .hri_output import FaceIds, HriOutput
+        except ImportError as exc:
+            if mode == "on":
+                self.get_logger().error(f"hri.enable is 'on' but hri_msgs cannot be imported "
+                                        f"({exc}): install ros-$ROS_DISTRO-hri-msgs; "
+                                        "running without the ROS4HRI interface")
+            return None
+        return HriOutput(self, FaceIds(bool(self.p["hri.deterministic_ids"])),
+                         (int(self.p["hri.face_width"]), int(self.p["hri.face_height"])))
+
     def _retry_models(self) -> None:
         if self.estimator is None:
             self._load_models()
+
+    def _declare(self, spec: ParamSpec) -> Any:
+        """Declare a parameter; its value, or its default if the one given at start-up is of
+        the wrong type, out of range or not a choice: one error line naming it, the node
+        runs on (the same rule as a refused change at run time, which leaves it unchanged)."""
+        try:
+            value = self.declare_parameter(spec.name, spec.default, spec.descriptor()).value
+            problem = _check_choice(spec.name, value)
+        except (InvalidParameterTypeException, InvalidParameterValueException) as exc:
+            value, problem = None, str(exc).splitlines()[0]
+        if problem is None:
+            return _normalise(spec.name, value)
+        if not self.has_parameter(spec.name):
+            self.declare_parameter(spec.name, spec.default, spec.descriptor(),
+                                   ignore_override=True)
+        else:
+            self.set_parameters([Parameter(spec.name, value=spec.default)])
+        self.rejected_parameters.append(spec.name)
+        self.get_logger().error(f"parameter {spec.name}: {problem}; using the default "
+                                f"{spec.default!r}")
+        return spec.default
 
     def _on_set_parameters(self, params: list[Parameter]) -> SetParametersResult:
         for param in params:
             problem = _check_choice(param.name, param.value)
             if problem:
                 return SetParametersResult(successful=False, reason=problem)
-        changes = {p.name: p.value for p in params}
+        changes = {p.name: _normalise(p.name, p.value) for p in params}
         estimator_keys = {"score_threshold", "max_faces", "refine", "pose_method"}
         try:
             options = tracker_options({**self.p, **changes})
@@ -390,6 +440,8 @@ class HeadPoseNode(Node):
             self.stats.on_error(str(exc))
             self.problems.warning(f"unusable frame: {exc}")
             self.pub_faces.publish(FaceArrayMsg(header=header))
+            if self.hri is not None:
+                self.hri.publish([], header, None)
             return
         height, width = image.shape[:2]
         intrinsics = self._intrinsics(msg.header, width, height)
@@ -397,7 +449,7 @@ class HeadPoseNode(Node):
         stamp = stamp_ns(msg.header.stamp) * 1e-9 or time.monotonic()
         with self.stats.stage("estimate"), self._lock:
             assert self.tracker is not None
-            result = self.tracker(image, stamp, intrinsics)
+            result = self.tracker(image, stamp, intrinsics, stream=msg.header.frame_id)
         faces = result.faces
         self._publish(faces, header, image)
         done = time.monotonic()
@@ -421,6 +473,11 @@ class HeadPoseNode(Node):
         if self.p["publish_tf"] and faces:
             with stage("tf"):
                 self.tf.send(self._transforms(faces, header))
+        if self.hri is not None:
+            with stage("hri"):
+                self.hri.face_size = (int(self.p["hri.face_width"]),
+                                      int(self.p["hri.face_height"]))
+                self.hri.publish(faces, header, image)
         # put() is True when a waiting frame's heavy outputs were replaced (skipped)
         if self._heavy_outputs_wanted() and self._outputs.put((faces, header, image)):
             self.stats.on_outputs_skipped()
@@ -465,12 +522,13 @@ class HeadPoseNode(Node):
     def _transforms(self, faces: list, header: Header) -> list:
         out = []
         for face in faces:
-            face_frame = f"{self.p['face_frame_prefix']}{face.id}"
+            name = self.face_name(face.id)
+            face_frame = f"{self.p['face_frame_prefix']}{name}"
             out.append(conversions.transform_msg(header, face_frame, face.pose.translation,
                                                  face.pose.quaternion_xyzw))
             out.append(conversions.transform_msg(
                 Header(stamp=header.stamp, frame_id=face_frame),
-                f"{self.p['gaze_frame_prefix']}{face.id}", np.zeros(3), GAZE_QUATERNION))
+                f"{self.p['gaze_frame_prefix']}{name}", np.zeros(3), GAZE_QUATERNION))
         return out
 
     def _publish_diagnostics(self) -> None:
@@ -490,8 +548,17 @@ def tracker_options(p: dict[str, Any]) -> TrackerOptions:
                           forget_after=p["forget_after"], smoothing=smoothing)
 
 
+def _normalise(name: str, value: Any) -> Any:
+    """A parameter value as the node uses it (on/off choices given as booleans)."""
+    spec = SPECS.get(name)
+    if spec is not None and spec.on_off and isinstance(value, bool):
+        return "on" if value else "off"
+    return value
+
+
 def _check_choice(name: str, value: Any) -> str | None:
     spec = SPECS.get(name)
+    value = _normalise(name, value)
     if spec and spec.choices and value not in spec.choices:
         return f"parameter {name} must be one of {spec.choices}, got {value!r}"
     return None
