@@ -17,7 +17,7 @@ outputs show their cost. The node's own time per frame (its /diagnostics) is giv
 tell node time from transport time.
 
 Usage (after `make test` built the workspace):
-    source .colcon/install/setup.bash && python scripts/benchmark_ros.py [--frames 150]
+    source .colcon/kilted/install/setup.bash && python scripts/benchmark_ros.py [--frames 150]
 """
 
 from __future__ import annotations

