@@ -25,6 +25,7 @@ from .errors import (
 from .estimator import EstimatorOptions, HeadPoseEstimator
 from .one_euro import OneEuroParams
 from .pose import CameraIntrinsics, HeadPose
+from .render import MeshRenderer, RenderStyle
 from .results import Face, FrameResult
 from .tracking import FaceTracker, SmoothingOptions, TrackerOptions
 
@@ -40,8 +41,10 @@ __all__ = [
     "HeadPose",
     "HeadPoseEstimator",
     "ImageError",
+    "MeshRenderer",
     "ModelError",
     "OneEuroParams",
+    "RenderStyle",
     "RendererUnavailableError",
     "SmoothingOptions",
     "TrackerOptions",

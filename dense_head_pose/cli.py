@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -34,11 +35,27 @@ LOG = logging.getLogger("dense_head_pose")
 MODES = (*DRAW_MODES, "mesh")
 
 
+def _count(low: int, high: int = 1_000_000) -> Callable[[str], int]:
+    """An argparse type: an integer in [low, high]."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"{value} is not in {low}..{high}")
+        return value
+    return parse
+
+
 def _add_pipeline_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--models", metavar="DIR", help="model pack directory (default: search path)")
-    p.add_argument("--threads", type=int, default=1, help="LiteRT threads per model (default 1)")
-    p.add_argument("--threshold", type=float, default=0.6, help="detector score threshold")
-    p.add_argument("--max-faces", type=int, default=16, help="largest N faces per frame")
+    p.add_argument("--threads", type=_count(1, 64), default=1,
+                   help="LiteRT threads per model, and the BLAS threads used (default 1)")
+    p.add_argument("--threshold", type=float, default=0.6,
+                   help="detector score threshold, 0..1 (default 0.6)")
+    p.add_argument("--max-faces", type=_count(0, 1000), default=16,
+                   help="largest N faces per frame (default 16)")
     p.add_argument("--refine", action=argparse.BooleanOptionalAction, default=True,
                    help="second alignment pass from the first pass's landmarks (default on)")
     p.add_argument("--pose-method", choices=POSE_METHODS, default="affine",
@@ -51,7 +68,8 @@ def _add_tracking_args(p: argparse.ArgumentParser) -> None:
     defaults = TrackerOptions()
     p.add_argument("--smooth", action=argparse.BooleanOptionalAction, default=defaults.smooth,
                    help="One-Euro smoothing of each tracked face (default on)")
-    p.add_argument("--detect-every", type=int, default=defaults.detect_every, metavar="N",
+    p.add_argument("--detect-every", type=_count(1, 10_000), default=defaults.detect_every,
+                   metavar="N",
                    help="run the detector every N frames, faces are tracked by their landmarks "
                         "in between (and it runs at once when one is lost); 1: every frame, "
                         f"no landmark tracking (default {defaults.detect_every})")
@@ -89,7 +107,10 @@ def _tracker_options(args: argparse.Namespace) -> TrackerOptions:
 
 def _add_output_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--mode", choices=MODES, default="pose", help="what to draw (default pose)")
-    p.add_argument("--out", metavar="FILE", help="write the drawn result to FILE")
+    p.add_argument("--out", metavar="PATH",
+                   help="write the drawing: with one input, to the file PATH (or into PATH if it "
+                        "ends with / or is a directory); with several inputs, into the directory "
+                        "PATH under the inputs' names. Inputs are never written over")
     p.add_argument("--json", action="store_true", help="print one JSON object per frame")
 
 
@@ -102,14 +123,16 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    p = sub.add_parser("image", help="estimate faces in image files")
+    p = sub.add_parser("image", help="estimate faces in image files (JSON: 'frame' is the "
+                       "file name, 'id' is null)")
     p.add_argument("paths", nargs="+", metavar="PATH")
     _add_pipeline_args(p)
     _add_output_args(p)
 
     p = sub.add_parser("video", help="estimate faces in a video file or camera")
     p.add_argument("source", metavar="PATH|CAMERA_INDEX")
-    p.add_argument("--max-frames", type=int, default=0, help="stop after N frames (0: all)")
+    p.add_argument("--max-frames", type=_count(0, 10**9), default=0,
+                   help="stop after N frames (0: all)")
     _add_pipeline_args(p)
     _add_output_args(p)
     _add_tracking_args(p)
@@ -118,16 +141,20 @@ def build_parser() -> argparse.ArgumentParser:
                        "on synthetic clips made from still images; throughput on a video")
     p.add_argument("images", nargs="+", metavar="IMAGE")
     p.add_argument("--video", metavar="PATH", help="also measure frames/s on this video")
-    p.add_argument("--still-frames", type=int, default=90, help="frames of the still clip")
-    p.add_argument("--moving-frames", type=int, default=120, help="frames of the moving clip")
+    p.add_argument("--still-frames", type=_count(10, 10_000), default=90,
+                   help="frames of the still clip (default 90)")
+    p.add_argument("--moving-frames", type=_count(20, 10_000), default=120,
+                   help="frames of the moving clip (default 120)")
     p.add_argument("--json", action="store_true", help="print the results as JSON")
     _add_pipeline_args(p)
     _add_tracking_args(p)
 
     p = sub.add_parser("benchmark", help="per-stage timing table over a video or image")
     p.add_argument("source", metavar="PATH")
-    p.add_argument("--frames", type=int, default=0, help="frames to time (0: all; images: 200)")
-    p.add_argument("--warmup", type=int, default=5, help="untimed frames first (default 5)")
+    p.add_argument("--frames", type=_count(0, 10**7), default=0,
+                   help="frames to time (0: all; images: 200)")
+    p.add_argument("--warmup", type=_count(0, 10**6), default=5,
+                   help="untimed frames first (default 5)")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.add_argument("--render-mode", choices=MODES, default="mesh",
                    help="drawing timed as the last stage (default mesh, the native renderer)")
@@ -139,7 +166,9 @@ def build_parser() -> argparse.ArgumentParser:
     src = f.add_mutually_exclusive_group(required=True)
     src.add_argument("--from", dest="from_dir", metavar="DIR", help="a directory holding the pack")
     src.add_argument("--url", metavar="BASE_URL", help="base URL the files are under")
-    f.add_argument("--dest", metavar="DIR", help="target directory (default: see README)")
+    f.add_argument("--dest", metavar="DIR", help="target directory (default: "
+                   f"${model_pack.ENV_VAR} if set, else the source checkout's models/ when "
+                   "writable, else ~/.local/share/dense_head_pose/models)")
     c = msub.add_parser("check", help="verify an installed pack")
     c.add_argument("--models", metavar="DIR", help="pack directory (default: search path)")
     i = msub.add_parser("import-bfm", help="convert 3DDFA_V2's bfm_noneck_v3.pkl to .npz")
@@ -156,6 +185,7 @@ def _estimator(args: argparse.Namespace) -> HeadPoseEstimator:
 
 
 def _intrinsics(args: argparse.Namespace) -> CameraIntrinsics | None:
+    """``--intrinsics``, validated before any frame is read (ValueError: exit 2)."""
     return CameraIntrinsics(*args.intrinsics) if args.intrinsics else None
 
 
@@ -175,6 +205,8 @@ def _emit(result: FrameResult, frame: int | str) -> None:
 
 def cmd_image(args: argparse.Namespace) -> int:
     """``image``: estimate, optionally draw and print, for each path."""
+    outputs = output_paths(args.out, args.paths) if args.out else {}
+    intrinsics = _intrinsics(args)
     estimator = _estimator(args)
     drawer = _drawer(args.mode) if args.out else None
     failures = 0
@@ -185,42 +217,84 @@ def cmd_image(args: argparse.Namespace) -> int:
             LOG.error("%s", exc)
             failures += 1
             continue
-        result = estimator(frame, _intrinsics(args), dense=args.mode in ("dense", "mesh"))
+        result = estimator(frame, intrinsics, dense=args.mode in ("dense", "mesh"))
         LOG.info("%s: %d face(s)", path, len(result.faces))
         if args.json:
             _emit(result, Path(path).name)
         if drawer is not None:
-            out = _output_path(args.out, path, len(args.paths))
-            if not cv2.imwrite(out, drawer(frame, result.faces)):
-                LOG.error("cannot write %s", out)
-                failures += 1
+            failures += not _write_image(outputs[path], drawer(frame, result.faces))
     return 1 if failures else 0
 
 
-def _output_path(out: str, path: str, n_inputs: int) -> str:
-    """``--out`` as given for one input; for several, a directory of same-named files."""
-    if n_inputs == 1 and not out.endswith("/"):
-        return out
-    Path(out).mkdir(parents=True, exist_ok=True)
-    return str(Path(out) / Path(path).name)
+def output_paths(out: str, inputs: Sequence[str]) -> dict[str, Path]:
+    """Where each input's drawing goes (see ``--out``); raises ValueError, before anything
+    is processed, for a rule broken: several inputs into a file, an output that would write
+    over an input, two inputs onto one output, a file type OpenCV cannot write."""
+    target = Path(out)
+    into_dir = len(inputs) > 1 or out.endswith(("/", os.sep)) or target.is_dir()
+    if len(inputs) > 1 and target.suffix.lower() in IMAGE_SUFFIXES and not target.is_dir():
+        raise ValueError(f"--out {out}: several inputs are drawn into a directory, and "
+                         f"{out} names a file; give a directory (e.g. {target.stem}/)")
+    result: dict[str, Path] = {}
+    for path in inputs:
+        if into_dir:
+            name = Path(path).name
+            if not cv2.haveImageWriter(name):  # no or an unknown extension: write PNG
+                name += ".png"
+            result[path] = target / name
+        else:
+            if not cv2.haveImageWriter(str(target)):
+                raise ValueError(f"--out {out}: cannot write that file type; use .jpg, .png, "
+                                 "... or a directory")
+            result[path] = target
+    seen: dict[Path, str] = {}
+    for path, dest in result.items():
+        if dest.exists() and any(dest.samefile(i) for i in inputs if Path(i).exists()):
+            raise ValueError(f"--out {out}: the drawing of {path} would be written over the "
+                             f"input {dest}; give another file or directory")
+        if dest in seen:
+            raise ValueError(f"--out {out}: {seen[dest]} and {path} would both be drawn to "
+                             f"{dest}")
+        seen[dest] = path
+    if into_dir:
+        try:
+            target.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ValueError(f"--out {out}: cannot create the directory "
+                             f"({exc.strerror or exc})") from exc
+    return result
+
+
+def _write_image(dest: Path, image: np.ndarray) -> bool:
+    """Write one drawing; a failure is logged and the batch goes on."""
+    try:
+        if cv2.imwrite(str(dest), image):
+            return True
+        LOG.error("cannot write %s", dest)
+    except cv2.error as exc:
+        LOG.error("cannot write %s: %s", dest, exc.err)
+    return False
 
 
 def cmd_video(args: argparse.Namespace) -> int:
     """``video``: estimate every frame, optionally write a drawn video and JSON lines."""
-    tracker = FaceTracker(_estimator(args), _tracker_options(args))
-    drawer = _drawer(args.mode) if args.out else None
+    intrinsics = _intrinsics(args)
     with open_source(args.source) as source:
+        tracker = FaceTracker(_estimator(args), _tracker_options(args))
+        drawer = _drawer(args.mode) if args.out else None
         writer = None
-        total = source.frame_count
+        # a folder's count is exact; a video container's often is not (the test video claims
+        # 158 frames and has 55): no total rather than a wrong one
+        total = source.frame_count if source.exact_count else None
         if args.max_frames:
             total = min(total or args.max_frames, args.max_frames)
-        progress = _progress(total, args.out is not None)
+        progress = _progress(total)
         frames = 0
         try:
             for index, seconds, frame in source.timed():
                 if args.max_frames and index >= args.max_frames:
                     break
-                result = tracker(frame, seconds, _intrinsics(args),
+                result = tracker(frame, seconds, intrinsics,
                                  dense=args.mode in ("dense", "mesh"))
                 if args.json:
                     _emit(result, index)
@@ -240,11 +314,11 @@ def cmd_video(args: argparse.Namespace) -> int:
     return 0
 
 
-def _progress(total: int | None, enabled: bool):
+def _progress(total: int | None):
+    """A progress bar on stderr when it is a terminal (JSON on stdout is unaffected)."""
     from tqdm import tqdm
 
-    return tqdm(total=total, unit="frame", disable=not enabled, file=sys.stderr,
-                dynamic_ncols=True)
+    return tqdm(total=total, unit="frame", disable=None, file=sys.stderr, dynamic_ncols=True)
 
 
 def cmd_benchmark(args: argparse.Namespace) -> int:

@@ -56,8 +56,11 @@ _HEAD_BOX = np.array([[x, y, z] for x in (0.03, -0.17) for y in (0.08, -0.08)
                       for z in (0.08, -0.13)])
 
 
-def draw_pose(image: np.ndarray, face: Face) -> None:
-    """Head axes at the sellion (x red forward, y green left, z blue up) and a head box."""
+def draw_pose(image: np.ndarray, face: Face,
+              taken: list[tuple[int, int, int, int]] | None = None) -> None:
+    """Head axes at the sellion (x red forward, y green left, z blue up), a head box and a
+    two-line label. ``taken`` holds the label boxes already drawn (faces side by side): the
+    label goes above its face, else below it, else wherever it overlaps none."""
     t = _thickness(image)
     to_image = face.camera[:2, :3] @ HEAD_IN_MODEL / MICROMETRE  # head metres -> pixels
     origin = face.landmarks[27, :2].astype(np.float64)
@@ -69,13 +72,38 @@ def draw_pose(image: np.ndarray, face: Face) -> None:
     for axis, colour in zip(np.eye(3) * 0.1, (_RED, _GREEN, _BLUE)):
         cv2.arrowedLine(image, _pt(origin), _pt(origin + to_image @ axis), colour, t + 1,
                         cv2.LINE_AA, tipLength=0.15)
-    label = (f"yaw {face.yaw:+.0f} pitch {face.pitch:+.0f} roll {face.roll:+.0f} "
-             f"z {face.pose.translation[2]:.2f} m")
-    (text_w, text_h), _ = cv2.getTextSize(label, cv2.FONT_HERSHEY_SIMPLEX, 0.45 * t, t)
-    x1 = max(0, min(int(face.box[0]), image.shape[1] - text_w - 2))  # keep the label in view
-    y1 = max(int(face.box[1]) - 6 * t, text_h + 2)
-    cv2.putText(image, label, (x1, y1), cv2.FONT_HERSHEY_SIMPLEX, 0.45 * t, _WHITE, t,
-                cv2.LINE_AA)
+    _label(image, [f"yaw {face.yaw:+.0f} pitch {face.pitch:+.0f} roll {face.roll:+.0f}",
+                   f"z {face.pose.translation[2]:.2f} m"], face.box, t,
+           taken if taken is not None else [])
+
+
+def _label(image: np.ndarray, lines: list[str], box: np.ndarray, t: int,
+           taken: list[tuple[int, int, int, int]]) -> None:
+    font = cv2.FONT_HERSHEY_SIMPLEX
+    width = max(cv2.getTextSize(line, font, 1.0, t)[0][0] for line in lines)
+    # as wide as the face at most (never below a readable size)
+    scale = max(0.35, min(0.45 * t, 0.45 * t * (box[2] - box[0]) / max(width * 0.45 * t, 1)))
+    sizes = [cv2.getTextSize(line, font, scale, t)[0] for line in lines]
+    text_w = max(w for w, _ in sizes)
+    line_h = max(h for _, h in sizes) + 4 * t
+    text_h = line_h * len(lines)
+    h, w = image.shape[:2]
+    x = max(0, min(int(box[0]), w - text_w - 2))
+    candidates = [int(box[1]) - text_h - 2 * t, int(box[3]) + 2 * t]
+    candidates += [int(box[1]) - text_h - k * line_h for k in range(1, 12)]
+    rect = None
+    for y in candidates:
+        y = max(0, min(y, h - text_h))
+        r = (x, y, x + text_w, y + text_h)
+        if not any(r[0] < o[2] and o[0] < r[2] and r[1] < o[3] and o[1] < r[3] for o in taken):
+            rect = r
+            break
+    rect = rect or (x, max(0, min(candidates[0], h - text_h)), x + text_w,
+                    max(0, min(candidates[0], h - text_h)) + text_h)
+    taken.append(rect)
+    for k, line in enumerate(lines):
+        cv2.putText(image, line, (rect[0], rect[1] + (k + 1) * line_h - 2 * t), font, scale,
+                    _WHITE, t, cv2.LINE_AA)
 
 
 def draw(image: np.ndarray, faces: Iterable[Face], mode: str) -> np.ndarray:
@@ -83,6 +111,11 @@ def draw(image: np.ndarray, faces: Iterable[Face], mode: str) -> np.ndarray:
     drawer = {"sparse": draw_sparse, "dense": draw_dense, "pose": draw_pose}.get(mode)
     if drawer is None:
         raise ValueError(f"unknown drawing mode {mode!r}; choose from {DRAW_MODES}")
+    if mode == "pose":
+        taken: list[tuple[int, int, int, int]] = []
+        for face in faces:
+            draw_pose(image, face, taken)
+        return image
     for face in faces:
         drawer(image, face)
     return image

@@ -60,9 +60,20 @@ class EstimatorOptions:
     """Detector boxes narrower than this many pixels are ignored."""
 
     def __post_init__(self) -> None:
+        for name, kind in (("num_threads", int), ("max_faces", int), ("refine", bool),
+                           ("score_threshold", float), ("nms_iou", float),
+                           ("min_face_size", float), ("pose_method", str)):
+            value = getattr(self, name)
+            ok = (isinstance(value, bool) if kind is bool else
+                  isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+                  if kind is int else
+                  isinstance(value, (int, float, np.number)) and not isinstance(value, bool)
+                  if kind is float else isinstance(value, str))
+            if not ok:
+                raise TypeError(f"{name} must be {kind.__name__}, got {value!r}")
         if not 1 <= self.num_threads <= 64:
             raise ValueError(f"num_threads must be in [1, 64], got {self.num_threads}")
-        if not (0.0 < self.score_threshold < 1.0):
+        if not (0.0 < self.score_threshold < 1.0):  # (NaN fails these comparisons too)
             raise ValueError(f"score_threshold must be in (0, 1), got {self.score_threshold}")
         if not (0.0 < self.nms_iou <= 1.0):
             raise ValueError(f"nms_iou must be in (0, 1], got {self.nms_iou}")
@@ -223,6 +234,9 @@ class HeadPoseEstimator:
         head_pose = metric_pose(fit.camera, landmarks_model, intrinsics, view)
         if self._options.pose_method == "pnp":
             head_pose = pnp_pose(fit.landmarks, landmarks_model, intrinsics, head_pose)
+        if not (np.all(np.isfinite(head_pose.translation)) and head_pose.translation[2] > 0
+                and np.all(np.isfinite(fit.landmarks))):
+            return None  # a degenerate fit: no face rather than NaN downstream
         if times is not None:
             _accumulate(times, "pose", time.perf_counter() - t0)
         return Face(box=np.asarray(box, dtype=np.float64), score=score, roi=fit.roi,

@@ -7,13 +7,21 @@ edge. Anything that cannot be an image raises :class:`~dense_head_pose.errors.Im
 
 from __future__ import annotations
 
+import io
+import os
+import stat
+import warnings
+
 import cv2
 import numpy as np
+from PIL import Image as PILImage
 
 from .errors import ImageError
 
-#: Larger images are refused rather than risking memory exhaustion (about 1 GB as BGR).
-MAX_PIXELS = 400_000_000
+#: Larger images are refused rather than risking memory exhaustion (450 MB as BGR).
+MAX_PIXELS = 150_000_000
+#: Larger image files are refused before they are read.
+MAX_FILE_BYTES = 512 * 1024 * 1024
 
 
 def as_bgr8(image: object) -> np.ndarray:
@@ -31,9 +39,7 @@ def as_bgr8(image: object) -> np.ndarray:
         raise ImageError(f"unsupported image shape {image.shape}: expected HxW, HxWx3 or HxWx4")
     if image.shape[0] == 0 or image.shape[1] == 0:
         raise ImageError(f"empty image of shape {image.shape}")
-    if image.shape[0] * image.shape[1] > MAX_PIXELS:
-        raise ImageError(f"image of {image.shape[1]}x{image.shape[0]} pixels exceeds "
-                         f"{MAX_PIXELS} pixels")
+    _check_pixels(image.shape[1], image.shape[0])
     image = _to_uint8(image)
     if image.ndim == 2:
         return cv2.cvtColor(np.ascontiguousarray(image), cv2.COLOR_GRAY2BGR)
@@ -42,7 +48,14 @@ def as_bgr8(image: object) -> np.ndarray:
     return np.ascontiguousarray(image)
 
 
+def _check_pixels(width: int, height: int) -> None:
+    if width * height > MAX_PIXELS:
+        raise ImageError(f"image of {width}x{height} pixels exceeds {MAX_PIXELS} pixels")
+
+
 def _to_uint8(image: np.ndarray) -> np.ndarray:
+    if image.dtype.byteorder not in ("=", "|") and image.dtype != image.dtype.newbyteorder("="):
+        image = image.astype(image.dtype.newbyteorder("="))  # big-endian data: native order
     if image.dtype == np.uint8:
         return image
     if image.dtype == np.uint16:
@@ -52,17 +65,40 @@ def _to_uint8(image: np.ndarray) -> np.ndarray:
     if np.issubdtype(image.dtype, np.floating):
         scaled = np.nan_to_num(image.astype(np.float32), nan=0.0, posinf=1.0, neginf=0.0)
         return (np.clip(scaled, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
-    raise ImageError(f"unsupported image dtype {image.dtype}: expected uint8, uint16 or float")
+    raise ImageError(f"unsupported image dtype {image.dtype}: expected 8- or 16-bit unsigned "
+                     "integers, floats or booleans")
+
+
+def declared_size(data: bytes | memoryview | np.ndarray) -> tuple[int, int]:
+    """(width, height) a compressed image's header declares, read without decoding it.
+
+    A few hundred bytes of PNG can declare 30000 x 30000 pixels (a decompression bomb):
+    the size is checked against :data:`MAX_PIXELS` before a single pixel is decoded. Raises
+    :class:`ImageError` for data whose format is not recognised."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", PILImage.DecompressionBombWarning)
+            with PILImage.open(io.BytesIO(memoryview(data).cast("B"))) as header:
+                return int(header.size[0]), int(header.size[1])
+    except PILImage.DecompressionBombError as exc:
+        raise ImageError(f"compressed image declares a size that exceeds {MAX_PIXELS} "
+                         f"pixels ({exc})") from exc
+    except (OSError, ValueError, SyntaxError) as exc:  # PIL.UnidentifiedImageError is OSError
+        raise ImageError("compressed image of an unrecognised or corrupt format (JPEG, PNG, "
+                         f"BMP, TIFF, WebP, PNM, ... are read): {exc}") from exc
 
 
 def decode(data: bytes | bytearray | memoryview | np.ndarray) -> np.ndarray:
     """Decode compressed image bytes (JPEG, PNG, ...) to 8-bit BGR.
 
-    Raises :class:`ImageError` on empty, truncated or corrupt data instead of returning None.
+    The header's size is checked first (:func:`declared_size`). Raises :class:`ImageError`
+    on empty, truncated, corrupt or oversized data instead of returning None.
     """
     buffer = np.frombuffer(data, dtype=np.uint8) if not isinstance(data, np.ndarray) else data
     if buffer.size == 0:
         raise ImageError("empty compressed image")
+    buffer = np.ascontiguousarray(buffer.reshape(-1), dtype=np.uint8)
+    _check_pixels(*declared_size(buffer))
     try:
         image = cv2.imdecode(buffer.reshape(-1), cv2.IMREAD_UNCHANGED)
     except cv2.error as exc:
@@ -73,13 +109,33 @@ def decode(data: bytes | bytearray | memoryview | np.ndarray) -> np.ndarray:
     return as_bgr8(image)
 
 
-def read(path: str) -> np.ndarray:
-    """Read an image file as 8-bit BGR, or raise :class:`ImageError` saying why not."""
+def read_file(path: str | os.PathLike[str], limit: int = MAX_FILE_BYTES) -> bytes:
+    """The bytes of a regular file of at most ``limit`` bytes, or :class:`ImageError`.
+
+    Devices (``/dev/zero``), pipes (which would block) and directories are refused before
+    anything is read; the file is opened without blocking, checked with ``fstat`` (no race
+    with a swapped path) and read no further than the limit."""
     try:
-        with open(path, "rb") as fh:
-            data = fh.read()
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
     except OSError as exc:
         raise ImageError(f"cannot read {path}: {exc.strerror}") from exc
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode) or info.st_size > limit:
+        os.close(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise ImageError(f"{path} is not a regular file")
+        raise ImageError(f"{path} is {info.st_size} bytes, more than the {limit} an image "
+                         "file may have")
+    with os.fdopen(fd, "rb") as fh:
+        data = fh.read(limit + 1)
+    if len(data) > limit:  # grew while we read it
+        raise ImageError(f"{path} is more than {limit} bytes")
+    return data
+
+
+def read(path: str) -> np.ndarray:
+    """Read an image file as 8-bit BGR, or raise :class:`ImageError` saying why not."""
+    data = read_file(path)
     try:
         return decode(data)
     except ImageError as exc:

@@ -115,7 +115,10 @@ def check_file(path: Path, entry: ModelFile) -> str | None:
     size = path.stat().st_size
     if size != entry.bytes:
         return f"size {size} bytes, expected {entry.bytes} (truncated or wrong file)"
-    digest = _sha256(path)
+    try:
+        digest = _sha256(path)
+    except OSError as exc:  # e.g. another user's file, mode 0600
+        return f"unreadable ({exc.strerror})"
     if digest != entry.sha256:
         return f"SHA-256 {digest[:16]}..., expected {entry.sha256[:16]}... (corrupt or wrong file)"
     return None
@@ -138,6 +141,9 @@ def locate(explicit: str | os.PathLike[str] | None = None) -> Path:
     entries = load_manifest()
     candidates = search_path(explicit)
     for directory in candidates:
+        if directory.exists() and not directory.is_dir():
+            raise ModelError(f"{directory} is not a directory (the model pack is a directory "
+                             f"of files); point --models / ${ENV_VAR} at one")
         if any((directory / e.name).exists() for e in entries):
             problems = {k: v for k, v in verify(directory, entries).items() if v}
             if problems:
@@ -189,7 +195,14 @@ def fetch(
     """
     if (source_dir is None) == (base_url is None):
         raise ValueError("give exactly one of source_dir and base_url")
-    dest.mkdir(parents=True, exist_ok=True)
+    try:
+        dest.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError) as exc:
+        raise ModelError(f"cannot fetch into {dest}: it is not a directory") from exc
+    except OSError as exc:
+        raise ModelError(f"cannot create {dest}: {exc.strerror}") from exc
+    _remove_stale_partials(dest, log)
+    mode = _file_mode()
     written: list[Path] = []
     for entry in load_manifest():
         target = dest / entry.name
@@ -210,6 +223,7 @@ def fetch(
             if problem:
                 raise ModelError(f"refusing {entry.name} from "
                                  f"{source_dir or base_url}: {problem}")
+            tmp.chmod(mode)  # mkstemp's 0600 would lock other users (a service account) out
             os.replace(tmp, target)
         finally:
             tmp.unlink(missing_ok=True)
@@ -219,3 +233,19 @@ def fetch(
     if not manifest_copy.exists():
         shutil.copyfile(manifest_path(), manifest_copy)
     return written
+
+
+def _file_mode() -> int:
+    """0666 less the process umask, the mode a plain ``open()`` would have given."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
+def _remove_stale_partials(dest: Path, log: Callable[[str], None]) -> None:
+    """Delete the temporary files of a fetch that was killed (SIGKILL, power loss)."""
+    names = {e.name for e in load_manifest()}
+    for leftover in dest.glob(".*.partial"):
+        if any(leftover.name.startswith(f".{name}.") for name in names):
+            leftover.unlink(missing_ok=True)
+            log(f"removed  {leftover} (left by an interrupted fetch)")

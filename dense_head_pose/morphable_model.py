@@ -13,7 +13,9 @@ Model space: micrometres, x towards the subject's left, y up, z out of the face.
 
 from __future__ import annotations
 
+import hashlib
 import pickle
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
@@ -27,6 +29,8 @@ N_EXP = 10
 N_LANDMARKS = 68
 SELLION = 27  #: landmark index of the top of the nose bridge (the REP-155 face frame origin)
 FULL_BFM_NAME = "bfm_dense_full.npz"
+FULL_BFM_HASH_NAME = "bfm_dense_full.npz.sha256"  #: written by import, checked at load
+MAX_PICKLE_BYTES = 1 << 30  #: a full BFM pickle is tens of MB
 _TPS_REGULARISATION = 1e-6  # relative to the mean kernel value, for conditioning only
 
 
@@ -35,7 +39,7 @@ def _load_npz(path: Path, keys: dict[str, tuple[int | None, ...]]) -> dict[str, 
     try:
         with np.load(path, allow_pickle=False) as data:
             arrays = {k: np.array(data[k]) for k in keys}
-    except (OSError, ValueError, KeyError, EOFError) as exc:
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
         raise ModelError(f"{path} is not a valid model file ({exc}); fetch a good copy with: "
                          "dense-head-pose models fetch") from exc
     for key, shape in keys.items():
@@ -97,9 +101,7 @@ class MorphableModel:
         self.exact_dense = full_path is not None and full_path.is_file()
         if self.exact_dense:
             assert full_path is not None
-            full = _load_npz(full_path, {"u": (None, 3), "w_shp": (None, N_SHAPE),
-                                         "w_exp": (None, N_EXP), "triangles": (None, 3),
-                                         "keypoints": (N_LANDMARKS,)})
+            full = _load_full_bfm(full_path)
             self._full = DenseBases(
                 mean=full["u"].astype(np.float32),
                 bases=np.ascontiguousarray(np.concatenate([full["w_shp"], full["w_exp"]], 1),
@@ -153,6 +155,43 @@ class MorphableModel:
         return self.project(self.landmarks_model(params), camera)
 
 
+def _file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _load_full_bfm(path: Path) -> dict[str, np.ndarray]:
+    """The imported full BFM, checked like the fetched pack: the hash recorded when it was
+    imported, array shapes that agree with each other, indices within range."""
+    fix = "re-import it: dense-head-pose models import-bfm bfm_noneck_v3.pkl"
+    hash_path = path.with_name(FULL_BFM_HASH_NAME)
+    try:
+        recorded = hash_path.read_text(encoding="ascii").split()[0]
+        actual = _file_sha256(path)
+    except (OSError, IndexError, UnicodeDecodeError) as exc:
+        raise ModelError(f"{path}: its recorded hash {hash_path} is missing or unreadable "
+                         f"({exc}); {fix}") from exc
+    if actual != recorded:
+        raise ModelError(f"{path} changed since it was imported (SHA-256 {actual[:12]}..., "
+                         f"recorded {recorded[:12]}...); {fix}")
+    full = _load_npz(path, {"u": (None, 3), "w_shp": (None, N_SHAPE), "w_exp": (None, N_EXP),
+                            "triangles": (None, 3), "keypoints": (N_LANDMARKS,)})
+    n = len(full["u"])
+    for key in ("w_shp", "w_exp"):
+        if full[key].shape[0] != 3 * n:
+            raise ModelError(f"{path}: {key!r} has {full[key].shape[0]} rows for {n} vertices "
+                             f"(expected {3 * n}); {fix}")
+    for key in ("triangles", "keypoints"):
+        values = full[key]
+        if values.dtype.kind not in "iu" or values.size == 0 or values.min() < 0 \
+                or values.max() >= n:
+            raise ModelError(f"{path}: {key!r} must be vertex indices in [0, {n}); {fix}")
+    return full
+
+
 class _NumpyOnlyUnpickler(pickle.Unpickler):
     """Unpickler that admits numpy arrays, dtypes and plain containers, nothing callable else.
 
@@ -181,15 +220,26 @@ def import_full_bfm(pkl_path: Path, dest_dir: Path, dense_path: Path) -> Path:
     ``tri.pkl``) are kept, as 3DDFA_V2 itself does for this model.
     """
     try:
+        size = pkl_path.stat().st_size
+        if not pkl_path.is_file() or size > MAX_PICKLE_BYTES:
+            raise ModelError(f"{pkl_path}: not a regular file of at most {MAX_PICKLE_BYTES} "
+                             "bytes")
         with pkl_path.open("rb") as fh:
             data = _NumpyOnlyUnpickler(fh, encoding="latin1").load()
-    except (OSError, pickle.UnpicklingError, EOFError, ValueError, AttributeError) as exc:
-        raise ModelError(f"{pkl_path}: cannot read as a BFM pickle ({exc})") from exc
+    except (OSError, pickle.UnpicklingError, EOFError, ValueError, AttributeError,
+            TypeError, MemoryError, RecursionError) as exc:
+        raise ModelError(f"{pkl_path}: cannot read as a BFM pickle ({exc!r})") from exc
     if not isinstance(data, dict):
         raise ModelError(f"{pkl_path}: expected a dict of arrays, got {type(data).__name__}")
     missing = {"u", "w_shp", "w_exp", "tri", "keypoints"} - set(data)
     if missing:
         raise ModelError(f"{pkl_path}: missing keys {sorted(missing)}")
+    # numpy arrays only: nested lists that share their items (a few hundred bytes of pickle)
+    # would expand into billions of elements in np.asarray
+    for key in ("u", "w_shp", "w_exp", "tri", "keypoints"):
+        if not isinstance(data[key], np.ndarray) or data[key].dtype.kind not in "iuf":
+            raise ModelError(f"{pkl_path}: {key!r} is a {type(data[key]).__name__}, expected a "
+                             "numeric numpy array")
     u = np.asarray(data["u"], np.float32).reshape(-1)
     if u.size % 3:
         raise ModelError(f"{pkl_path}: 'u' has {u.size} values, not a multiple of 3")
@@ -223,5 +273,7 @@ def import_full_bfm(pkl_path: Path, dest_dir: Path, dense_path: Path) -> Path:
     tmp = dest_dir / (FULL_BFM_NAME + ".partial.npz")
     np.savez(tmp, u=u.reshape(n, 3), w_shp=w_shp[:, :N_SHAPE], w_exp=w_exp[:, :N_EXP],
              triangles=tri.astype(np.int32), keypoints=keypoints.astype(np.int32))
+    (dest_dir / FULL_BFM_HASH_NAME).write_text(f"{_file_sha256(tmp)}  {FULL_BFM_NAME}\n",
+                                               encoding="ascii")
     tmp.replace(out)
     return out

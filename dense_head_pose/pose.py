@@ -47,9 +47,17 @@ FRONTAL_IN_OPTICAL = np.array([[0.0, 1.0, 0.0], [0.0, 0.0, -1.0], [-1.0, 0.0, 0.
 MICROMETRE = 1e-6
 
 
+#: Focal lengths a camera can have, pixels (a 1-pixel-wide fisheye to a telescope), and how
+#: far outside the image the principal point may lie. Outside these the metric pose would
+#: overflow or collapse (translations of 1e297 m, NaN): such intrinsics are refused.
+FOCAL_RANGE = (1.0, 1e6)
+MAX_PRINCIPAL_POINT = 1e6
+
+
 @dataclass(frozen=True)
 class CameraIntrinsics:
-    """Pinhole intrinsics in pixels. Validated: finite, positive focal lengths."""
+    """Pinhole intrinsics in pixels. Validated: finite numbers, focal lengths in
+    :data:`FOCAL_RANGE`, principal point within :data:`MAX_PRINCIPAL_POINT` pixels."""
 
     fx: float
     fy: float
@@ -58,9 +66,17 @@ class CameraIntrinsics:
 
     def __post_init__(self) -> None:
         values = (self.fx, self.fy, self.cx, self.cy)
-        if not all(math.isfinite(v) for v in values) or self.fx <= 0 or self.fy <= 0:
-            raise ValueError(f"invalid camera intrinsics fx={self.fx} fy={self.fy} "
-                             f"cx={self.cx} cy={self.cy}: need finite values, fx, fy > 0")
+        if not all(isinstance(v, (int, float, np.number)) and not isinstance(v, bool)
+                   for v in values):
+            raise ValueError(f"camera intrinsics must be numbers, got {values}")
+        low, high = FOCAL_RANGE
+        if (not all(math.isfinite(v) for v in values) or not low <= self.fx <= high
+                or not low <= self.fy <= high or abs(self.cx) > MAX_PRINCIPAL_POINT
+                or abs(self.cy) > MAX_PRINCIPAL_POINT):
+            raise ValueError(f"camera intrinsics fx={self.fx} fy={self.fy} cx={self.cx} "
+                             f"cy={self.cy} cannot be a camera: focal lengths must be "
+                             f"{low:g}..{high:g} pixels, the principal point within "
+                             f"{MAX_PRINCIPAL_POINT:g} pixels")
 
     @classmethod
     def default(cls, width: int, height: int) -> CameraIntrinsics:

@@ -96,13 +96,17 @@ def load_library(path: Path | None = None) -> ctypes.CDLL:
             except OSError as exc:
                 raise RendererUnavailableError(f"{candidate} cannot be loaded ({exc}); "
                                                f"rebuild it: {BUILD_HINT}") from exc
-            lib.dhp_render_abi_version.restype = ctypes.c_int
-            lib.dhp_render_abi_version.argtypes = []
+            try:
+                lib.dhp_render_abi_version.restype = ctypes.c_int
+                lib.dhp_render_abi_version.argtypes = []
+                lib.dhp_render_scratch_pixels.restype = ctypes.c_long
+                f = lib.dhp_render_meshes
+            except AttributeError as exc:  # another library under that name
+                raise RendererUnavailableError(f"{candidate} is not the dense_head_pose "
+                                               f"renderer ({exc}); {BUILD_HINT}") from exc
             if lib.dhp_render_abi_version() != ABI_VERSION:
                 raise RendererUnavailableError(f"{candidate} is a stale build; {BUILD_HINT}")
-            lib.dhp_render_scratch_pixels.restype = ctypes.c_long
             lib.dhp_render_scratch_pixels.argtypes = [ctypes.c_int, ctypes.c_int]
-            f = lib.dhp_render_meshes
             f.restype = ctypes.c_long
             f.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.c_int, ctypes.c_long,
                           ctypes.c_void_p, ctypes.c_int, ctypes.c_int,
@@ -181,6 +185,10 @@ class MeshRenderer:
         return image
 
 
+#: Largest image side (native/dhp_render.h): pixel coordinates are exact floats up to it.
+MAX_SIDE = 1 << 24
+
+
 def _check_image(image: object) -> None:
     if not isinstance(image, np.ndarray):
         raise TypeError(f"image must be a numpy array, got {type(image).__name__}")
@@ -188,6 +196,9 @@ def _check_image(image: object) -> None:
         raise ValueError(f"image must be H x W x 3 uint8, got {image.shape} {image.dtype}")
     if image.shape[0] == 0 or image.shape[1] == 0:
         raise ValueError("image is empty")
+    if image.shape[0] > MAX_SIDE or image.shape[1] > MAX_SIDE:
+        raise ValueError(f"image of {image.shape[1]}x{image.shape[0]}: the renderer takes "
+                         f"sides up to {MAX_SIDE} pixels")
     if image.strides[1] != 3 or image.strides[2] != 1 or image.strides[0] < 3 * image.shape[1]:
         raise ValueError("image rows must be contiguous BGR pixels (use np.ascontiguousarray)")
     if not image.flags.writeable:

@@ -7,6 +7,11 @@ runs, and the error says what to install when none is present.
 
 from __future__ import annotations
 
+import contextlib
+import os
+import sys
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +41,27 @@ def _interpreter_class() -> type:
         raise ModelError("no TFLite runtime found: pip install ai-edge-litert") from exc
 
 
+@contextlib.contextmanager
+def native_stderr_captured() -> Iterator[Any]:
+    """Capture what native code writes to file descriptor 2 meanwhile (LiteRT prints "INFO:
+    Created TensorFlow Lite XNNPACK delegate for CPU." on every interpreter, which no setting
+    silences); yields a function returning the captured text, for error messages."""
+    try:
+        saved = os.dup(2)
+    except OSError:  # no stderr at all
+        yield lambda: ""
+        return
+    with tempfile.TemporaryFile(mode="w+b") as sink:
+        sys.stderr.flush()
+        os.dup2(sink.fileno(), 2)
+        try:
+            yield lambda: (sink.seek(0), sink.read().decode(errors="replace"))[1]
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+
+
 class TFLiteModel:
     """One LiteRT model with a fixed input shape, allocated once.
 
@@ -46,15 +72,21 @@ class TFLiteModel:
 
     def __init__(self, path: Path, input_shape: tuple[int, ...], num_threads: int = 1) -> None:
         cls = _interpreter_class()
-        try:
-            self._interp: Any = cls(model_path=str(path), num_threads=int(num_threads))
-            in_detail = self._interp.get_input_details()[0]
-            if tuple(in_detail["shape"]) != tuple(input_shape):
-                self._interp.resize_tensor_input(in_detail["index"], list(input_shape))
-            self._interp.allocate_tensors()
-        except (ValueError, RuntimeError) as exc:
-            raise ModelError(f"{path} is not a loadable TFLite model ({exc}); "
-                             "fetch a good copy with: dense-head-pose models fetch") from exc
+        with native_stderr_captured() as captured:
+            try:
+                self._interp: Any = cls(model_path=str(path), num_threads=int(num_threads))
+                in_detail = self._interp.get_input_details()[0]
+                if tuple(in_detail["shape"]) != tuple(input_shape):
+                    self._interp.resize_tensor_input(in_detail["index"], list(input_shape))
+                self._interp.allocate_tensors()
+                error = None
+            except (ValueError, RuntimeError) as exc:
+                error = exc
+            detail = " ".join(captured().split()) if error is not None else ""
+        if error is not None:
+            raise ModelError(f"{path} is not a loadable TFLite model ({error}"
+                             f"{'; ' + detail if detail else ''}); fetch a good copy with: "
+                             "dense-head-pose models fetch") from error
         in_detail = self._interp.get_input_details()[0]
         if tuple(in_detail["shape"]) != tuple(input_shape) or in_detail["dtype"] != np.float32:
             raise ModelError(f"{path} takes {tuple(in_detail['shape'])} {in_detail['dtype']}, "

@@ -33,6 +33,12 @@ class FrameSource:
     _capture: cv2.VideoCapture | None = None
     _files: list[Path] | None = None
 
+    @property
+    def exact_count(self) -> bool:
+        """Whether ``frame_count`` is known to be right (a folder; a video container's count
+        is what its header claims)."""
+        return self._files is not None
+
     def __iter__(self) -> Iterator[tuple[int, np.ndarray]]:
         if self._files is not None:
             index = 0
@@ -93,12 +99,21 @@ class FrameSource:
         self.close()
 
 
+#: Camera indices OpenCV takes as such; from 100 on it reads them as backend + index.
+MAX_CAMERA_INDEX = 99
+
+
 def open_source(source: str | int) -> FrameSource:
     """Open ``source``: an int or digit string is a camera index, a directory a folder of
     images (sorted by name), anything else a video file."""
     if isinstance(source, int) or (isinstance(source, str) and source.isdigit()):
         index = int(source)
-        capture = cv2.VideoCapture(index)
+        if not 0 <= index <= MAX_CAMERA_INDEX:
+            raise VideoError(f"camera index {source} is out of range (0..{MAX_CAMERA_INDEX})")
+        try:
+            capture = cv2.VideoCapture(index)
+        except cv2.error as exc:
+            raise VideoError(f"camera {index} cannot be opened: {exc.err}") from exc
         if not capture.isOpened():
             raise VideoError(f"camera {index} cannot be opened")
         return FrameSource(f"camera {index}", float(capture.get(cv2.CAP_PROP_FPS) or 0.0), None,
@@ -109,11 +124,19 @@ def open_source(source: str | int) -> FrameSource:
         if not files:
             raise VideoError(f"folder {path} holds no images ({', '.join(IMAGE_SUFFIXES)})")
         return FrameSource(f"folder {path}", 0.0, len(files), _files=files)
-    if not path.is_file():
+    if not path.exists():
         raise VideoError(f"video {path} does not exist")
+    if not path.is_file():
+        raise VideoError(f"{path} is not a video file")
     if not os.access(path, os.R_OK):
         raise VideoError(f"video {path} is not readable")
-    capture = cv2.VideoCapture(str(path))
+    if path.suffix.lower() in IMAGE_SUFFIXES:
+        raise VideoError(f"{path} is an image, not a video: use `dense-head-pose image "
+                         f"{path}` (or give a folder of images as the video)")
+    try:
+        capture = cv2.VideoCapture(str(path))
+    except cv2.error as exc:
+        raise VideoError(f"video {path} cannot be opened: {exc.err}") from exc
     if not capture.isOpened():
         raise VideoError(f"video {path} cannot be opened (not a video, or no decoder)")
     ok, first = capture.read()
@@ -128,7 +151,12 @@ def open_source(source: str | int) -> FrameSource:
 
 def open_writer(path: str, fps: float, size: tuple[int, int]) -> cv2.VideoWriter:
     """An MP4 (mp4v) writer, or :class:`VideoError` if this OpenCV build cannot write one."""
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    try:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise VideoError(f"cannot create the folder of {path}: {exc.strerror or exc}") from exc
+    if Path(path).is_dir():
+        raise VideoError(f"{path} is a directory: give the video file to write")
     writer = cv2.VideoWriter(path, cv2.VideoWriter_fourcc(*"mp4v"), fps or 25.0, size)
     if not writer.isOpened():
         raise VideoError(f"cannot write video {path} (no MP4 encoder in this OpenCV build?)")

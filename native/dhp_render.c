@@ -11,7 +11,8 @@
 int dhp_render_abi_version(void) { return DHP_RENDER_ABI_VERSION; }
 
 long dhp_render_scratch_pixels(int height, int width) {
-    return (height > 0 && width > 0) ? ((long)height + 1) * ((long)width + 1) : 0;
+    return (height > 0 && width > 0 && height <= DHP_RENDER_MAX_SIDE &&
+            width <= DHP_RENDER_MAX_SIDE) ? ((long)height + 1) * ((long)width + 1) : 0;
 }
 
 static inline float clampf(float v, float lo, float hi) {
@@ -237,7 +238,8 @@ long dhp_render_meshes(uint8_t *image, int height, int width, long stride,
                        float *depth, float *shade, float *vnormals,
                        const dhp_style *style) {
     if (!image || !vertices || !triangles || !depth || !shade || !vnormals || !style) return -1;
-    if (height <= 0 || width <= 0 || stride < 3L * width || n_vertices < 0 || n_meshes < 0 ||
+    if (height <= 0 || width <= 0 || height > DHP_RENDER_MAX_SIDE || width > DHP_RENDER_MAX_SIDE ||
+        stride < 3L * width || n_vertices < 0 || n_meshes < 0 ||
         n_triangles < 0 || style->n_lights < 0 || style->n_lights > 2)
         return -1;
     if (n_meshes == 0 || n_vertices == 0 || n_triangles == 0) return 0;

@@ -33,6 +33,10 @@ extern "C" {
 
 #define DHP_RENDER_ABI_VERSION 1
 
+/* Largest image side accepted: every pixel coordinate up to it is exact as a float (2^24), so
+ * clamping a float coordinate to width - 1 and truncating never reaches width. */
+#define DHP_RENDER_MAX_SIDE (1 << 24)
+
 typedef struct dhp_style {
     float color[3];          /* base colour, same channel order as the image, 0..1 */
     float alpha;             /* blend factor of the mesh over the image, 0..1 */

@@ -49,7 +49,8 @@ class NodeProcess:
     """A node started as a separate process with ``--ros-args``; output captured to a file."""
 
     def __init__(self, name: str, params: dict[str, Any] | None = None,
-                 remaps: dict[str, str] | None = None, log_dir: Path | None = None) -> None:
+                 remaps: dict[str, str] | None = None, log_dir: Path | None = None,
+                 env: dict[str, str] | None = None) -> None:
         args = [str(executable(name)), "--ros-args"]
         for key, value in (params or {}).items():
             if isinstance(value, bool):
@@ -60,13 +61,21 @@ class NodeProcess:
         self.log_path = (log_dir or Path("/tmp")) / f"{name}-{os.getpid()}-{time.time_ns()}.log"
         self._log = self.log_path.open("w")
         self.proc = subprocess.Popen(args, stdout=self._log, stderr=subprocess.STDOUT,
-                                     preexec_fn=default_signals)
+                                     preexec_fn=default_signals,
+                                     env={**os.environ, **(env or {})})
 
     def output(self) -> str:
         """Everything the process printed so far."""
         if not self._log.closed:
             self._log.flush()
         return self.log_path.read_text(errors="replace")
+
+    def peak_rss_mb(self) -> float:
+        """Peak resident memory of the process so far (VmHWM), MB."""
+        for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+        return float("nan")
 
     def alive(self) -> bool:
         """Whether the process still runs."""

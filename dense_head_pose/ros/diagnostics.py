@@ -1,4 +1,10 @@
-"""Rolling statistics of the node, reported on /diagnostics."""
+"""Rolling statistics of the node, reported on /diagnostics.
+
+Latency (header stamp to output) is only as good as the stamps: a camera whose clock is not
+this machine's, or a bag replayed with its old stamps, gives numbers that mean nothing (a
+stamp of 1000 s "lags" 56 years). Latencies outside [-1 s, 60 s] are therefore not averaged
+but counted, and the report says how many frames had such stamps.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +17,9 @@ from contextlib import contextmanager
 import numpy as np
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from std_msgs.msg import Header
+
+#: Stamp-to-output latencies outside this range (ms) come from another clock, not from us.
+PLAUSIBLE_LATENCY_MS = (-1000.0, 60000.0)
 
 
 class NodeStats:
@@ -28,6 +37,7 @@ class NodeStats:
         self._done_times: deque[float] = deque(maxlen=window)
         self._processing_ms: deque[float] = deque(maxlen=window)
         self._latency_ms: deque[float] = deque(maxlen=window)
+        self.implausible_stamps = 0
         self._faces: deque[int] = deque(maxlen=window)
         self._stages: dict[str, deque[float]] = {}
         self._window = window
@@ -66,7 +76,10 @@ class NodeStats:
             self._done_times.append(time.monotonic())
             self._processing_ms.append(processing_ms)
             if latency_ms is not None:
-                self._latency_ms.append(latency_ms)
+                if PLAUSIBLE_LATENCY_MS[0] <= latency_ms <= PLAUSIBLE_LATENCY_MS[1]:
+                    self._latency_ms.append(latency_ms)
+                else:
+                    self.implausible_stamps += 1
             self._faces.append(faces)
 
     def on_error(self, message: str) -> None:
@@ -76,7 +89,8 @@ class NodeStats:
             self.last_error = message
 
     def status(self, name: str, hardware_id: str, model_error: str | None,
-               header: Header) -> DiagnosticArray:
+               header: Header, rejected_parameters: list[str] | None = None
+               ) -> DiagnosticArray:
         """The current state as a DiagnosticArray with one status."""
         with self._lock:
             times = list(self._done_times)
@@ -101,13 +115,20 @@ class NodeStats:
                 "frame_errors": str(self.errors),
                 "heavy_outputs_skipped": str(self.outputs_skipped),
                 "last_error": self.last_error,
+                "stamps_not_from_this_clock": str(self.implausible_stamps),
             }
+            if rejected_parameters:
+                values["rejected_parameters"] = ", ".join(rejected_parameters)
             # where the time goes: estimation, and each output built and handed to DDS
             for stage, samples in self._stages.items():
                 values[f"stage_ms_median_{stage}"] = stat(samples, 50)
             new_errors = self.errors - self._errors_reported
             self._errors_reported = self.errors
             level, message = DiagnosticStatus.OK, "running"
+            if rejected_parameters:
+                level, message = DiagnosticStatus.WARN, (
+                    f"parameters refused at start-up, defaults used: "
+                    f"{', '.join(rejected_parameters)}")
             if model_error:
                 level, message = DiagnosticStatus.ERROR, model_error
             elif new_errors:  # unusable frames since the last report

@@ -239,6 +239,11 @@ class HeadPoseNode(Node):
         self.mesh_marker: MeshMarkerBuilder | None = None
         self.tracker: FaceTracker | None = None
         self._lock = threading.Lock()  # the estimation thread vs parameter changes
+        try:  # needs no model: whether it loads is not the model pack's business
+            self.renderer = MeshRenderer()
+        except RendererUnavailableError as exc:
+            self.renderer = None
+            self.get_logger().warning(f"{exc}; mesh_image falls back to plain drawing")
         self.camera_infos = CameraInfoCache()
         self._warned_default_intrinsics = False
         self._load_models()
@@ -306,10 +311,6 @@ class HeadPoseNode(Node):
         self.mesh_marker = MeshMarkerBuilder(estimator.model.dense_mean,
                                              estimator.model.triangles,
                                              self.p["mesh_marker_cell_m"] * 1e6)
-        try:
-            self.renderer = MeshRenderer()
-        except RendererUnavailableError as exc:
-            self.get_logger().warning(f"{exc}; mesh_image falls back to plain drawing")
         self.model_error = None
         self.tracker = FaceTracker(estimator, tracker_options(self.p))
         self.estimator = estimator
@@ -535,7 +536,7 @@ class HeadPoseNode(Node):
         header = Header(stamp=self.get_clock().now().to_msg())
         self.pub_diag.publish(self.stats.status(
             f"{self.get_name()}: head pose", self.get_fully_qualified_name(),
-            self.model_error, header))
+            self.model_error, header, self.rejected_parameters))
 
 
 def tracker_options(p: dict[str, Any]) -> TrackerOptions:

@@ -1,0 +1,114 @@
+"""Attacks on the node as a process over DDS: bombs, bad start-up parameters, a foreign
+renderer library, a corrupt imported model. The node must answer each with a clear message
+and a defined result, and keep serving."""
+
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+import pytest
+from conftest import SHARED_MODELS
+from ros_harness import NodeProcess, Probe, image_msg, require_ros
+
+pytestmark = pytest.mark.ros
+require_ros()
+
+from diagnostic_msgs.msg import DiagnosticArray  # noqa: E402
+from node_rig import FRAME, Rig, next_stamp  # noqa: E402
+from sensor_msgs.msg import CompressedImage, Image  # noqa: E402
+from std_msgs.msg import Header  # noqa: E402
+from test_hardening import _pack_with_full_bfm, _system_library, png_bomb  # noqa: E402
+
+from dense_head_pose.morphable_model import FULL_BFM_NAME  # noqa: E402
+
+
+def _compressed(data: bytes, t, fmt: str = "png") -> CompressedImage:
+    msg = CompressedImage(header=Header(stamp=t, frame_id=FRAME), format=fmt)
+    msg.data = data
+    return msg
+
+
+def test_compressed_decompression_bomb(rclpy_context, tmp_path, video_frames) -> None:
+    """0.2 MB of PNG declaring 13000 x 13000 pixels: refused from its header, no memory
+    spike, the next frame served."""
+    import cv2
+
+    rig = Rig({"input_transport": "compressed", "image_qos": "reliable"}, tmp_path,
+              compressed=True, tf=False)
+    try:
+        before = rig.node.peak_rss_mb()
+        bomb = png_bomb(13000, 13000)
+        assert len(bomb) < 1_000_000
+        assert rig.send(_compressed(bomb, next_stamp())).faces == []
+        assert "exceeds" in rig.node.output()
+        jpeg = cv2.imencode(".jpg", video_frames[5])[1].tobytes()
+        assert len(rig.send(_compressed(jpeg, next_stamp(), "jpeg")).faces) == 1
+        # decoding it would have taken 169 MB more at least (507 MB as BGR)
+        assert rig.node.peak_rss_mb() - before < 100, (before, rig.node.peak_rss_mb())
+    finally:
+        rig.close()
+
+
+def test_bad_start_up_parameters_fall_back_and_say_so(rclpy_context, tmp_path,
+                                                      video_frames) -> None:
+    rig = Rig({"image_qos": "reliable", "score_threshold": 5.0, "num_threads": 0,
+               "max_faces": 1.5, "draw_mode": "cartoon", "hri.enable": "maybe"}, tmp_path,
+              tf=False)
+    try:
+        assert len(rig.send(image_msg(video_frames[0], FRAME, next_stamp())).faces) == 1
+        out = rig.node.output()
+        for name in ("score_threshold", "num_threads", "max_faces", "draw_mode", "hri.enable"):
+            assert f"parameter {name}:" in out and "using the default" in out, name
+        rig.probe.received["/diagnostics"].clear()
+        assert rig.probe.spin_until(lambda: rig.probe.received["/diagnostics"], 5)
+        status = rig.probe.received["/diagnostics"][-1].status[0]
+        assert status.level == status.WARN and "refused at start-up" in status.message
+    finally:
+        rig.close()
+
+
+def test_foreign_renderer_library_falls_back_to_plain_drawing(rclpy_context, tmp_path,
+                                                              video_frames) -> None:
+    env = {"DENSE_HEAD_POSE_RENDER_LIB": str(_system_library("libm.so.6"))}
+    node = NodeProcess("head_pose_node", params={"image_qos": "reliable"}, log_dir=tmp_path,
+                       env=env)
+    probe = Probe("probe_foreign_renderer")
+    try:
+        probe.subscribe(Image, "mesh_image")
+        pub = probe.publisher(Image, "image")
+        probe.wait_for_subscribers(pub)
+        probe.wait_for_publishers(["mesh_image"])
+        frame = video_frames[8]
+        pub.publish(image_msg(frame, FRAME, next_stamp()))
+        assert probe.spin_until(lambda: probe.received["mesh_image"], 20), node.output()
+        drawn = np.frombuffer(probe.received["mesh_image"][0].data, np.uint8).reshape(720,
+                                                                                     1280, 3)
+        assert np.abs(drawn.astype(int) - frame).mean() > 0.01  # something was drawn
+        assert "not the dense_head_pose renderer" in node.output()
+        assert node.alive()
+    finally:
+        probe.destroy()
+        assert node.stop() == 0
+    assert "Traceback" not in node.output()
+
+
+def test_corrupt_imported_model_keeps_the_node_up(rclpy_context, tmp_path) -> None:
+    pack = _pack_with_full_bfm(tmp_path)
+    full = pack / FULL_BFM_NAME
+    full.write_bytes(full.read_bytes()[:3000])  # truncated
+    assert not (pack / "face_3dmm_mb05.tflite").is_symlink()
+    node = NodeProcess("head_pose_node", params={"models_dir": str(pack)}, log_dir=tmp_path)
+    probe = Probe("probe_corrupt_full_bfm")
+    try:
+        probe.subscribe(DiagnosticArray, "/diagnostics")
+        assert probe.spin_until(lambda: any(
+            s.level == s.ERROR and FULL_BFM_NAME in s.message
+            for m in probe.received["/diagnostics"] for s in m.status), 15), node.output()
+        assert node.alive()
+    finally:
+        probe.destroy()
+        assert node.stop() == 0
+    assert "Traceback" not in node.output()
+    shutil.rmtree(pack)
+    assert SHARED_MODELS.is_dir()
