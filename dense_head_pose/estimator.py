@@ -22,7 +22,8 @@ from .detection import Detection, FaceDetector
 from .images import as_bgr8
 from .morphable_model import FULL_BFM_NAME, MorphableModel
 from .pose import CameraIntrinsics, euler_angles, metric_pose, pnp_pose, view_rotation
-from .results import Face, FrameResult
+from .results import Face, FrameResult, compute_vertices
+from .runtime import limit_native_threads
 
 POSE_METHODS = ("affine", "pnp")
 
@@ -58,9 +59,13 @@ class EstimatorOptions:
     """``affine``: metric pose from the 3DMM camera; ``pnp``: refined by solvePnP."""
     min_face_size: float = 8.0
     """Detector boxes narrower than this many pixels are ignored."""
+    limit_threads: bool = True
+    """Pin the process's BLAS and OpenCV thread pools to ``num_threads`` when the models are
+    loaded (see :func:`dense_head_pose.runtime.limit_native_threads`)."""
 
     def __post_init__(self) -> None:
         for name, kind in (("num_threads", int), ("max_faces", int), ("refine", bool),
+                           ("limit_threads", bool),
                            ("score_threshold", float), ("nms_iou", float),
                            ("min_face_size", float), ("pose_method", str)):
             value = getattr(self, name)
@@ -127,6 +132,8 @@ class HeadPoseEstimator:
         """
         opts = replace(options or EstimatorOptions(), **overrides)  # type: ignore[arg-type]
         directory = model_pack.locate(model_dir)
+        if opts.limit_threads:
+            limit_native_threads(opts.num_threads)
         detector = FaceDetector(directory / "face_detector_rfb320.tflite", opts.num_threads,
                                 opts.score_threshold, opts.nms_iou)
         regressor = Regressor(directory / "face_3dmm_mb05.tflite", opts.num_threads)
@@ -178,8 +185,7 @@ class HeadPoseEstimator:
                 faces.append(face)
         if dense:
             start = time.perf_counter()
-            for face in faces:
-                _ = face.vertices
+            compute_vertices(faces)
             times["reconstruct_dense"] = (time.perf_counter() - start) * 1e3
         return FrameResult(faces, width, height, times)
 

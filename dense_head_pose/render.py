@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import RendererUnavailableError
-from .results import Face
+from .results import Face, compute_vertices
 
 ENV_VAR = "DENSE_HEAD_POSE_RENDER_LIB"
 ABI_VERSION = 1
@@ -181,6 +181,7 @@ class MeshRenderer:
             model = faces[0]._model
             if model is None:
                 raise ValueError("faces carry no model: cannot get the mesh triangles")
+            compute_vertices(faces)  # all faces in one pass over the model's weights
             self.render(image, [f.vertices for f in faces], model.triangles)
         return image
 

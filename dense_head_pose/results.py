@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -56,19 +57,18 @@ class Face:
         return self.params[52:62]
 
     def model_vertices(self) -> np.ndarray:
-        """(38365, 3) float32 dense vertices in model space, micrometres (cached: the image
-        and camera-frame vertices both derive from it)."""
+        """(38365, 3) float32 dense vertices in model space, micrometres (cached)."""
         if self._model_vertices is None:
-            if self._model is None:
-                raise RuntimeError("this Face carries no model to reconstruct dense vertices")
-            self._model_vertices = self._model.dense_model(self.params)
+            self._model_vertices = self._require_model().dense_model(self.params)
         return self._model_vertices
 
     @property
     def vertices(self) -> np.ndarray:
-        """(38365, 3) float32 dense vertices, image pixels and relative depth (cached)."""
+        """(38365, 3) float32 dense vertices, image pixels and relative depth (cached;
+        :func:`compute_vertices` does several faces in one pass)."""
         if self._vertices is None:
-            self._vertices = MorphableModel.project(self.model_vertices(), self.camera)
+            compute_vertices([self])
+        assert self._vertices is not None
         return self._vertices
 
     @property
@@ -79,12 +79,25 @@ class Face:
     def vertices_in_camera(self, indices: np.ndarray | None = None) -> np.ndarray:
         """(N, 3) float32 dense vertices (or those at ``indices``) in the camera optical
         frame, metres."""
-        assert self._model is not None
-        if indices is None:
-            return self._metric(self.model_vertices())
+        model = self._require_model()
+        linear, offset = self._metric_map()
         if self._model_vertices is not None:
-            return self._metric(self._model_vertices[indices])
-        return self._metric(self._model.dense_model(self.params, indices))
+            points = self._model_vertices if indices is None else self._model_vertices[indices]
+            return points @ linear.T + offset
+        return model.dense_linear([self.params], [linear], indices)[0] + offset
+
+    def _require_model(self) -> MorphableModel:
+        if self._model is None:
+            raise RuntimeError("this Face carries no model to reconstruct dense vertices")
+        return self._model
+
+    def _metric_map(self) -> tuple[np.ndarray, np.ndarray]:
+        """Model micrometres -> camera metres as ``p @ linear.T + offset`` (float32)."""
+        model = self._require_model()
+        sellion = model.landmarks_model(self.params)[27].astype(np.float64)
+        linear = self.pose.rotation @ HEAD_IN_MODEL.T * MICROMETRE
+        offset = self.pose.translation - linear @ sellion
+        return linear.astype(np.float32), offset.astype(np.float32)
 
     def landmarks_in_camera(self) -> np.ndarray:
         """(68, 3) float32 landmarks in the camera optical frame, metres."""
@@ -92,12 +105,8 @@ class Face:
         return self._metric(self._model.landmarks_model(self.params))
 
     def _metric(self, model_points: np.ndarray) -> np.ndarray:
-        assert self._model is not None
-        sellion = self._model.landmarks_model(self.params)[27]
-        model_to_cam = (self.pose.rotation @ HEAD_IN_MODEL.T).astype(np.float32)
-        out = (model_points - sellion) @ (model_to_cam.T * np.float32(MICROMETRE))
-        out += self.pose.translation.astype(np.float32)
-        return out
+        linear, offset = self._metric_map()
+        return model_points @ linear.T + offset
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready summary with the CLI's documented keys."""
@@ -113,6 +122,22 @@ class Face:
             "landmarks": [[round(float(v), 2) for v in p] for p in self.landmarks],
             "params": [float(v) for v in self.params],
         }
+
+
+def compute_vertices(faces: Sequence[Face]) -> None:
+    """Compute the image-space dense vertices of every face that has none yet, all faces of
+    a model in one pass over its interpolation weights (see ``MorphableModel.dense_linear``)."""
+    pending = [f for f in faces if f._vertices is None]
+    by_model: dict[int, list[Face]] = {}
+    for face in pending:
+        by_model.setdefault(id(face._require_model()), []).append(face)
+    for group in by_model.values():
+        model = group[0]._require_model()
+        cameras = [f.camera.astype(np.float32) for f in group]
+        outputs = model.dense_linear([f.params for f in group], [c[:, :3] for c in cameras])
+        for face, camera, out in zip(group, cameras, outputs):
+            out += camera[:, 3]
+            face._vertices = out
 
 
 @dataclass

@@ -100,3 +100,22 @@ class TFLiteModel:
         self._interp.set_tensor(self._input_index, tensor)
         self._interp.invoke()
         return [self._interp.get_tensor(i) for i in self._output_indices]
+
+
+def limit_native_threads(count: int) -> None:
+    """Pin the process's BLAS (OpenBLAS, MKL) and OpenCV thread pools to ``count`` threads.
+
+    With their defaults both use every core: after each dense reconstruction (a 38365 x 68
+    product) OpenBLAS's workers spin for a while, and OpenCV parallelises resizes and warps of
+    a few hundred microseconds, so a one-thread pipeline burnt up to twice its wall time in CPU
+    (``scripts/benchmark_performance.py``): on a robot the other core is never idle. The pools
+    are process-wide, so this is too; ``EstimatorOptions(limit_threads=False)`` leaves them.
+    """
+    import cv2
+
+    cv2.setNumThreads(int(count))
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # a dependency; without it BLAS keeps its default
+        return
+    threadpool_limits(limits=int(count), user_api="blas")

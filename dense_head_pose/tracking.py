@@ -47,7 +47,7 @@ from .estimator import Fit, HeadPoseEstimator
 from .images import as_bgr8
 from .one_euro import OneEuroFilter, OneEuroParams, RotationOneEuroFilter
 from .pose import CameraIntrinsics, view_rotation
-from .results import Face, FrameResult
+from .results import Face, FrameResult, compute_vertices
 
 #: The filtered quantities, in the order of the CLI's and the node's parameters.
 QUANTITIES = ("rotation", "translation", "depth", "expression", "shape")
@@ -271,8 +271,7 @@ class FaceTracker:
             faces = self._tracked(image, intrinsics, t, times)
         if dense:
             start = time.perf_counter()
-            for face in faces:
-                _ = face.vertices
+            compute_vertices(faces)
             times["reconstruct_dense"] = (time.perf_counter() - start) * 1e3
         times["total"] = (time.perf_counter() - t_start) * 1e3
         return FrameResult(faces, width, height, times)

@@ -77,13 +77,94 @@ static int shade_vertices(const float *v, int n, const int32_t *tri, int nt, flo
         const float ny = e1z * e2x - e1x * e2z;
         const float nz = e1x * e2y - e1y * e2x;
         float *oa = out + 4 * a, *ob = out + 4 * b, *oc = out + 4 * c;
+#if defined(__SSE2__)
+        /* one 4-wide add per corner instead of three (the same sums, the 4th lane stays 0) */
+        const __m128 nv = _mm_setr_ps(nx, ny, nz, 0.0f);
+        _mm_storeu_ps(oa, _mm_add_ps(_mm_loadu_ps(oa), nv));
+        _mm_storeu_ps(ob, _mm_add_ps(_mm_loadu_ps(ob), nv));
+        _mm_storeu_ps(oc, _mm_add_ps(_mm_loadu_ps(oc), nv));
+#else
         oa[0] += nx; oa[1] += ny; oa[2] += nz;
         ob[0] += nx; ob[1] += ny; ob[2] += nz;
         oc[0] += nx; oc[1] += ny; oc[2] += nz;
+#endif
     }
     float minx = box[0], miny = box[1], maxx = box[2], maxy = box[3];
     int finite = 1;
-    for (int i = 0; i < n; ++i) {
+    int i = 0;
+#if defined(__SSE2__)
+    {
+        /* four vertices at a time in lanes, every operation in the scalar loop's order (so
+         * both give the same bits); records transposed in and out */
+        const __m128 zero = _mm_setzero_ps(), one = _mm_set1_ps(1.0f);
+        const __m128 amb = _mm_set1_ps(s->ambient);
+        __m128 vminx = _mm_set1_ps(minx), vminy = _mm_set1_ps(miny);
+        __m128 vmaxx = _mm_set1_ps(maxx), vmaxy = _mm_set1_ps(maxy);
+        __m128 fin = _mm_castsi128_ps(_mm_set1_epi32(-1));
+        for (; i + 4 <= n; i += 4) {
+            float *o = out + 4 * i;
+            __m128 nx = _mm_loadu_ps(o), ny = _mm_loadu_ps(o + 4);
+            __m128 nz = _mm_loadu_ps(o + 8), nw = _mm_loadu_ps(o + 12);
+            _MM_TRANSPOSE4_PS(nx, ny, nz, nw);
+            const __m128 len2 = _mm_add_ps(_mm_add_ps(_mm_mul_ps(nx, nx), _mm_mul_ps(ny, ny)),
+                                           _mm_mul_ps(nz, nz));
+            const __m128 valid = _mm_cmpgt_ps(len2, zero);
+            const __m128 inv = _mm_div_ps(one, _mm_sqrt_ps(len2));
+            nx = _mm_mul_ps(nx, inv); ny = _mm_mul_ps(ny, inv); nz = _mm_mul_ps(nz, inv);
+            __m128 shade = amb;
+            for (int l = 0; l < nl; ++l) {
+                __m128 d = _mm_add_ps(_mm_add_ps(_mm_mul_ps(nx, _mm_set1_ps(lights[l][0])),
+                                                 _mm_mul_ps(ny, _mm_set1_ps(lights[l][1]))),
+                                      _mm_mul_ps(nz, _mm_set1_ps(lights[l][2])));
+                __m128 h = _mm_add_ps(_mm_add_ps(_mm_mul_ps(nx, _mm_set1_ps(half_vec[l][0])),
+                                                 _mm_mul_ps(ny, _mm_set1_ps(half_vec[l][1]))),
+                                      _mm_mul_ps(nz, _mm_set1_ps(half_vec[l][2])));
+                const __m128 lit = _mm_cmpgt_ps(d, zero);
+                d = _mm_and_ps(lit, d);
+                h = _mm_max_ps(_mm_and_ps(lit, h), zero);
+                __m128 hp = _mm_mul_ps(h, h);
+                hp = _mm_mul_ps(hp, hp);
+                hp = _mm_mul_ps(hp, hp);
+                shade = _mm_add_ps(shade, _mm_add_ps(_mm_mul_ps(_mm_set1_ps(intensity[l]), d),
+                                                     _mm_mul_ps(_mm_set1_ps(specular[l]), hp)));
+            }
+            shade = _mm_or_ps(_mm_and_ps(valid, shade), _mm_andnot_ps(valid, amb));
+            /* positions x0 y0 z0 x1 | y1 z1 x2 y2 | z2 x3 y3 z3 -> x[4], y[4], z[4] */
+            const float *p = v + 3 * i;
+            const __m128 a0 = _mm_loadu_ps(p), a1 = _mm_loadu_ps(p + 4), a2 = _mm_loadu_ps(p + 8);
+            const __m128 x01 = _mm_shuffle_ps(a0, a0, _MM_SHUFFLE(0, 0, 3, 0)); /* x0 x1 x0 x0 */
+            const __m128 x23 = _mm_shuffle_ps(a1, a2, _MM_SHUFFLE(1, 1, 2, 2)); /* x2 x2 x3 x3 */
+            const __m128 px = _mm_shuffle_ps(x01, x23, _MM_SHUFFLE(2, 0, 1, 0)); /* x0 x1 x2 x3 */
+            const __m128 y01 = _mm_shuffle_ps(a0, a1, _MM_SHUFFLE(0, 0, 1, 1)); /* y0 y0 y1 y1 */
+            const __m128 y23 = _mm_shuffle_ps(a1, a2, _MM_SHUFFLE(2, 2, 3, 3)); /* y2 y2 y3 y3 */
+            const __m128 py = _mm_shuffle_ps(y01, y23, _MM_SHUFFLE(2, 0, 2, 0)); /* y0 y1 y2 y3 */
+            const __m128 z01 = _mm_shuffle_ps(a0, a1, _MM_SHUFFLE(1, 1, 2, 2)); /* z0 z0 z1 z1 */
+            const __m128 z23 = _mm_shuffle_ps(a2, a2, _MM_SHUFFLE(3, 3, 0, 0)); /* z2 z2 z3 z3 */
+            const __m128 pz = _mm_shuffle_ps(z01, z23, _MM_SHUFFLE(2, 0, 2, 0)); /* z0 z1 z2 z3 */
+            __m128 rx = px, ry = py, rz = pz, rs = shade;
+            _MM_TRANSPOSE4_PS(rx, ry, rz, rs);
+            _mm_storeu_ps(o, rx); _mm_storeu_ps(o + 4, ry);
+            _mm_storeu_ps(o + 8, rz); _mm_storeu_ps(o + 12, rs);
+            /* min/max keep the old value when the new one is NaN, as the scalar loop does */
+            vminx = _mm_min_ps(px, vminx); vmaxx = _mm_max_ps(px, vmaxx);
+            vminy = _mm_min_ps(py, vminy); vmaxy = _mm_max_ps(py, vmaxy);
+            fin = _mm_and_ps(fin, _mm_and_ps(_mm_cmpeq_ps(_mm_sub_ps(px, px), zero),
+                                             _mm_cmpeq_ps(_mm_sub_ps(py, py), zero)));
+            fin = _mm_and_ps(fin, _mm_cmpeq_ps(_mm_sub_ps(pz, pz), zero));
+        }
+        float lanes[4];
+        _mm_storeu_ps(lanes, vminx);
+        for (int k = 0; k < 4; ++k) minx = lanes[k] < minx ? lanes[k] : minx;
+        _mm_storeu_ps(lanes, vminy);
+        for (int k = 0; k < 4; ++k) miny = lanes[k] < miny ? lanes[k] : miny;
+        _mm_storeu_ps(lanes, vmaxx);
+        for (int k = 0; k < 4; ++k) maxx = lanes[k] > maxx ? lanes[k] : maxx;
+        _mm_storeu_ps(lanes, vmaxy);
+        for (int k = 0; k < 4; ++k) maxy = lanes[k] > maxy ? lanes[k] : maxy;
+        finite = _mm_movemask_ps(fin) == 0xF;
+    }
+#endif
+    for (; i < n; ++i) {
         float *o = out + 4 * i;
         const float *p = v + 3 * i;
         const float len2 = o[0] * o[0] + o[1] * o[1] + o[2] * o[2];
@@ -124,6 +205,11 @@ static inline void rasterise_impl(const float *pv, const int32_t *tri, int nt, i
         const float *pa = pv + 4 * tri[3 * t], *pb = pv + 4 * tri[3 * t + 1],
                     *pc = pv + 4 * tri[3 * t + 2];
         const float ax = pa[0], ay = pa[1], bx = pb[0], by = pb[1], cx = pc[0], cy = pc[1];
+        /* signed doubled area in image axes (y down): > 0 means the normal (v1-v0)x(v2-v0)
+         * has z > 0, i.e. the triangle faces the viewer. First: half of a face's triangles
+         * face away, and this costs less than their bounding box */
+        const float area = (bx - ax) * (cy - ay) - (by - ay) * (cx - ax);
+        if (!(area > 1e-12f)) continue; /* back-facing, degenerate or not finite */
         const float minx = min3(ax, bx, cx), maxx = max3(ax, bx, cx);
         const float miny = min3(ay, by, cy), maxy = max3(ay, by, cy);
         int x0, x1, y0, y1;
@@ -142,10 +228,6 @@ static inline void rasterise_impl(const float *pv, const int32_t *tri, int nt, i
             y1 = floor_nonneg(maxy);
         }
         if (x0 > x1 || y0 > y1) continue; /* no pixel centre inside the bounding box */
-        /* signed doubled area in image axes (y down): > 0 means the normal (v1-v0)x(v2-v0)
-         * has z > 0, i.e. the triangle faces the viewer */
-        const float area = (bx - ax) * (cy - ay) - (by - ay) * (cx - ax);
-        if (!(area > 1e-12f)) continue; /* back-facing or degenerate */
         const float inv_area = 1.0f / area;
         const float az = pa[2], bz = pb[2], cz = pc[2];
         const float sa = pa[3], sb = pb[3], sc = pc[3];

@@ -40,7 +40,8 @@ import rclpy
 from diagnostic_msgs.msg import DiagnosticArray
 from geometry_msgs.msg import PoseArray, PoseStamped
 from ros_harness import NodeProcess, Probe, camera_info_msg, image_msg, stamp
-from sensor_msgs.msg import CameraInfo, Image, PointCloud2
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2
+from std_msgs.msg import Header
 from visualization_msgs.msg import Marker, MarkerArray
 
 from dense_head_pose.benchmark import format_table
@@ -57,9 +58,15 @@ def _ns(t) -> int:
     return t.sec * 1_000_000_000 + t.nanosec
 
 
+COMPRESSED = [False]  # set from --input
+
+
 def run(frames: list[np.ndarray], size: tuple[int, int], everything: bool, n_frames: int,
         rate: float, seconds: float, log_dir: Path) -> dict:
-    node = NodeProcess("head_pose_node", params={"image_qos": "reliable"}, log_dir=log_dir)
+    compressed = COMPRESSED[0]
+    node = NodeProcess("head_pose_node", params={
+        "image_qos": "reliable", "input_transport": "compressed" if compressed else "raw"},
+        log_dir=log_dir)
     probe = Probe(f"bench_{time.time_ns()}")
     received: dict[int, float] = {}
     probe.node.create_subscription(
@@ -75,12 +82,14 @@ def run(frames: list[np.ndarray], size: tuple[int, int], everything: bool, n_fra
             probe.subscribe(TFMessage, "/tf", raw=True)
         except ImportError:
             pass
-    pub = probe.publisher(Image, "image")
+    pub = (probe.publisher(CompressedImage, "image/compressed") if compressed
+           else probe.publisher(Image, "image"))
     info_pub = probe.publisher(CameraInfo, "camera_info")
     probe.wait_for_subscribers(pub)
     probe.wait_for_publishers(["head_pose", *(ALL_OUTPUTS if everything else [])])
     w, h = size
     msgs = [cv2.resize(f, (w, h), interpolation=cv2.INTER_AREA) for f in frames]
+    jpegs = [cv2.imencode(".jpg", m, [cv2.IMWRITE_JPEG_QUALITY, 90])[1].tobytes() for m in msgs]
     sent: dict[int, float] = {}
     counter = [1]
 
@@ -88,7 +97,11 @@ def run(frames: list[np.ndarray], size: tuple[int, int], everything: bool, n_fra
         t = stamp(counter[0], 0)
         counter[0] += 1
         info_pub.publish(camera_info_msg(w, w, w / 2, h / 2, w, h, "cam", t))
-        msg = image_msg(msgs[i % len(msgs)], "cam", t)
+        if compressed:  # JPEG, as a camera driver's compressed stream (encoded by it)
+            msg = CompressedImage(header=Header(stamp=t, frame_id="cam"), format="jpeg")
+            msg.data = jpegs[i % len(jpegs)]
+        else:
+            msg = image_msg(msgs[i % len(msgs)], "cam", t)
         sent[_ns(t)] = time.perf_counter()
         pub.publish(msg)
         return _ns(t)
@@ -141,15 +154,31 @@ def main() -> None:
     parser.add_argument("--frames", type=int, default=150, help="closed-loop frames per run")
     parser.add_argument("--rate", type=float, default=30.0, help="open-loop publish rate")
     parser.add_argument("--seconds", type=float, default=5.0, help="open-loop duration")
+    parser.add_argument("--sizes", default="640x480,1280x720", help="frame sizes, WxH,...")
+    parser.add_argument("--input", default="raw", choices=("raw", "compressed"),
+                        help="raw images, or JPEG (quality 90) on image/compressed")
+    parser.add_argument("--outputs", default="head_pose,all", help="head_pose, all or both")
+    parser.add_argument("--dds", default="default", choices=("default", "shm", "large_data"),
+                        help="Fast DDS transports of both processes: the default, "
+                             "config/fastdds_shm.xml, or FASTDDS_BUILTIN_TRANSPORTS=LARGE_DATA")
     args = parser.parse_args()
+    if args.dds == "shm":
+        profile = str(Path(__file__).resolve().parents[1] / "config" / "fastdds_shm.xml")
+        os.environ["FASTDDS_DEFAULT_PROFILES_FILE"] = profile
+        os.environ["FASTRTPS_DEFAULT_PROFILES_FILE"] = profile
+    elif args.dds == "large_data":
+        os.environ["FASTDDS_BUILTIN_TRANSPORTS"] = "LARGE_DATA"
+    sizes = [tuple(int(v) for v in s.split("x")) for s in args.sizes.split(",")]
+    COMPRESSED[0] = args.input == "compressed"
+    which = [o == "all" for o in args.outputs.split(",")]
     with open_source(str(Path(args.testdata) / "talking_head.mp4")) as source:
         frames = [f for _, f in source]
     rclpy.init()
     rows, stage_rows = [], []
     log_dir = Path("/tmp")
     try:
-        for size in ((640, 480), (1280, 720)):
-            for everything in (False, True):
+        for size in sizes:
+            for everything in which:
                 r = run(frames, size, everything, args.frames, args.rate, args.seconds, log_dir)
                 rows.append((r["size"], r["outputs"], f"{r['latency_median_ms']:.1f}",
                              f"{r['latency_p95_ms']:.1f}", f"{r['closed_loop_fps']:.1f}",

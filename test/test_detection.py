@@ -37,6 +37,21 @@ def test_finds_every_face(request: pytest.FixtureRequest, estimator, fixture: st
     assert areas == sorted(areas, reverse=True)
 
 
+@pytest.mark.parametrize(("fixture", "count"), [("one_face", 1), ("two_faces", 2),
+                                                 ("three_faces", 3)])
+def test_finds_every_face_in_a_4x_reduced_copy(request: pytest.FixtureRequest, estimator,
+                                               fixture: str, count: int) -> None:
+    """The detector's bilinear downscale keeps recall on small copies as on the originals."""
+    import cv2
+
+    image = request.getfixturevalue(fixture)
+    small = cv2.resize(image, (image.shape[1] // 4, image.shape[0] // 4),
+                       interpolation=cv2.INTER_AREA)
+    detections = estimator.detect(small)
+    assert len(detections) == count
+    assert all(d.score > 0.9 for d in detections)
+
+
 def test_no_face_in_blank_or_noise(estimator) -> None:
     rng = np.random.default_rng(1)
     assert estimator.detect(np.full((480, 640, 3), 128, np.uint8)) == []

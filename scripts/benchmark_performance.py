@@ -1,0 +1,217 @@
+#!/usr/bin/env python3
+"""Where the time and the CPU go, measured in one process, interleaved, medians.
+
+Four tables (README, "Performance"):
+
+1. **Thread pools.** CPU and wall time of ``estimator()`` on the test video, alone and with
+   the dense vertices and the mesh rendered after it every frame (what a node with the mesh
+   outputs subscribed does), with the BLAS and OpenCV pools pinned to one thread (the
+   default, ``EstimatorOptions.limit_threads``) and left at every core as before.
+2. **Detection** on each test image and a 1280x720 frame, with the bilinear downscale
+   (now) and INTER_AREA above 4x (before), and the faces found.
+3. **Dense reconstruction**, one and three faces: two products (before) against one
+   product through the camera (now), and the largest difference between them.
+4. **Many faces**: a 1280x720 frame tiled with 1, 4, 8 and 16 copies of a test face, the
+   two-pass pipeline; and one LiteRT invoke of N crops against N invokes of one crop.
+
+Usage: python scripts/benchmark_performance.py [--repeat 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+from threadpoolctl import threadpool_limits
+
+from dense_head_pose import HeadPoseEstimator, MeshRenderer, images
+from dense_head_pose.benchmark import format_table
+from dense_head_pose.detection import INPUT_H, INPUT_W, FaceDetector
+from dense_head_pose.results import compute_vertices
+from dense_head_pose.runtime import limit_native_threads
+from dense_head_pose.video import open_source
+
+TESTDATA = Path(__file__).resolve().parents[2] / "shared" / "testdata"
+
+
+def _median_ms(samples: list[float]) -> float:
+    return float(np.median(samples)) * 1e3
+
+
+def thread_pools(estimator, frames, repeat: int) -> str:
+    renderer = MeshRenderer()
+    results: dict = {}
+    for _ in range(repeat):
+        for pinned in (True, False):
+            if pinned:
+                limit_native_threads(1)
+            else:  # the libraries' defaults: every core
+                cv2.setNumThreads(os.cpu_count() or 1)
+                threadpool_limits(limits=os.cpu_count() or 1, user_api="blas")
+            for mesh in (False, True):
+                wall, cpu = results.setdefault((pinned, mesh), ([], []))
+                for frame in frames:
+                    w0, c0 = time.perf_counter(), time.process_time()
+                    result = estimator(frame)
+                    wall.append(time.perf_counter() - w0)
+                    cpu.append(time.process_time() - c0)
+                    if mesh:
+                        renderer.render_faces(frame.copy(), result.faces)
+    limit_native_threads(1)
+    rows = []
+    for pinned in (True, False):
+        alone_w, alone_c = (_median_ms(s) for s in results[(pinned, False)])
+        mesh_w, mesh_c = (_median_ms(s) for s in results[(pinned, True)])
+        rows.append(("1 thread (pinned)" if pinned else f"{os.cpu_count()} (defaults)",
+                     f"{alone_w:.2f}", f"{alone_c:.2f}", f"{mesh_w:.2f}", f"{mesh_c:.2f}",
+                     f"{mesh_c / alone_c:.2f}"))
+    return format_table(rows, ("BLAS / OpenCV threads", "alone wall ms", "alone CPU ms",
+                               "with mesh wall ms", "with mesh CPU ms",
+                               "CPU with mesh / alone"))
+
+
+def detection(estimator, repeat: int) -> str:
+    named = {name: images.read(str(TESTDATA / name)) for name in
+             ("one_face.jpg", "two_faces.jpg", "three_faces_large.jpg")}
+    with open_source(str(TESTDATA / "talking_head.mp4")) as source:
+        named["talking_head.mp4 frame"] = next(iter(source))[1]
+    detector: FaceDetector = estimator.detector
+    bilinear = FaceDetector.preprocess
+
+    def area_above_4x(self, image):  # the previous preprocessing, for comparison
+        h, w = image.shape[:2]
+        interp = cv2.INTER_AREA if (w > 4 * INPUT_W or h > 4 * INPUT_H) else cv2.INTER_LINEAR
+        small = cv2.resize(image, (INPUT_W, INPUT_H), interpolation=interp)
+        cv2.normalize(cv2.cvtColor(small, cv2.COLOR_BGR2RGB), self._input[0], -1.0, 1.0,
+                      cv2.NORM_MINMAX, dtype=cv2.CV_32F)
+
+    times: dict = {}
+    found: dict = {}
+    for _ in range(repeat * 10):
+        for name, image in named.items():
+            for label, pre in (("now", bilinear), ("before", area_above_4x)):
+                FaceDetector.preprocess = pre
+                start = time.perf_counter()
+                dets = detector(image)
+                times.setdefault((name, label), []).append(time.perf_counter() - start)
+                found[(name, label)] = [round(d.score, 2) for d in dets]
+    FaceDetector.preprocess = bilinear
+    base = {label: _median_ms(times[("talking_head.mp4 frame", label)])
+            for label in ("now", "before")}
+    rows = []
+    for name, image in named.items():
+        now, before = (_median_ms(times[(name, k)]) for k in ("now", "before"))
+        rows.append((name, f"{image.shape[1]}x{image.shape[0]}", f"{now:.2f}",
+                     f"{now / base['now']:.2f}", f"{before:.2f}",
+                     f"{before / base['before']:.2f}", found[(name, "now")],
+                     found[(name, "before")]))
+    return format_table(rows, ("image", "size", "now ms", "now / 1280x720", "before ms",
+                               "before / 1280x720", "scores now", "scores before"))
+
+
+def dense(estimator, repeat: int) -> str:
+    model = estimator.model
+    weights = np.ascontiguousarray(model._tps[:, :68])
+    faces = estimator(images.read(str(TESTDATA / "three_faces_large.jpg"))).faces
+
+    def before(face):
+        vertices = model.dense_mean + weights @ model.landmark_offsets(face.params)
+        camera = face.camera.astype(np.float32)
+        return vertices @ camera[:, :3].T + camera[:, 3]
+
+    def now(group):
+        for face in group:
+            face._vertices = None
+        compute_vertices(group)
+
+    worst = 0.0
+    for face in faces:
+        now([face])
+        ref = before(face)
+        worst = max(worst, float(np.abs(face.vertices - ref).max() / np.abs(ref).max()))
+    rows = []
+    for count in (1, 3):
+        group = faces[:count]
+        t_before, t_now = [], []
+        for _ in range(repeat * 100):
+            start = time.perf_counter()
+            for face in group:
+                before(face)
+            t_before.append(time.perf_counter() - start)
+            start = time.perf_counter()
+            now(group)
+            t_now.append(time.perf_counter() - start)
+        b, n = _median_ms(t_before), _median_ms(t_now)
+        rows.append((count, f"{b:.3f}", f"{n:.3f}", f"{n / b:.2f}"))
+    table = format_table(rows, ("faces", "before ms", "now ms", "now / before"))
+    return f"{table}\nlargest difference: {worst:.1e} of the coordinates' range"
+
+
+def many_faces(estimator, repeat: int) -> str:
+    face = cv2.resize(images.read(str(TESTDATA / "one_face.jpg")), (150, 200))
+    rows = []
+    base = None
+    for count in (1, 4, 8, 16):
+        frame = np.full((720, 1280, 3), 110, np.uint8)
+        for k in range(count):
+            r, c = divmod(k, 8)
+            frame[20 + r * 230:220 + r * 230, 10 + c * 158:160 + c * 158] = face
+        samples = []
+        for _ in range(repeat * 10):
+            start = time.perf_counter()
+            result = estimator(frame)
+            samples.append(time.perf_counter() - start)
+        assert len(result.faces) == count
+        ms = _median_ms(samples)
+        base = base or ms
+        rows.append((count, f"{ms:.2f}", f"{ms / base:.2f}"))
+    table = format_table(rows, ("faces", "ms per frame", "/ 1 face"))
+    # one invoke of N crops against N invokes of one
+    from ai_edge_litert.interpreter import Interpreter
+
+    path = str(estimator.regressor._model.path)
+    crops = np.random.default_rng(0).uniform(0, 255, (8, 120, 120, 3)).astype(np.float32)
+    single = Interpreter(model_path=path, num_threads=1)
+    single.allocate_tensors()
+    batch = Interpreter(model_path=path, num_threads=1)
+    batch.resize_tensor_input(batch.get_input_details()[0]["index"], [8, 120, 120, 3])
+    batch.allocate_tensors()
+    t_single, t_batch = [], []
+    for _ in range(repeat * 10):
+        start = time.perf_counter()
+        for i in range(8):
+            single.set_tensor(single.get_input_details()[0]["index"], crops[i:i + 1])
+            single.invoke()
+        t_single.append(time.perf_counter() - start)
+        start = time.perf_counter()
+        batch.set_tensor(batch.get_input_details()[0]["index"], crops)
+        batch.invoke()
+        t_batch.append(time.perf_counter() - start)
+    s, b = _median_ms(t_single) / 8, _median_ms(t_batch) / 8
+    return (f"{table}\n3DMM inference per face: {s:.3f} ms invoked one by one, {b:.3f} ms in "
+            f"one batch of 8 ({b / s:.2f})")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args()
+    estimator = HeadPoseEstimator.from_model_dir()
+    with open_source(str(TESTDATA / "talking_head.mp4")) as source:
+        frames = [f for _, f in source]
+    print("1. Thread pools (talking_head.mp4, 1280x720, one LiteRT thread)")
+    print(thread_pools(estimator, frames, args.repeat))
+    print("\n2. Detection")
+    print(detection(estimator, args.repeat))
+    print("\n3. Dense reconstruction (faces of three_faces_large.jpg)")
+    print(dense(estimator, args.repeat))
+    print("\n4. Many faces (two passes, one thread)")
+    print(many_faces(estimator, args.repeat))
+
+
+if __name__ == "__main__":
+    main()
