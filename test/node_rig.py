@@ -38,10 +38,10 @@ class Rig:
     """The node, a probe subscribed to every output, and image/camera_info publishers."""
 
     def __init__(self, params: dict, tmp_path, compressed: bool = False, tf: bool = True,
-                 namespace: str = ""):
+                 namespace: str = "", env: dict | None = None):
         remaps = {"__ns": f"/{namespace}"} if namespace else None
         self.node = NodeProcess("head_pose_node", params=params, remaps=remaps,
-                                log_dir=tmp_path)
+                                log_dir=tmp_path, env=env)
         self.probe = Probe(f"probe_{time.time_ns()}")
         ns = f"/{namespace}/" if namespace else ""
         for topic, msg_type in OUTPUTS.items():

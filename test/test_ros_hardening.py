@@ -112,3 +112,21 @@ def test_corrupt_imported_model_keeps_the_node_up(rclpy_context, tmp_path) -> No
     assert "Traceback" not in node.output()
     shutil.rmtree(pack)
     assert SHARED_MODELS.is_dir()
+
+
+def test_shared_memory_profile_loads_and_interoperates(rclpy_context, tmp_path,
+                                                       video_frames) -> None:
+    """config/fastdds_shm.xml is a valid Fast DDS profile: a node started with it serves a
+    participant started without it (UDP stays on), with no profile error in its log."""
+    from pathlib import Path
+
+    profile = str(Path(__file__).resolve().parents[1] / "config" / "fastdds_shm.xml")
+    rig = Rig({"image_qos": "reliable"}, tmp_path, tf=False, namespace="shm",
+              env={"FASTDDS_DEFAULT_PROFILES_FILE": profile,
+                   "FASTRTPS_DEFAULT_PROFILES_FILE": profile})
+    try:
+        assert len(rig.send(image_msg(video_frames[4], FRAME, next_stamp())).faces) == 1
+        out = rig.node.output()
+        assert "XML" not in out and "rror" not in out, out[-2000:]
+    finally:
+        rig.close()
