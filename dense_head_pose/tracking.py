@@ -311,11 +311,9 @@ class FaceTracker:
                 self._tracks.remove(track)
                 lost.append(track)
         self._since_detection += 1
+        # a lost track is re-acquired (or retired) by the detector on this very frame
         if lost or not self._tracks or self._since_detection >= opts.detect_every:
             self._detect(image, lost, t, times)
-        else:
-            for track in lost:
-                self._retire(track, t)
         return self._faces(self._tracks, intrinsics, t, times)
 
     def _follow(self, image: np.ndarray, track: _Track, times: dict[str, float]) -> Fit | None:

@@ -162,7 +162,7 @@ def _launch_sigterm_notice(line: str) -> bool:
 
 # --------------------------------------------------------------- files launch uses
 def test_parameter_file_matches_the_node() -> None:
-    from dense_head_pose.ros.head_pose_node import SPECS
+    from dense_head_pose.ros.parameters import SPECS
 
     data = yaml.safe_load((REPO / "config" / "head_pose.yaml").read_text())
 

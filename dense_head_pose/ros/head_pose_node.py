@@ -23,17 +23,12 @@ import re
 import sys
 import threading
 import time
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 from diagnostic_msgs.msg import DiagnosticArray
 from geometry_msgs.msg import PoseArray, PoseStamped
 from rcl_interfaces.msg import (
-    FloatingPointRange,
-    IntegerRange,
-    ParameterDescriptor,
-    ParameterType,
     SetParametersResult,
 )
 from rclpy.exceptions import InvalidParameterTypeException, InvalidParameterValueException
@@ -48,129 +43,32 @@ from dense_head_pose.msg import Face as FaceMsg
 from dense_head_pose.msg import FaceArray as FaceArrayMsg
 
 from .. import model_pack
-from ..drawing import DRAW_MODES, draw
+from ..drawing import draw
 from ..errors import DenseHeadPoseError, ModelError, RendererUnavailableError
-from ..estimator import POSE_METHODS, EstimatorOptions, HeadPoseEstimator
-from ..one_euro import OneEuroParams
+from ..estimator import EstimatorOptions, HeadPoseEstimator
 from ..pose import CameraIntrinsics, quaternion_from_matrix
 from ..render import MeshRenderer
-from ..tracking import QUANTITIES, FaceTracker, SmoothingOptions, TrackerOptions
+from ..tracking import FaceTracker
 from . import conversions
 from .camera_info import CameraInfoCache, stamp_ns
 from .diagnostics import NodeStats
 from .markers import MeshMarkerBuilder, landmark_markers
+from .parameters import (
+    PARAMETERS,
+    TRACKER_KEYS,
+    ParamSpec,
+    check_choice,
+    normalise,
+    tracker_options,
+)
 from .runner import run_node
 from .tf_output import TfOutput
 
 NODE_NAME = "head_pose_node"
-MESH_IMAGE_MODES = (*DRAW_MODES, "mesh")
 #: Rotation of the gaze frame (optical axes, z along the gaze) in the head frame.
 GAZE_IN_HEAD = np.array([[0.0, 0.0, 1.0], [-1.0, 0.0, 0.0], [0.0, -1.0, 0.0]])
 GAZE_QUATERNION = quaternion_from_matrix(GAZE_IN_HEAD)
 _THROTTLE_S = 5.0
-
-
-@dataclass(frozen=True)
-class ParamSpec:
-    """A declared parameter: default, description, range or choices, run-time changeable."""
-
-    name: str
-    default: Any
-    description: str
-    read_only: bool = False
-    int_range: tuple[int, int] | None = None
-    float_range: tuple[float, float] | None = None
-    choices: tuple[str, ...] | None = None
-    on_off: bool = False
-    """Choices that include on/off: YAML (``-p x:=off``, launch, parameter files) reads those
-    as booleans, so a boolean is accepted too and means on or off."""
-
-    def descriptor(self) -> ParameterDescriptor:
-        """The rcl descriptor (rclpy enforces ranges; choices are checked by the node)."""
-        ptype = {bool: ParameterType.PARAMETER_BOOL, int: ParameterType.PARAMETER_INTEGER,
-                 float: ParameterType.PARAMETER_DOUBLE,
-                 str: ParameterType.PARAMETER_STRING}[type(self.default)]
-        text = self.description
-        if self.choices:
-            text += f" One of: {', '.join(self.choices)}."
-        d = ParameterDescriptor(name=self.name, type=ptype, description=text,
-                                read_only=self.read_only, dynamic_typing=self.on_off)
-        if self.on_off:
-            d.type = ParameterType.PARAMETER_NOT_SET
-        if self.int_range:
-            d.integer_range = [IntegerRange(from_value=self.int_range[0],
-                                            to_value=self.int_range[1], step=1)]
-        if self.float_range:
-            d.floating_point_range = [FloatingPointRange(from_value=self.float_range[0],
-                                                         to_value=self.float_range[1], step=0.0)]
-        return d
-
-
-PARAMETERS: tuple[ParamSpec, ...] = (
-    ParamSpec("models_dir", "", "Model pack directory; empty: $DENSE_HEAD_POSE_MODELS, then "
-              "the package's share/dense_head_pose/models, then the source tree.", read_only=True),
-    ParamSpec("num_threads", 1, "LiteRT threads per model.", read_only=True, int_range=(1, 16)),
-    ParamSpec("input_transport", "raw", "raw: sensor_msgs/Image on 'image'; compressed: "
-              "sensor_msgs/CompressedImage on 'image/compressed'.", read_only=True,
-              choices=("raw", "compressed")),
-    ParamSpec("image_qos", "sensor_data", "Image subscription QoS: sensor_data (best effort, "
-              "newest frame only) or reliable (for bag playback or reliable publishers that "
-              "must not lose frames).", read_only=True, choices=("sensor_data", "reliable")),
-    ParamSpec("score_threshold", 0.6, "Minimum detector confidence of a face.",
-              float_range=(0.05, 0.99)),
-    ParamSpec("max_faces", 8, "Largest N faces processed per frame (0 disables processing).",
-              int_range=(0, 64)),
-    ParamSpec("refine", True, "Second alignment pass from the first pass's landmarks "
-              "(steadier, one more inference per face)."),
-    ParamSpec("pose_method", "affine", "Metric pose from the 3DMM camera (affine) or "
-              "refined by solvePnP (pnp).", choices=POSE_METHODS),
-    ParamSpec("camera_frame", "", "frame_id of the outputs; empty: the image header's "
-              "frame_id (the camera optical frame)."),
-    ParamSpec("face_frame_prefix", "face_", "TF frame of face <id>: <prefix><id> (REP-155)."),
-    ParamSpec("gaze_frame_prefix", "gaze_", "TF frame of the gaze of face <id>: <prefix><id>."),
-    ParamSpec("publish_tf", True, "Broadcast face_<id> and gaze_<id> frames."),
-    ParamSpec("publish_landmarks", True, "Publish face_landmarks (MarkerArray)."),
-    ParamSpec("publish_points", True, "Publish face_points (PointCloud2 of dense vertices)."),
-    ParamSpec("publish_mesh", True, "Publish face_mesh (decimated TRIANGLE_LIST Marker)."),
-    ParamSpec("publish_mesh_image", True, "Publish mesh_image (overlay on the input image)."),
-    ParamSpec("draw_mode", "mesh", "What mesh_image shows.", choices=MESH_IMAGE_MODES),
-    ParamSpec("points_step", 1, "face_points keeps every N-th dense vertex.",
-              int_range=(1, 64)),
-    ParamSpec("mesh_marker_cell_m", 0.01, "Vertex clustering cell of the face_mesh marker, "
-              "metres (smaller: finer and slower).", read_only=True,
-              float_range=(0.002, 0.05)),
-    ParamSpec("diagnostics_period", 1.0, "Seconds between /diagnostics reports.",
-              read_only=True, float_range=(0.1, 60.0)),
-    ParamSpec("smooth", TrackerOptions.smooth, "One-Euro smoothing of each tracked face (pose, "
-              "TF, landmarks, mesh)."),
-    ParamSpec("detect_every", TrackerOptions.detect_every, "Run the face detector every N "
-              "frames; faces are tracked by their landmarks in between, and it runs at once "
-              "when one is lost. 1: every frame, no landmark tracking.", int_range=(1, 1000)),
-    ParamSpec("forget_after", TrackerOptions.forget_after, "Seconds a lost face's id is kept "
-              "for it, should it come back where it was lost.", float_range=(0.0, 3600.0)),
-    *(ParamSpec(f"smoothing.{quantity}.{field}", float(getattr(getattr(SmoothingOptions(),
-                                                                       quantity), field)),
-                f"One-Euro {field} of the {quantity} filter ({doc}).", float_range=bounds)
-      for quantity in QUANTITIES
-      for field, doc, bounds in (
-          ("min_cutoff", "Hz, cutoff at rest", (0.001, 1000.0)),
-          ("beta", "cutoff rise per unit of speed", (0.0, 100000.0)),
-          ("d_cutoff", "Hz, cutoff of the speed estimate", (0.001, 1000.0)),
-          ("min_speed", "speeds up to it count as rest", (0.0, 1000.0)))),
-    ParamSpec("hri.enable", "auto", "ROS4HRI interface (/humans/faces/...): auto (on when "
-              "hri_msgs is installed), on, off.", read_only=True, choices=("auto", "on", "off"),
-              on_off=True),
-    ParamSpec("hri.deterministic_ids", False, "ROS4HRI face ids f00001, f00002, ... instead "
-              "of random 5-letter ones.", read_only=True),
-    ParamSpec("hri.face_width", 128, "Width of /humans/faces/<id>/cropped and aligned, pixels.",
-              int_range=(16, 1024)),
-    ParamSpec("hri.face_height", 128, "Height of /humans/faces/<id>/cropped and aligned.",
-              int_range=(16, 1024)),
-)
-TRACKER_KEYS = frozenset({"smooth", "detect_every", "forget_after"}
-                         | {spec.name for spec in PARAMETERS
-                            if spec.name.startswith("smoothing.")})
-SPECS = {spec.name: spec for spec in PARAMETERS}
 
 
 class Mailbox:
@@ -343,11 +241,11 @@ class HeadPoseNode(Node):
         runs on (the same rule as a refused change at run time, which leaves it unchanged)."""
         try:
             value = self.declare_parameter(spec.name, spec.default, spec.descriptor()).value
-            problem = _check_choice(spec.name, value)
+            problem = check_choice(spec.name, value)
         except (InvalidParameterTypeException, InvalidParameterValueException) as exc:
             value, problem = None, str(exc).splitlines()[0]
         if problem is None:
-            return _normalise(spec.name, value)
+            return normalise(spec.name, value)
         if not self.has_parameter(spec.name):
             self.declare_parameter(spec.name, spec.default, spec.descriptor(),
                                    ignore_override=True)
@@ -360,10 +258,10 @@ class HeadPoseNode(Node):
 
     def _on_set_parameters(self, params: list[Parameter]) -> SetParametersResult:
         for param in params:
-            problem = _check_choice(param.name, param.value)
+            problem = check_choice(param.name, param.value)
             if problem:
                 return SetParametersResult(successful=False, reason=problem)
-        changes = {p.name: _normalise(p.name, p.value) for p in params}
+        changes = {p.name: normalise(p.name, p.value) for p in params}
         estimator_keys = {"score_threshold", "max_faces", "refine", "pose_method"}
         try:
             options = tracker_options({**self.p, **changes})
@@ -537,32 +435,6 @@ class HeadPoseNode(Node):
         self.pub_diag.publish(self.stats.status(
             f"{self.get_name()}: head pose", self.get_fully_qualified_name(),
             self.model_error, header, self.rejected_parameters))
-
-
-def tracker_options(p: dict[str, Any]) -> TrackerOptions:
-    """The tracker's options from the node's parameters (raises on invalid ones)."""
-    smoothing = SmoothingOptions(**{
-        quantity: OneEuroParams(**{field: p[f"smoothing.{quantity}.{field}"] for field in (
-            "min_cutoff", "beta", "d_cutoff", "min_speed")})
-        for quantity in QUANTITIES})
-    return TrackerOptions(detect_every=p["detect_every"], smooth=p["smooth"],
-                          forget_after=p["forget_after"], smoothing=smoothing)
-
-
-def _normalise(name: str, value: Any) -> Any:
-    """A parameter value as the node uses it (on/off choices given as booleans)."""
-    spec = SPECS.get(name)
-    if spec is not None and spec.on_off and isinstance(value, bool):
-        return "on" if value else "off"
-    return value
-
-
-def _check_choice(name: str, value: Any) -> str | None:
-    spec = SPECS.get(name)
-    value = _normalise(name, value)
-    if spec and spec.choices and value not in spec.choices:
-        return f"parameter {name} must be one of {spec.choices}, got {value!r}"
-    return None
 
 
 def main(args: list[str] | None = None) -> int:
