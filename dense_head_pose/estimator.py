@@ -64,17 +64,15 @@ class EstimatorOptions:
     loaded (see :func:`dense_head_pose.runtime.limit_native_threads`)."""
 
     def __post_init__(self) -> None:
+        accepted = {int: (int, np.integer), float: (int, float, np.number), bool: (bool,),
+                    str: (str,)}
         for name, kind in (("num_threads", int), ("max_faces", int), ("refine", bool),
-                           ("limit_threads", bool),
-                           ("score_threshold", float), ("nms_iou", float),
-                           ("min_face_size", float), ("pose_method", str)):
+                           ("limit_threads", bool), ("score_threshold", float),
+                           ("nms_iou", float), ("min_face_size", float), ("pose_method", str)):
             value = getattr(self, name)
-            ok = (isinstance(value, bool) if kind is bool else
-                  isinstance(value, (int, np.integer)) and not isinstance(value, bool)
-                  if kind is int else
-                  isinstance(value, (int, float, np.number)) and not isinstance(value, bool)
-                  if kind is float else isinstance(value, str))
-            if not ok:
+            # a bool is an int to Python, never a count or a threshold here
+            if not isinstance(value, accepted[kind]) or (kind is not bool
+                                                          and isinstance(value, bool)):
                 raise TypeError(f"{name} must be {kind.__name__}, got {value!r}")
         if not 1 <= self.num_threads <= 64:
             raise ValueError(f"num_threads must be in [1, 64], got {self.num_threads}")
@@ -206,7 +204,9 @@ class HeadPoseEstimator:
         landmarks (3DDFA_V2's video rule) instead of a detector box."""
         times = {} if times is None else times
         fit = None
-        for _ in range(passes):
+        for i in range(passes):
+            if i:  # each further pass crops where the previous one found the landmarks
+                roi = roi_from_landmarks(fit.landmarks)
             if roi[2] - roi[0] < 1.0 or not np.all(np.isfinite(roi)):
                 return None
             t0 = time.perf_counter()
@@ -223,7 +223,6 @@ class HeadPoseEstimator:
             _accumulate(times, "infer", t2 - t1)
             _accumulate(times, "reconstruct_sparse", time.perf_counter() - t2)
             fit = Fit(roi=roi, params=params, camera=camera, landmarks=landmarks)
-            roi = roi_from_landmarks(landmarks)
         return fit
 
     def face_from_fit(self, fit: Fit, box: np.ndarray, score: float,

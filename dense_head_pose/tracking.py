@@ -203,9 +203,12 @@ def _box_from_landmarks(landmarks: np.ndarray, offset: np.ndarray) -> np.ndarray
     return lm + offset * np.tile(lm[2:] - lm[:2], 2)
 
 
-def track_quality(fit: Fit) -> float:
-    """How well a fit reproduces its own crop: IoU of its ROI and its landmarks' ROI."""
-    return float(box_iou(fit.roi, roi_from_landmarks(fit.landmarks))[0, 0])
+def track_quality(fit: Fit, landmark_roi: np.ndarray | None = None) -> float:
+    """How well a fit reproduces its own crop: IoU of its ROI and its landmarks' ROI
+    (``landmark_roi`` if the caller has it already)."""
+    if landmark_roi is None:
+        landmark_roi = roi_from_landmarks(fit.landmarks)
+    return float(box_iou(fit.roi, landmark_roi)[0, 0])
 
 
 class FaceTracker:
@@ -326,10 +329,13 @@ class FaceTracker:
         again there, centred as in the per-image pipeline's second pass."""
         assert track.crop is not None
         fit = self.estimator.fit(image, track.crop, 1, times)
-        track.quality = track_quality(fit) if fit is not None else 0.0
-        if fit is None or track.quality < self._options.min_track_quality:
+        if fit is None:
+            track.quality = 0.0
             return None
         roi = roi_from_landmarks(fit.landmarks)
+        track.quality = track_quality(fit, roi)
+        if track.quality < self._options.min_track_quality:
+            return None
         if np.max(np.abs(roi - track.crop)) > self._options.crop_deadband * (roi[2] - roi[0]):
             track.crop = roi
             if self.estimator.options.refine:
