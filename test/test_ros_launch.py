@@ -9,6 +9,7 @@ left running.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 import re
@@ -137,6 +138,25 @@ def _count(probe: Probe, topic: str, n: int, timeout: float = 30.0, since: float
     return fresh()
 
 
+@contextlib.contextmanager
+def _launched(*args: str, log_dir: Path, probe_name: str):
+    """A running ``ros2 launch`` and a probe. Afterwards the launch must end cleanly on SIGINT
+    (checked unless the body failed first), and nothing of it survives either way."""
+    launch = Launch(*args, log_dir=log_dir)
+    probe = Probe(probe_name)
+    body_ok = False
+    try:
+        yield launch, probe
+        body_ok = True
+    finally:
+        probe.destroy()
+        try:
+            if body_ok:
+                _finish_clean(launch)
+        finally:
+            launch.kill()
+
+
 def _finish_clean(launch: Launch, sig: int = signal.SIGINT, group: bool = False) -> dict:
     """Stop ``launch`` with ``sig``; assert that everything ended cleanly; the report."""
     launch.send(sig, group=group)
@@ -239,9 +259,8 @@ def test_demo_video_topic_echo_and_param_cli(tmp_path) -> None:
     `ros2 param get/set` on the running node."""
     command = readme_command("ros2 launch dense_head_pose demo.launch.py "
                              "source:=/path/to/video.mp4 rviz:=false")
-    launch = Launch(*command[3:], log_dir=tmp_path)
-    probe = Probe("launch_video_probe")
-    try:
+    with _launched(*command[3:], log_dir=tmp_path,
+                   probe_name="launch_video_probe") as (launch, probe):
         probe.subscribe(PoseStamped, "/head_pose")
         assert _count(probe, "/head_pose", 20) >= 20, launch.output()[-3000:]
         # as a user would: wait until the CLI's daemon lists the topic, then echo it
@@ -278,12 +297,6 @@ def test_demo_video_topic_echo_and_param_cli(tmp_path) -> None:
         assert _ros2("param", "set", "/head_pose_node", "max_faces", "8").returncode == 0
         probe.clear()
         assert _count(probe, "/head_pose", 5) >= 5
-    finally:
-        probe.destroy()
-        try:
-            _finish_clean(launch)
-        finally:
-            launch.kill()
 
 
 def test_demo_folder_namespace_mode_and_calibration(tmp_path) -> None:
@@ -299,11 +312,10 @@ def test_demo_folder_namespace_mode_and_calibration(tmp_path) -> None:
         "camera_matrix": {"rows": 3, "cols": 3, "data": k},
         "distortion_model": "plumb_bob",
         "distortion_coefficients": {"rows": 1, "cols": 5, "data": [0.0] * 5}}))
-    launch = Launch("demo.launch.py", f"source:={folder}", "rviz:=false", "mode:=pose",
-                    "namespace:=front", f"camera_info_file:={calibration}", "hri:=on",
-                    log_dir=tmp_path)
-    probe = Probe("launch_folder_probe")
-    try:
+    with _launched("demo.launch.py", f"source:={folder}", "rviz:=false", "mode:=pose",
+                   "namespace:=front", f"camera_info_file:={calibration}", "hri:=on",
+                   log_dir=tmp_path,
+                   probe_name="launch_folder_probe") as (launch, probe):
         from hri_msgs.msg import IdsList
 
         probe.subscribe(IdsList, "/humans/faces/tracked")
@@ -321,12 +333,6 @@ def test_demo_folder_namespace_mode_and_calibration(tmp_path) -> None:
         # ROS4HRI on: its topics are absolute (/humans/faces), whatever the namespace
         assert probe.spin_until(lambda: any(m.ids for m in probe.received[
             "/humans/faces/tracked"]), 10)
-    finally:
-        probe.destroy()
-        try:
-            _finish_clean(launch)
-        finally:
-            launch.kill()
 
 
 def test_demo_camera_index_is_text_for_image_source(tmp_path) -> None:
@@ -393,11 +399,10 @@ def test_head_pose_launch_remaps_namespace_and_qos(tmp_path, video_frames) -> No
     data = yaml.safe_load((REPO / "config" / "head_pose.yaml").read_text())
     data["/**/head_pose_node"]["ros__parameters"].update(max_faces=1, publish_tf=False)
     params.write_text(yaml.safe_dump(data))
-    launch = Launch("head_pose.launch.py", "image:=/cam/color/image_raw",
-                    "camera_info:=/cam/color/camera_info", "namespace:=robot",
-                    f"params_file:={params}", "image_qos:=reliable", log_dir=tmp_path)
-    probe = Probe("launch_head_pose_probe")
-    try:
+    with _launched("head_pose.launch.py", "image:=/cam/color/image_raw",
+                   "camera_info:=/cam/color/camera_info", "namespace:=robot",
+                   f"params_file:={params}", "image_qos:=reliable", log_dir=tmp_path,
+                   probe_name="launch_head_pose_probe") as (launch, probe):
         probe.subscribe(PoseStamped, "/robot/head_pose")
         pub = probe.publisher(Image, "/cam/color/image_raw")
         info = probe.publisher(CameraInfo, "/cam/color/camera_info")
@@ -415,12 +420,6 @@ def test_head_pose_launch_remaps_namespace_and_qos(tmp_path, video_frames) -> No
             "Integer value is: 1"
         assert _ros2("param", "get", "/robot/head_pose_node", "publish_tf").stdout.strip() == \
             "Boolean value is: False"
-    finally:
-        probe.destroy()
-        try:
-            _finish_clean(launch)
-        finally:
-            launch.kill()
 
 
 def _feed_frames(probe: Probe, image_topic: str, info_topic: str, frames, n: int = 12) -> int:
@@ -446,19 +445,12 @@ def test_head_pose_launch_readme_command(tmp_path, video_frames) -> None:
     command = readme_command(
         "ros2 launch dense_head_pose head_pose.launch.py image:=/camera/color/image_raw "
         "camera_info:=/camera/color/camera_info")
-    launch = Launch(*command[3:], log_dir=tmp_path)
-    probe = Probe("readme_head_pose_launch")
-    try:
+    with _launched(*command[3:], log_dir=tmp_path,
+                   probe_name="readme_head_pose_launch") as (launch, probe):
         # default sensor-data QoS: small frames, best effort on loopback loses a few at most
         received = _feed_frames(probe, "/camera/color/image_raw", "/camera/color/camera_info",
                                 video_frames)
         assert received >= 6, launch.output()[-3000:]
-    finally:
-        probe.destroy()
-        try:
-            _finish_clean(launch)
-        finally:
-            launch.kill()
 
 
 def test_ros2_run_readme_command(tmp_path, video_frames) -> None:
@@ -486,10 +478,9 @@ def test_ros2_run_readme_command(tmp_path, video_frames) -> None:
 def test_head_pose_launch_compressed_transport_default_qos(tmp_path, video_frames) -> None:
     from std_msgs.msg import Header
 
-    launch = Launch("head_pose.launch.py", "image:=/cam/image", "camera_info:=/cam/info",
-                    "transport:=compressed", log_dir=tmp_path)
-    probe = Probe("launch_compressed_probe")
-    try:
+    with _launched("head_pose.launch.py", "image:=/cam/image", "camera_info:=/cam/info",
+                   "transport:=compressed", log_dir=tmp_path,
+                   probe_name="launch_compressed_probe") as (launch, probe):
         probe.subscribe(PoseStamped, "/head_pose")
         pub = probe.publisher(CompressedImage, "/cam/image/compressed", qos_profile_sensor_data)
         probe.wait_for_subscribers(pub)
@@ -506,12 +497,6 @@ def test_head_pose_launch_compressed_transport_default_qos(tmp_path, video_frame
             sent += 1
             probe.spin_for(0.1)
         assert probe.received["/head_pose"], launch.output()[-3000:]
-    finally:
-        probe.destroy()
-        try:
-            _finish_clean(launch)
-        finally:
-            launch.kill()
 
 
 # ------------------------------------------------------------------------------- shutdown
