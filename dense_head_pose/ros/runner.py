@@ -25,6 +25,7 @@ parent dies (``PR_SET_PDEATHSIG``), which ends it the same orderly way. A node s
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import faulthandler
 import os
@@ -35,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 import rclpy
+import rclpy.signals
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.impl.implementation_singleton import rclpy_implementation as _rclpy
 from rclpy.node import Node
@@ -97,6 +99,7 @@ def run_node(factory: Callable[[], Node], args: Sequence[str] | None = None,
     if not _exit_with_parent():
         return 0
     node = None
+    executor = None
     status = 0
     try:
         rclpy.init(args=list(args) if args is not None else sys.argv)
@@ -117,6 +120,17 @@ def run_node(factory: Callable[[], Node], args: Sequence[str] | None = None,
         if stop.signal is None:  # leaving on our own (an error, the context gone)
             stop.signal = -1  # from here on, signals change nothing
             arm_hang_report()
+        # rclpy's signal thread triggers every registered guard condition on each signal; stop
+        # it before the executor's guard conditions go, or a late signal races their removal
+        uninstall = getattr(rclpy.signals, "uninstall_signal_handlers", None)
+        if uninstall is not None:
+            uninstall()
+        if executor is not None:
+            # a spin_once left by an exception keeps its wait generator, which holds the
+            # node's handles "in use": destroy_node() would then wait for them forever (seen
+            # once in 40 Ctrl-Cs on Jazzy). Shutting the executor down drops it.
+            with contextlib.suppress(Exception):  # its guard conditions on a dead context
+                executor.shutdown(timeout_sec=1.0)
         if node is not None:
             if close is not None:
                 close(node)
