@@ -36,10 +36,48 @@ W, H = 1280, 720
 def hri(rclpy_context, tmp_path_factory):
     rig = Rig({"image_qos": "reliable", "hri.enable": "on", "hri.face_width": 256,
                "hri.face_height": 256}, tmp_path_factory.mktemp("hri"), namespace="hri")
-    rig.probe.subscribe(IdsList, "/humans/faces/tracked")
     rig.probe.subscribe(TFMessage, "/tf", TF_QOS)
+    _connect_tracked(rig)
     yield rig
     rig.close()
+
+
+def _connect_tracked(rig) -> None:
+    """Subscribe to the tracked ids and wait until the node's publisher has matched us.
+
+    Our side matching the publisher does not mean the node's side has matched our reader yet
+    (DDS discovers each way on its own), so blank frames, which track nobody, are sent until
+    one comes through.
+    """
+    rig.probe.subscribe(IdsList, "/humans/faces/tracked")
+    rig.probe.wait_for_publishers(["/humans/faces/tracked"])
+    blank = np.zeros((H, W, 3), np.uint8)
+    base = next(STAMPS)
+    for k in range(10):
+        t = stamp(base, k * 1_000_000)
+        rig.send(image_msg(blank, FRAME, t))
+        if rig.probe.spin_until(lambda t=t: any(m.header.stamp == t for m in
+                                                rig.probe.received["/humans/faces/tracked"]), 1):
+            assert _tracked(rig, t) == []
+            return
+    raise AssertionError("the node never delivered /humans/faces/tracked")
+
+
+def _follow_face(rig, name: str, topics: dict[str, type], frame, t) -> None:
+    """Subscribe to a face's ``topics`` (created when the node first tracked it in ``frame``
+    at ``t``), then send ``frame`` again, a millisecond later each time, until each topic has
+    delivered: as for the ids, our side matching first proves nothing about the node's, and
+    the image topics are published only once the node has matched a subscriber."""
+    ns = f"/humans/faces/{name}"
+    for topic, msg_type in topics.items():
+        rig.probe.subscribe(msg_type, f"{ns}/{topic}")
+    rig.probe.wait_for_publishers([f"{ns}/{topic}" for topic in topics])
+    for k in range(1, 11):
+        again = stamp(t.sec, t.nanosec + k * 1_000_000)
+        _send(rig, frame, again)
+        if all(_stamped(rig, f"{ns}/{topic}", again, 1) is not None for topic in topics):
+            return
+    raise AssertionError(f"the node never delivered {list(topics)} of face {name}")
 
 
 def _tracked(rig, t) -> list[str]:
@@ -56,8 +94,9 @@ def _send(rig, frame, t):
     return faces, _tracked(rig, t)
 
 
-def _stamped(rig, topic: str, t):
-    rig.probe.spin_until(lambda: any(m.header.stamp == t for m in rig.probe.received[topic]), 10)
+def _stamped(rig, topic: str, t, timeout: float = 10):
+    rig.probe.spin_until(lambda: any(m.header.stamp == t for m in rig.probe.received[topic]),
+                         timeout)
     return next((m for m in rig.probe.received[topic] if m.header.stamp == t), None)
 
 
@@ -68,9 +107,8 @@ def test_ids_topics_tf_and_landmarks_agree_over_the_video(hri, video_frames) -> 
     assert len(ids) == 1 and re.fullmatch(r"[a-z]{5}", ids[0]), ids
     name = ids[0]
     ns = f"/humans/faces/{name}"
-    hri.probe.subscribe(NormalizedRegionOfInterest2D, f"{ns}/roi")
-    hri.probe.subscribe(FacialLandmarks, f"{ns}/landmarks")
-    hri.probe.wait_for_publishers([f"{ns}/roi", f"{ns}/landmarks"])
+    _follow_face(hri, name, {"roi": NormalizedRegionOfInterest2D, "landmarks": FacialLandmarks},
+                 video_frames[0], t0)
     for i, frame in enumerate(video_frames[1:], start=1):
         t = stamp(base, i * 40_000_000)
         faces, ids = _send(hri, frame, t)
@@ -104,8 +142,8 @@ def test_a_face_that_leaves_is_dropped_and_its_topics_go_quiet(hri, video_frames
     base = next(STAMPS)
     _, ids = _send(hri, video_frames[10], stamp(base, 0))
     ns = f"/humans/faces/{ids[0]}"
-    hri.probe.subscribe(NormalizedRegionOfInterest2D, f"{ns}/roi")
-    hri.probe.wait_for_publishers([f"{ns}/roi"])
+    _follow_face(hri, ids[0], {"roi": NormalizedRegionOfInterest2D}, video_frames[10],
+                 stamp(base, 0))
     blank = np.full((H, W, 3), 100, np.uint8)
     for i in range(1, 4):
         t = stamp(base, i * 40_000_000)
@@ -131,9 +169,7 @@ def test_aligned_face_has_level_eyes(hri, one_face) -> None:
     t = stamp(next(STAMPS), 0)
     _, ids = _send(hri, frame, t)
     ns = f"/humans/faces/{ids[0]}"
-    hri.probe.subscribe(Image, f"{ns}/aligned")
-    hri.probe.subscribe(Image, f"{ns}/cropped")
-    hri.probe.wait_for_publishers([f"{ns}/aligned", f"{ns}/cropped"])
+    _follow_face(hri, ids[0], {"aligned": Image, "cropped": Image}, frame, t)
     estimator = HeadPoseEstimator.from_model_dir()
     rolls = {}
     for k in range(1, 4):  # the publishers were created for this face; send it again
@@ -157,7 +193,7 @@ def test_deterministic_ids(rclpy_context, tmp_path, video_frames) -> None:
     rig = Rig({"image_qos": "reliable", "hri.enable": True, "hri.deterministic_ids": True},
               tmp_path, namespace="hri_det")
     try:
-        rig.probe.subscribe(IdsList, "/humans/faces/tracked")
+        _connect_tracked(rig)
         _, ids = _send(rig, video_frames[0], stamp(next(STAMPS), 0))
         assert ids == ["f00001"]
     finally:
