@@ -58,6 +58,9 @@ class Rig:
         self.pub_info = self.probe.publisher(type(camera_info_msg(1, 1, 0, 0, 1, 1, "", stamp(0))),
                                              ns + "camera_info")
         self.probe.wait_for_subscribers(self.pub_image)
+        # a camera_info published before the node's reader has matched ours is lost, and the
+        # frame falls back to the default intrinsics
+        self.probe.wait_for_subscribers(self.pub_info)
         self.probe.wait_for_publishers([ns + "faces"])
 
     def send(self, msg, with_info: bool = True, timeout: float = 20.0) -> FaceArray:

@@ -407,6 +407,7 @@ def test_head_pose_launch_remaps_namespace_and_qos(tmp_path, video_frames) -> No
         pub = probe.publisher(Image, "/cam/color/image_raw")
         info = probe.publisher(CameraInfo, "/cam/color/camera_info")
         probe.wait_for_subscribers(pub)
+        probe.wait_for_subscribers(info)
         subs = probe.node.get_subscriptions_info_by_topic("/cam/color/image_raw")
         assert subs[0].qos_profile.reliability == ReliabilityPolicy.RELIABLE
         for i in range(10):  # lock-step: reliable delivery, so not one frame may be lost

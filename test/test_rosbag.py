@@ -70,6 +70,7 @@ def recorded(rclpy_context, video_frames, tmp_path_factory):
         info_pub = probe.publisher(type(camera_info_msg(1, 1, 0, 0, 1, 1, "", stamp(0))),
                                    "camera_info")
         probe.wait_for_subscribers(pub)
+        probe.wait_for_subscribers(info_pub)
         probe.wait_for_publishers(TOPICS)
         for i, index in enumerate((0, 27, 50)):
             t = stamp(5000 + i)
