@@ -38,7 +38,7 @@ class Rig:
     """The node, a probe subscribed to every output, and image/camera_info publishers."""
 
     def __init__(self, params: dict, tmp_path, compressed: bool = False, tf: bool = True,
-                 namespace: str = "", env: dict | None = None):
+                 namespace: str = "", env: dict | None = None, prime_camera_info: bool = True):
         remaps = {"__ns": f"/{namespace}"} if namespace else None
         self.node = NodeProcess("head_pose_node", params=params, remaps=remaps,
                                 log_dir=tmp_path, env=env)
@@ -58,9 +58,15 @@ class Rig:
         self.pub_info = self.probe.publisher(type(camera_info_msg(1, 1, 0, 0, 1, 1, "", stamp(0))),
                                              ns + "camera_info")
         self.probe.wait_for_subscribers(self.pub_image)
-        # a camera_info published before the node's reader has matched ours is lost, and the
-        # frame falls back to the default intrinsics
         self.probe.wait_for_subscribers(self.pub_info)
+        if prime_camera_info:
+            # our writer matching the node's reader does not mean its reader has matched our
+            # writer yet, and a best-effort reader drops what comes before: like a camera
+            # driver, send CameraInfo for a while, so that the first frame does not fall back
+            # to the default intrinsics (its own CameraInfo, same stamp, is still preferred)
+            for _ in range(6):
+                self.pub_info.publish(camera_info_msg(*K, 1280, 720, FRAME, stamp(0)))
+                self.probe.spin_for(0.05)
         self.probe.wait_for_publishers([ns + "faces"])
 
     def send(self, msg, with_info: bool = True, timeout: float = 20.0) -> FaceArray:

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import array
+import threading
+import time
 
 import cv2
 import numpy as np
 import pytest
 from conftest import TESTDATA
-from ros_harness import image_msg, require_ros, stamp
+from ros_harness import camera_info_msg, image_msg, require_ros, stamp
 
 pytestmark = pytest.mark.ros
 require_ros()
@@ -17,6 +19,7 @@ from sensor_msgs.msg import CameraInfo, Image  # noqa: E402
 
 from dense_head_pose import ImageError  # noqa: E402
 from dense_head_pose.ros import conversions  # noqa: E402
+from dense_head_pose.ros.camera_info import CameraInfoCache  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -93,6 +96,29 @@ def test_camera_info_scaling_and_rejection() -> None:
         conversions.intrinsics_from_camera_info(info, 640, 480)  # other aspect: not this camera
     with pytest.raises(ValueError):
         conversions.intrinsics_from_camera_info(CameraInfo(k=[0.0] * 9), 640, 480)
+
+
+def test_the_first_camera_info_is_waited_for_once() -> None:
+    """An image that overtakes the first CameraInfo gets it if it comes within the wait; a
+    source that never sends one costs the wait once."""
+    cache = CameraInfoCache()
+    info = camera_info_msg(1000.0, 1000.0, 640.0, 360.0, 1280, 720, "cam", stamp(7))
+    later = threading.Timer(0.05, cache.add, args=(info,))
+    later.start()
+    assert cache.wait_for_first(timeout=30.0)
+    intrinsics, problem = cache.match("cam", stamp(7), 1280, 720)
+    assert problem is None and intrinsics.fx == 1000.0
+    assert cache.wait_for_first(timeout=30.0)  # already there: no wait
+
+    silent = CameraInfoCache()
+    assert not silent.wait_for_first(timeout=0.05)
+    start = time.monotonic()
+    assert not silent.wait_for_first(timeout=30.0)  # waited once already
+    assert time.monotonic() - start < 10.0
+    silent.add(info)
+    silent.clear()  # a new stream (time jumped back): its first CameraInfo is waited for again
+    threading.Timer(0.05, silent.add, args=(info,)).start()
+    assert silent.wait_for_first(timeout=30.0)
 
 
 def test_point_cloud_round_trip() -> None:

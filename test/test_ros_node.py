@@ -108,6 +108,29 @@ def test_camera_info_scales_depth(rig, video_frames) -> None:
                                                           rel=0.05)
 
 
+def test_first_image_waits_for_its_late_camera_info(rclpy_context, tmp_path, video_frames,
+                                                    estimator_local) -> None:
+    """A fresh node whose first image overtakes the first CameraInfo: the pose uses that
+    CameraInfo (not f = width), so the tracker's filters do not start from a wrong depth."""
+    late = Rig({"image_qos": "reliable", "detect_every": 1, "smooth": False}, tmp_path,
+               namespace="late_info", prime_camera_info=False)
+    try:
+        late.probe.spin_for(0.5)  # let discovery settle both ways, as a running driver has
+        frame, t = video_frames[12], next_stamp()
+        late.pub_image.publish(image_msg(frame, FRAME, t))
+        late.probe.spin_for(0.1)
+        late.pub_info.publish(camera_info_msg(*K, 1280, 720, FRAME, t))
+        assert late.probe.spin_until(lambda: late.result(t) is not None, 20)
+        face = late.result(t).faces[0]
+        expected = estimator_local(frame, CameraIntrinsics(*K)).faces[0]
+        position = [face.head_pose.position.x, face.head_pose.position.y,
+                    face.head_pose.position.z]
+        assert np.allclose(position, expected.pose.translation, atol=1e-5), position
+        assert "no camera_info yet" not in late.node.output()
+    finally:
+        late.close()
+
+
 def test_markers_cloud_mesh_and_image(rig, video_frames) -> None:
     frame = video_frames[5]
     t = next_stamp()

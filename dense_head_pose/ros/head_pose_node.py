@@ -69,6 +69,7 @@ NODE_NAME = "head_pose_node"
 GAZE_IN_HEAD = np.array([[0.0, 0.0, 1.0], [-1.0, 0.0, 0.0], [0.0, -1.0, 0.0]])
 GAZE_QUATERNION = quaternion_from_matrix(GAZE_IN_HEAD)
 _THROTTLE_S = 5.0
+_FIRST_CAMERA_INFO_WAIT_S = 0.5  # see camera_info.py; once, and only if someone publishes it
 
 
 class Mailbox:
@@ -170,8 +171,8 @@ class HeadPoseNode(Node):
                                      image_qos)
         else:
             self.create_subscription(Image, "image", self._on_image, image_qos)
-        self.create_subscription(CameraInfo, "camera_info", self._on_camera_info,
-                                 qos_profile_sensor_data)
+        self._camera_info_sub = self.create_subscription(
+            CameraInfo, "camera_info", self._on_camera_info, qos_profile_sensor_data)
         self.create_timer(float(self.p["diagnostics_period"]), self._publish_diagnostics)
         self.create_timer(5.0, self._retry_models)
 
@@ -309,6 +310,8 @@ class HeadPoseNode(Node):
     def _intrinsics(self, header: Header, width: int, height: int) -> CameraIntrinsics:
         """The intrinsics of the CameraInfo that belongs to this image (see camera_info.py),
         else default ones (f = width, centred)."""
+        if self.camera_infos.empty and self.count_publishers(self._camera_info_sub.topic_name):
+            self.camera_infos.wait_for_first(_FIRST_CAMERA_INFO_WAIT_S)
         if self.camera_infos.empty:
             if not self._warned_default_intrinsics:
                 self._warned_default_intrinsics = True
