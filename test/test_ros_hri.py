@@ -22,7 +22,7 @@ except ImportError as exc:  # the test set-up builds ../shared/ros/hri_msgs
         pytest.fail(f"hri_msgs is required but missing: {exc}", pytrace=False)
     pytest.skip(f"hri_msgs not available: {exc}", allow_module_level=True)
 
-from node_rig import FRAME, STAMPS, Rig  # noqa: E402
+from node_rig import FRAME, STAMPS, Rig, set_parameters  # noqa: E402
 from sensor_msgs.msg import Image  # noqa: E402
 from tf2_msgs.msg import TFMessage  # noqa: E402
 
@@ -30,6 +30,7 @@ from dense_head_pose import HeadPoseEstimator  # noqa: E402
 from dense_head_pose.ros.tf_output import TF_QOS  # noqa: E402
 
 W, H = 1280, 720
+TRACKED = "/humans/faces/tracked"
 
 
 @pytest.fixture(scope="module")
@@ -42,46 +43,38 @@ def hri(rclpy_context, tmp_path_factory):
     rig.close()
 
 
-def _connect_tracked(rig) -> None:
-    """Subscribe to the tracked ids and wait until the node's publisher has matched us.
-
-    Our side matching the publisher does not mean the node's side has matched our reader yet
-    (DDS discovers each way on its own), so blank frames, which track nobody, are sent until
-    one comes through.
-    """
-    rig.probe.subscribe(IdsList, "/humans/faces/tracked")
-    rig.probe.wait_for_publishers(["/humans/faces/tracked"])
-    blank = np.zeros((H, W, 3), np.uint8)
-    base = next(STAMPS)
-    for k in range(10):
-        t = stamp(base, k * 1_000_000)
-        rig.send(image_msg(blank, FRAME, t))
-        if rig.probe.spin_until(lambda t=t: any(m.header.stamp == t for m in
-                                                rig.probe.received["/humans/faces/tracked"]), 1):
-            assert _tracked(rig, t) == []
+def _prime(rig, frame, t, topics: dict[str, type]) -> None:
+    """Subscribe to ``topics``, then send ``frame`` (stamps ``t`` + 1 ms, + 2 ms, ...) until
+    each has delivered. Our side matching the node's publisher proves nothing about its side:
+    a reader created after the writer matches it from the discovery cache before the writer
+    has heard of the reader, so the first messages may go nowhere (and the lazily published
+    images are not published at all until the node has matched a subscriber)."""
+    for topic, msg_type in topics.items():
+        rig.probe.subscribe(msg_type, topic)
+    rig.probe.wait_for_publishers(topics)
+    for k in range(1, 11):
+        again = stamp(t.sec, t.nanosec + k * 1_000_000)
+        rig.send(image_msg(frame, FRAME, again))
+        if all(_stamped(rig, topic, again, 1) is not None for topic in topics):
             return
-    raise AssertionError("the node never delivered /humans/faces/tracked")
+    raise AssertionError(f"the node never delivered {list(topics)}")
+
+
+def _connect_tracked(rig) -> None:
+    """Prime the tracked ids with blank frames, which track nobody."""
+    _prime(rig, np.zeros((H, W, 3), np.uint8), stamp(next(STAMPS)), {TRACKED: IdsList})
+    assert list(rig.probe.received[TRACKED][-1].ids) == []
 
 
 def _follow_face(rig, name: str, topics: dict[str, type], frame, t) -> None:
-    """Subscribe to a face's ``topics`` (created when the node first tracked it in ``frame``
-    at ``t``), then send ``frame`` again, a millisecond later each time, until each topic has
-    delivered: as for the ids, our side matching first proves nothing about the node's, and
-    the image topics are published only once the node has matched a subscriber."""
-    ns = f"/humans/faces/{name}"
-    for topic, msg_type in topics.items():
-        rig.probe.subscribe(msg_type, f"{ns}/{topic}")
-    rig.probe.wait_for_publishers([f"{ns}/{topic}" for topic in topics])
-    for k in range(1, 11):
-        again = stamp(t.sec, t.nanosec + k * 1_000_000)
-        _send(rig, frame, again)
-        if all(_stamped(rig, f"{ns}/{topic}", again, 1) is not None for topic in topics):
-            return
-    raise AssertionError(f"the node never delivered {list(topics)} of face {name}")
+    """Prime a face's ``topics`` (created when the node first tracked it in ``frame`` at
+    ``t``) by sending ``frame`` again."""
+    _prime(rig, frame, t, {f"/humans/faces/{name}/{topic}": msg_type
+                           for topic, msg_type in topics.items()})
 
 
 def _tracked(rig, t) -> list[str]:
-    for m in rig.probe.received["/humans/faces/tracked"]:
+    for m in rig.probe.received[TRACKED]:
         if m.header.stamp.sec == t.sec and m.header.stamp.nanosec == t.nanosec:
             return list(m.ids)
     raise AssertionError(f"no IdsList for stamp {t.sec}")
@@ -90,7 +83,7 @@ def _tracked(rig, t) -> list[str]:
 def _send(rig, frame, t):
     faces = rig.send(image_msg(frame, FRAME, t))
     rig.probe.spin_until(lambda: any(m.header.stamp == t for m in
-                                     rig.probe.received["/humans/faces/tracked"]), 10)
+                                     rig.probe.received[TRACKED]), 10)
     return faces, _tracked(rig, t)
 
 
@@ -187,6 +180,14 @@ def test_aligned_face_has_level_eyes(hri, one_face) -> None:
     assert tilt > 20.0
     assert abs(rolls["aligned"]) < 3.0, rolls
     assert rolls["cropped"] == pytest.approx(tilt, abs=3.0), rolls
+    # the size is a run-time parameter
+    assert set_parameters(hri.probe, {"hri.face_width": 200}, node="hri/head_pose_node")[0] \
+        .successful
+    t = stamp(t.sec, 4 * 40_000_000)
+    _send(hri, frame, t)
+    for kind in ("aligned", "cropped"):
+        msg = _stamped(hri, f"{ns}/{kind}", t)
+        assert msg is not None and (msg.width, msg.height) == (200, 256), kind
 
 
 def test_deterministic_ids(rclpy_context, tmp_path, video_frames) -> None:

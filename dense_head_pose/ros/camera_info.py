@@ -56,12 +56,6 @@ class CameraInfoCache:
             self._by_frame[frame].append(msg)
             self._changed.notify_all()
 
-    def clear(self) -> None:
-        """Forget everything (e.g. when time jumps back)."""
-        with self._changed:
-            self._by_frame.clear()
-            self._waited = False
-
     def wait_for_first(self, timeout: float) -> bool:
         """Wait up to ``timeout`` s for a first CameraInfo, once while the cache is empty
         (a source that never sends one costs that time once, not on every frame); whether

@@ -276,6 +276,8 @@ class HeadPoseNode(Node):
         except (TypeError, ValueError) as exc:
             return SetParametersResult(successful=False, reason=str(exc))
         self.p.update(changes)
+        if self.hri is not None and {"hri.face_width", "hri.face_height"} & changes.keys():
+            self.hri.face_size = (int(self.p["hri.face_width"]), int(self.p["hri.face_height"]))
         return SetParametersResult(successful=True)
 
     # ------------------------------------------------------------------------- callbacks
@@ -348,14 +350,14 @@ class HeadPoseNode(Node):
         height, width = image.shape[:2]
         intrinsics = self._intrinsics(msg.header, width, height)
         # the frame's own time drives the filters: a replayed bag filters as it was recorded
-        stamp = stamp_ns(msg.header.stamp) * 1e-9 or time.monotonic()
+        stamp_nanoseconds = stamp_ns(msg.header.stamp)
+        stamp = stamp_nanoseconds * 1e-9 or time.monotonic()
         with self.stats.stage("estimate"), self._lock:
             assert self.tracker is not None
             result = self.tracker(image, stamp, intrinsics, stream=msg.header.frame_id)
         faces = result.faces
         self._publish(faces, header, image)
         done = time.monotonic()
-        stamp_nanoseconds = stamp_ns(msg.header.stamp)
         latency = None
         if stamp_nanoseconds:
             latency = (self.get_clock().now().nanoseconds - stamp_nanoseconds) / 1e6
@@ -377,8 +379,6 @@ class HeadPoseNode(Node):
                 self.tf.send(self._transforms(faces, header))
         if self.hri is not None:
             with stage("hri"):
-                self.hri.face_size = (int(self.p["hri.face_width"]),
-                                      int(self.p["hri.face_height"]))
                 self.hri.publish(faces, header, image)
         # put() is True when a waiting frame's heavy outputs were replaced (skipped)
         if self._heavy_outputs_wanted() and self._outputs.put((faces, header, image)):
