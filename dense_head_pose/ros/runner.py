@@ -198,9 +198,8 @@ def run_node(factory: Callable[[], Node], args: Sequence[str] | None = None,
         if uninstall is not None:
             uninstall()
         if executor is not None:
-            # a spin_once left by an exception keeps its wait generator, which holds the
-            # node's handles "in use": destroy_node() would then wait for them forever (seen
-            # once in 40 Ctrl-Cs on Jazzy). Shutting the executor down drops it.
+            # rclpy's order: the executor (its guard conditions, its pending wait generator)
+            # goes before the node it waits on
             with contextlib.suppress(Exception):  # its guard conditions on a dead context
                 executor.shutdown(timeout_sec=1.0)
         if node is not None:
