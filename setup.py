@@ -1,4 +1,4 @@
-"""pip build of dense_head_pose: the ROS-free core, its CLI and the native renderer.
+"""pip build of dense_head_pose: the ROS-free core, its CLI and its native code.
 
 (colcon builds the ROS 2 package from CMakeLists.txt instead; both build the same C library.)
 The model manifest is copied into the package so a pip install can find and fetch the pack.
@@ -23,15 +23,13 @@ class BuildPyWithManifest(build_py):
         shutil.copyfile(HERE / "models" / "manifest.json", target)
 
 
-# The renderer is a plain C library loaded with ctypes (no Python C API), built as an extension
-# so that pip compiles it for the target machine and ships it inside the package.
-RENDERER = Extension(
-    "dense_head_pose._dhp_render",
-    sources=["native/dhp_render.c"],
-    include_dirs=["native"],
-    # -fno-wrapv undoes Python's default -fwrapv, which costs this loop-heavy code ~10 %
-    extra_compile_args=["-O3", "-std=c99", "-fno-math-errno", "-fno-wrapv"],
-    libraries=["m"],
-)
+# The native code is plain C loaded with ctypes (no Python C API), built as extensions so that
+# pip compiles it for the target machine and ships it inside the package.
+# -fno-wrapv undoes Python's default -fwrapv, which costs this loop-heavy code ~10 %.
+C_FLAGS = ["-O3", "-std=c99", "-fno-math-errno", "-fno-wrapv"]
+RENDERER = Extension("dense_head_pose._dhp_render", sources=["native/dhp_render.c"],
+                     include_dirs=["native"], extra_compile_args=C_FLAGS, libraries=["m"])
+DENSE = Extension("dense_head_pose._dhp_dense", sources=["native/dhp_dense.c"],
+                  include_dirs=["native"], extra_compile_args=C_FLAGS)
 
-setup(cmdclass={"build_py": BuildPyWithManifest}, ext_modules=[RENDERER])
+setup(cmdclass={"build_py": BuildPyWithManifest}, ext_modules=[RENDERER, DENSE])

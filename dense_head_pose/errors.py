@@ -27,5 +27,9 @@ class VideoError(DenseHeadPoseError):
     """A video file or camera cannot be opened or yields no decodable frame."""
 
 
-class RendererUnavailableError(DenseHeadPoseError):
+class NativeLibraryError(DenseHeadPoseError):
+    """A native library of this package (``native/*.c``) is not built or cannot be loaded."""
+
+
+class RendererUnavailableError(NativeLibraryError):
     """The native mesh renderer library is not built or cannot be loaded."""

@@ -5,8 +5,9 @@ The pack's dense model is only the mean face (no dense bases). Its vertices are 
 68 keypoints' shape + expression displacement, interpolated over the mesh by a 3D thin-plate
 spline (polyharmonic kernel ``phi(r) = r`` plus an affine part). The spline is linear in the
 displacements, so it reduces to one ``38365 x 68`` matrix computed once at load: per face the
-dense reconstruction is one small matrix product. If the full 3DDFA_V2 model was imported
-(``dense-head-pose models import-bfm``), its exact dense bases are used instead.
+dense reconstruction is one product (:class:`~dense_head_pose.dense_product.DenseProduct`).
+If the full 3DDFA_V2 model was imported (``dense-head-pose models import-bfm``), its exact
+dense bases are used instead, through the same product.
 
 Model space: micrometres, x towards the subject's left, y up, z out of the face.
 """
@@ -17,12 +18,12 @@ import hashlib
 import pickle
 import zipfile
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
 
 import numpy as np
 
+from .dense_product import DenseProduct
 from .errors import ModelError
 
 N_SHAPE = 40
@@ -73,14 +74,6 @@ def thin_plate_weights(vertices: np.ndarray, keypoints: np.ndarray) -> np.ndarra
     return weights.astype(np.float32)
 
 
-@dataclass(frozen=True)
-class DenseBases:
-    """Exact dense bases (from an imported full BFM): mean ``(N, 3)``, bases ``(N*3, 50)``."""
-
-    mean: np.ndarray
-    bases: np.ndarray
-
-
 class MorphableModel:
     """Sparse and dense reconstruction of 3DMM parameters into model or image space."""
 
@@ -103,21 +96,18 @@ class MorphableModel:
         if self.exact_dense:
             assert full_path is not None
             full = _load_full_bfm(full_path)
-            self._full = DenseBases(
-                mean=full["u"].astype(np.float32),
-                bases=np.ascontiguousarray(np.concatenate([full["w_shp"], full["w_exp"]], 1),
-                                           dtype=np.float32))
-            self.dense_mean = self._full.mean
+            self.dense_mean = full["u"].astype(np.float32)
             self.triangles = np.ascontiguousarray(full["triangles"], dtype=np.int32)
             self.keypoints = full["keypoints"].astype(np.int64)
-            self._tps = None
+            # vertex i's offset is sum_j bases[3i + c, j] * coeff_j along axis c: as one weight
+            # per (coefficient, axis) pair, whose right-hand side is coeff_j * linear[:, c]
+            bases = np.concatenate([full["w_shp"], full["w_exp"]], 1).astype(np.float32)
+            n = len(self.dense_mean)
+            weights = bases.reshape(n, 3, N_SHAPE + N_EXP).transpose(0, 2, 1).reshape(n, -1)
         else:
             self.dense_mean = dense["vertices"].astype(np.float32)
-            # [thin-plate weights | mean]: one product gives mean + W @ D, already through any
-            # linear map (a camera), for several faces at once (see dense_linear)
-            self._tps = np.ascontiguousarray(np.hstack([
-                thin_plate_weights(self.dense_mean, self.mean68), self.dense_mean]),
-                dtype=np.float32)
+            weights = thin_plate_weights(self.dense_mean, self.mean68)
+        self._dense = DenseProduct(weights, self.dense_mean)
 
     @property
     def n_vertices(self) -> int:
@@ -134,35 +124,28 @@ class MorphableModel:
 
     def dense_model(self, params: np.ndarray, indices: np.ndarray | None = None) -> np.ndarray:
         """``(N, 3)`` dense vertices in model space (micrometres); only ``indices`` if given."""
-        return self.dense_linear([params], [np.eye(3, dtype=np.float32)], indices)[0]
+        identity = np.hstack([np.eye(3), np.zeros((3, 1))]).astype(np.float32)
+        return self.dense_affine([params], [identity], indices)[0]
 
-    def dense_linear(self, params: Sequence[np.ndarray], linears: Sequence[np.ndarray],
+    def dense_affine(self, params: Sequence[np.ndarray], maps: Sequence[np.ndarray],
                      indices: np.ndarray | None = None) -> list[np.ndarray]:
-        """Dense vertices of several faces, each through a 3x3 ``linear`` map (the rotation
-        and scale of a camera), ``(N, 3)`` float32 each; only ``indices`` if given.
+        """Dense vertices of several faces, each through a 3x4 affine ``map`` (a camera:
+        scaled rotation and translation), ``(N, 3)`` float32 each; only ``indices`` if given.
 
-        The 38365 x 68 interpolation weights (10 MB) are what the time goes to: reading them
-        from memory. So the displacement is mapped first (68 rows, not 38365), the mean rides
-        in the same product as a 69th to 71st column, and all faces share one pass over the
-        weights."""
-        if not params:
-            return []
-        if self._tps is not None:
-            weights = self._tps if indices is None else self._tps[indices]
-            rhs = np.concatenate([np.vstack([self.landmark_offsets(p) @ lin.T, lin.T])
-                                  for p, lin in zip(params, linears)], axis=1)
-            out = weights @ rhs.astype(np.float32)
+        The displacement is mapped before it is interpolated (68 rows, not 38365), and all
+        faces share one pass over the weights."""
+        linears = [np.asarray(m, np.float32)[:, :3] for m in maps]
+        if self.exact_dense:
+            rhs = [(p[12:62].astype(np.float32)[:, None, None] * lin.T[None]).reshape(-1, 3)
+                   for p, lin in zip(params, linears)]
         else:
-            bases = self._full.bases
-            mean = self._full.mean
-            if indices is not None:
-                rows = (3 * np.asarray(indices)[:, None] + np.arange(3)).reshape(-1)
-                bases, mean = bases[rows], mean[indices]
-            coeffs = np.stack([p[12:62] for p in params], axis=1).astype(np.float32)
-            offsets = (bases @ coeffs).reshape(len(mean), 3, len(params))
-            out = np.concatenate([(mean + offsets[:, :, k]) @ lin.T.astype(np.float32)
-                                  for k, lin in enumerate(linears)], axis=1)
-        return [np.ascontiguousarray(out[:, 3 * k:3 * k + 3]) for k in range(len(params))]
+            rhs = [self.landmark_offsets(p) @ lin.T for p, lin in zip(params, linears)]
+        return self._dense(rhs, maps, indices)
+
+    @property
+    def dense_path(self) -> str:
+        """Which code computes dense vertices (see ``DenseProduct.path``)."""
+        return self._dense.path
 
     @staticmethod
     def project(points: np.ndarray, camera: np.ndarray) -> np.ndarray:

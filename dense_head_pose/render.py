@@ -12,22 +12,18 @@ landmarks and dense vertices of :class:`~dense_head_pose.results.Face`.
 from __future__ import annotations
 
 import ctypes
-import importlib.machinery
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from . import native
 from .errors import RendererUnavailableError
 from .results import Face, compute_vertices
 
 ENV_VAR = "DENSE_HEAD_POSE_RENDER_LIB"
 ABI_VERSION = 1
-BUILD_HINT = "build it with `pip install .` (or `pip install -e .`) or `colcon build`"
-_LIB_NAMES = ("libdhp_render.so", *(f"_dhp_render{s}" for s in
-                                      importlib.machinery.EXTENSION_SUFFIXES))
 
 
 class _Style(ctypes.Structure):
@@ -81,42 +77,23 @@ class RenderStyle:
 def library_candidates() -> list[Path]:
     """Where the shared library is looked for: ``$DENSE_HEAD_POSE_RENDER_LIB``, then the
     package directory (pip builds ``_dhp_render*.so`` there, colcon ``libdhp_render.so``)."""
-    here = Path(__file__).resolve().parent
-    found = [Path(os.environ[ENV_VAR])] if os.environ.get(ENV_VAR) else []
-    return found + [here / name for name in _LIB_NAMES]
+    return native.library_candidates("render", ENV_VAR)
 
 
 def load_library(path: Path | None = None) -> ctypes.CDLL:
     """Load and type the renderer library, or raise :class:`RendererUnavailableError`."""
-    candidates = [path] if path else library_candidates()
-    for candidate in candidates:
-        if candidate.is_file():
-            try:
-                lib = ctypes.CDLL(str(candidate))
-            except OSError as exc:
-                raise RendererUnavailableError(f"{candidate} cannot be loaded ({exc}); "
-                                               f"rebuild it: {BUILD_HINT}") from exc
-            try:
-                lib.dhp_render_abi_version.restype = ctypes.c_int
-                lib.dhp_render_abi_version.argtypes = []
-                lib.dhp_render_scratch_pixels.restype = ctypes.c_long
-                f = lib.dhp_render_meshes
-            except AttributeError as exc:  # another library under that name
-                raise RendererUnavailableError(f"{candidate} is not the dense_head_pose "
-                                               f"renderer ({exc}); {BUILD_HINT}") from exc
-            if lib.dhp_render_abi_version() != ABI_VERSION:
-                raise RendererUnavailableError(f"{candidate} is a stale build; {BUILD_HINT}")
-            lib.dhp_render_scratch_pixels.argtypes = [ctypes.c_int, ctypes.c_int]
-            f.restype = ctypes.c_long
-            f.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.c_int, ctypes.c_long,
-                          ctypes.c_void_p, ctypes.c_int, ctypes.c_int,
-                          ctypes.c_void_p, ctypes.c_int,
-                          ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p,
-                          ctypes.POINTER(_Style)]
-            return lib
-    raise RendererUnavailableError(
-        "the native renderer library is not built (looked in "
-        f"{', '.join(str(c) for c in candidates)}); {BUILD_HINT}")
+    lib = native.load("render", ENV_VAR, ABI_VERSION, "renderer", RendererUnavailableError,
+                      path)
+    lib.dhp_render_scratch_pixels.restype = ctypes.c_long
+    lib.dhp_render_scratch_pixels.argtypes = [ctypes.c_int, ctypes.c_int]
+    f = lib.dhp_render_meshes
+    f.restype = ctypes.c_long
+    f.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.c_int, ctypes.c_long,
+                  ctypes.c_void_p, ctypes.c_int, ctypes.c_int,
+                  ctypes.c_void_p, ctypes.c_int,
+                  ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p,
+                  ctypes.POINTER(_Style)]
+    return lib
 
 
 @dataclass

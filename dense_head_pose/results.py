@@ -84,7 +84,8 @@ class Face:
         if self._model_vertices is not None:
             points = self._model_vertices if indices is None else self._model_vertices[indices]
             return points @ linear.T + offset
-        return model.dense_linear([self.params], [linear], indices)[0] + offset
+        return model.dense_affine([self.params], [np.hstack([linear, offset[:, None]])],
+                                  indices)[0]
 
     def _require_model(self) -> MorphableModel:
         if self._model is None:
@@ -126,17 +127,15 @@ class Face:
 
 def compute_vertices(faces: Sequence[Face]) -> None:
     """Compute the image-space dense vertices of every face that has none yet, all faces of
-    a model in one pass over its interpolation weights (see ``MorphableModel.dense_linear``)."""
+    a model in one pass over its interpolation weights (see ``MorphableModel.dense_affine``)."""
     pending = [f for f in faces if f._vertices is None]
     by_model: dict[int, list[Face]] = {}
     for face in pending:
         by_model.setdefault(id(face._require_model()), []).append(face)
     for group in by_model.values():
         model = group[0]._require_model()
-        cameras = [f.camera.astype(np.float32) for f in group]
-        outputs = model.dense_linear([f.params for f in group], [c[:, :3] for c in cameras])
-        for face, camera, out in zip(group, cameras, outputs):
-            out += camera[:, 3]
+        outputs = model.dense_affine([f.params for f in group], [f.camera for f in group])
+        for face, out in zip(group, outputs):
             face._vertices = out
 
 
