@@ -219,7 +219,7 @@ def main() -> None:
     print(thread_pools(estimator, frames, args.repeat))
     print("\n2. Detection")
     print(detection(estimator, args.repeat))
-    print("\n3. Dense reconstruction (faces of three_faces_large.jpg)")
+    print("\n3. Dense reconstruction (the test video, and three_faces_large.jpg)")
     print(dense(estimator, frames, args.repeat))
     print("\n4. Many faces (two passes, one thread)")
     print(many_faces(estimator, args.repeat))
