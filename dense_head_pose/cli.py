@@ -351,6 +351,7 @@ def cmd_benchmark(args: argparse.Namespace) -> int:
         faces += len(result.faces)
     elapsed = sum(samples.frame_ms) / 1e3
     summary = {"frames": len(frames), "threads": args.threads,
+               "dense_path": estimator.model.dense_path,
                "fps": round(len(frames) / elapsed, 2),
                "faces_per_frame": round(faces / max(len(frames), 1), 3),
                "frame_size": [int(frames[0].shape[1]), int(frames[0].shape[0])],
@@ -360,7 +361,8 @@ def cmd_benchmark(args: argparse.Namespace) -> int:
     else:
         h, w = frames[0].shape[:2]
         print(f"{args.source}: {len(frames)} frames of {w}x{h}, {summary['faces_per_frame']} "
-              f"faces/frame, {args.threads} thread(s), {summary['fps']} frames/s end to end")
+              f"faces/frame, {args.threads} thread(s), dense vertices by "
+              f"{summary['dense_path']}, {summary['fps']} frames/s end to end")
         print(stage_table(summary["stages"]))
     return 0
 

@@ -77,6 +77,7 @@ def test_benchmark_json() -> None:
                "--warmup", "1", "--render-mode", "sparse")
     summary = json.loads(proc.stdout)
     assert summary["frames"] == 10 and summary["threads"] == 1 and summary["fps"] > 0
+    assert summary["dense_path"] in ("avx2+fma", "portable")  # the native product is built
     for stage in ("detect", "preprocess", "infer", "reconstruct_sparse", "reconstruct_dense",
                   "draw"):
         s = summary["stages"][stage]

@@ -287,6 +287,9 @@ def test_demo_video_topic_echo_and_param_cli(tmp_path) -> None:
                    probe_name="launch_video_probe") as (launch, probe):
         probe.subscribe(PoseStamped, "/head_pose")
         assert _count(probe, "/head_pose", 20) >= 20, launch.output()[-3000:]
+        # the installed package found its native dense product (not the numpy fallback)
+        assert re.search(r"dense vertices: (avx2\+fma|portable)", launch.output()), \
+            launch.output()[-3000:]
         # as a user would: wait until the CLI's daemon lists the topic, then echo it
         end = time.monotonic() + 15
         while "/head_pose" not in _ros2("topic", "list").stdout.split():

@@ -214,7 +214,8 @@ class HeadPoseNode(Node):
         self.tracker = FaceTracker(estimator, tracker_options(self.p))
         self.estimator = estimator
         self.get_logger().info(f"models loaded from {directory}; face_mesh marker: "
-                               f"{self.mesh_marker.n_triangles} triangles per face")
+                               f"{self.mesh_marker.n_triangles} triangles per face; dense "
+                               f"vertices: {estimator.model.dense_path}")
 
     def _hri_output(self) -> Any:
         """The ROS4HRI output if ``hri.enable`` and the installed packages allow it."""
