@@ -91,15 +91,11 @@ def _label(image: np.ndarray, lines: list[str], box: np.ndarray, t: int,
     x = max(0, min(int(box[0]), w - text_w - 2))
     candidates = [int(box[1]) - text_h - 2 * t, int(box[3]) + 2 * t]
     candidates += [int(box[1]) - text_h - k * line_h for k in range(1, 12)]
-    rect = None
-    for y in candidates:
-        y = max(0, min(y, h - text_h))
-        r = (x, y, x + text_w, y + text_h)
-        if not any(r[0] < o[2] and o[0] < r[2] and r[1] < o[3] and o[1] < r[3] for o in taken):
-            rect = r
-            break
-    rect = rect or (x, max(0, min(candidates[0], h - text_h)), x + text_w,
-                    max(0, min(candidates[0], h - text_h)) + text_h)
+    rects = [(x, y, x + text_w, y + text_h)
+             for y in (max(0, min(c, h - text_h)) for c in candidates)]
+    # the first place that overlaps no label drawn before, else the first place
+    rect = next((r for r in rects if not any(
+        r[0] < o[2] and o[0] < r[2] and r[1] < o[3] and o[1] < r[3] for o in taken)), rects[0])
     taken.append(rect)
     for k, line in enumerate(lines):
         cv2.putText(image, line, (rect[0], rect[1] + (k + 1) * line_h - 2 * t), font, scale,

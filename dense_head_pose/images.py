@@ -100,7 +100,7 @@ def decode(data: bytes | bytearray | memoryview | np.ndarray) -> np.ndarray:
     buffer = np.ascontiguousarray(buffer.reshape(-1), dtype=np.uint8)
     _check_pixels(*declared_size(buffer))
     try:
-        image = cv2.imdecode(buffer.reshape(-1), cv2.IMREAD_UNCHANGED)
+        image = cv2.imdecode(buffer, cv2.IMREAD_UNCHANGED)
     except cv2.error as exc:
         raise ImageError(f"compressed image does not decode: {exc}") from exc
     if image is None:

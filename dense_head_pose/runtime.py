@@ -105,9 +105,10 @@ class TFLiteModel:
 def limit_native_threads(count: int) -> None:
     """Pin the process's BLAS (OpenBLAS, MKL) and OpenCV thread pools to ``count`` threads.
 
-    With their defaults both use every core: after each dense reconstruction (a 38365 x 68
-    product) OpenBLAS's workers spin for a while, and OpenCV parallelises resizes and warps of
-    a few hundred microseconds, so a one-thread pipeline burnt up to twice its wall time in CPU
+    With their defaults both use every core: OpenBLAS's workers spin for a while after each
+    numpy product they run (the dense reconstruction was one, before it moved to C, and still
+    is when the native library is missing), and OpenCV parallelises resizes and warps of a few
+    hundred microseconds, so a one-thread pipeline burnt up to twice its wall time in CPU
     (``scripts/benchmark_performance.py``): on a robot the other core is never idle. The pools
     are process-wide, so this is too; ``EstimatorOptions(limit_threads=False)`` leaves them.
     """

@@ -129,7 +129,6 @@ TRACKER_KEYS = frozenset({"smooth", "detect_every", "forget_after"}
 SPECS = {spec.name: spec for spec in PARAMETERS}
 
 
-
 def tracker_options(p: dict[str, Any]) -> TrackerOptions:
     """The tracker's options from the node's parameters (raises on invalid ones)."""
     smoothing = SmoothingOptions(**{
