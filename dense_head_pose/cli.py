@@ -9,10 +9,13 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import math
 import os
+import re
+import signal
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
 from pathlib import Path
 
@@ -22,14 +25,16 @@ import numpy as np
 from . import __version__, images, model_pack
 from .benchmark import StageSamples, stage_table
 from .drawing import DRAW_MODES, draw
-from .errors import DenseHeadPoseError
+from .errors import DenseHeadPoseError, VideoError
 from .estimator import POSE_METHODS, EstimatorOptions, HeadPoseEstimator
+from .evaluation import PROTOCOLS
 from .morphable_model import import_full_bfm
 from .one_euro import OneEuroParams
 from .pose import CameraIntrinsics
 from .results import Face, FrameResult
 from .tracking import QUANTITIES, FaceTracker, SmoothingOptions, TrackerOptions
-from .video import IMAGE_SUFFIXES, open_source, open_writer
+from .video import IMAGE_SUFFIXES, FrameSource, open_source
+from .video_writer import VideoWriter
 
 LOG = logging.getLogger("dense_head_pose")
 MODES = (*DRAW_MODES, "mesh")
@@ -56,8 +61,15 @@ def _add_pipeline_args(p: argparse.ArgumentParser) -> None:
                    help="detector score threshold, 0..1 (default 0.6)")
     p.add_argument("--max-faces", type=_count(0, 1000), default=16,
                    help="largest N faces per frame (default 16)")
-    p.add_argument("--refine", action=argparse.BooleanOptionalAction, default=True,
-                   help="second alignment pass from the first pass's landmarks (default on)")
+    defaults = EstimatorOptions()
+    p.add_argument("--refine", action=argparse.BooleanOptionalAction, default=defaults.refine,
+                   help="second alignment pass from the first pass's landmarks (default off)")
+    p.add_argument("--mirror", action=argparse.BooleanOptionalAction, default=defaults.mirror,
+                   help="average each fit with its mirrored crop's, one more inference per "
+                        "face (default on)")
+    p.add_argument("--accurate", action="store_true",
+                   help="accuracy mode: five shifted crops and their mirrors averaged (ten "
+                        "inferences per face)")
     p.add_argument("--pose-method", choices=POSE_METHODS, default="affine",
                    help="metric pose from the 3DMM camera (affine) or refined by solvePnP")
     p.add_argument("--intrinsics", nargs=4, type=float, metavar=("FX", "FY", "CX", "CY"),
@@ -114,14 +126,25 @@ def _add_output_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="print one JSON object per frame")
 
 
+#: What argparse takes for a negative number rather than an option: its own rule misses the
+#: exponent form, so ``--intrinsics 1 1 1 -1e30`` was read as an unknown option ``-1e30``.
+_NEGATIVE_NUMBER = re.compile(r"^-(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$|^-(inf|nan)$", re.IGNORECASE)
+
+
+class _Parser(argparse.ArgumentParser):
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self._negative_number_matcher = _NEGATIVE_NUMBER
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``dense-head-pose``."""
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="dense-head-pose",
         description="Head pose, 3D face landmarks and dense face mesh from images and video.")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
-    sub = parser.add_subparsers(dest="command", required=True)
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     p = sub.add_parser("image", help="estimate faces in image files (JSON: 'frame' is the "
                        "file name, 'id' is null)")
@@ -160,8 +183,25 @@ def build_parser() -> argparse.ArgumentParser:
                    help="drawing timed as the last stage (default mesh, the native renderer)")
     _add_pipeline_args(p)
 
+    p = sub.add_parser("evaluate", help="accuracy against labelled truth (AFLW2000-3D): "
+                       "NME by yaw, pose MAE, geodesic error, detector misses")
+    esub = p.add_subparsers(dest="dataset", required=True, parser_class=_Parser)
+    e = esub.add_parser("aflw2000", help="AFLW2000-3D: imageNNNNN.jpg + .mat (3DDFA's "
+                        "benchmark files used when beside it)")
+    e.add_argument("directory", metavar="DIR")
+    e.add_argument("--benchmark-files", metavar="DIR",
+                   help="3DDFA's AFLW2000-3D_3ddfa folder (default: beside DIR, if there)")
+    e.add_argument("--protocol", choices=(*PROTOCOLS, "both"), default="both",
+                   help="benchmark: the benchmark's crop boxes; detector: the whole "
+                        "pipeline, detector included (default both)")
+    e.add_argument("--stride", type=_count(1, 10_000), default=1, metavar="N",
+                   help="every N-th image only (default 1: all)")
+    e.add_argument("--json", action="store_true", help="print the figures as JSON")
+    e.add_argument("--plot", metavar="PNG", help="write error against |yaw| as a PNG")
+    _add_pipeline_args(e)
+
     p = sub.add_parser("models", help="fetch, check or extend the model pack")
-    msub = p.add_subparsers(dest="models_command", required=True)
+    msub = p.add_subparsers(dest="models_command", required=True, parser_class=_Parser)
     f = msub.add_parser("fetch", help="copy or download the pack, verifying SHA-256")
     src = f.add_mutually_exclusive_group(required=True)
     src.add_argument("--from", dest="from_dir", metavar="DIR", help="a directory holding the pack")
@@ -180,6 +220,7 @@ def build_parser() -> argparse.ArgumentParser:
 def _estimator(args: argparse.Namespace) -> HeadPoseEstimator:
     options = EstimatorOptions(num_threads=args.threads, score_threshold=args.threshold,
                                max_faces=args.max_faces, refine=args.refine,
+                               mirror=args.mirror, accurate=args.accurate,
                                pose_method=args.pose_method)
     return HeadPoseEstimator.from_model_dir(args.models, options)
 
@@ -198,9 +239,26 @@ def _drawer(mode: str) -> Callable[[np.ndarray, list[Face]], np.ndarray]:
     return lambda frame, faces: draw(frame, faces, mode)
 
 
+class OutputError(DenseHeadPoseError):
+    """Standard output cannot be written (full disk, closed): exit 2, one line."""
+
+
 def _emit(result: FrameResult, frame: int | str) -> None:
-    sys.stdout.write(json.dumps(result.to_dict(frame), separators=(",", ":")) + "\n")
-    sys.stdout.flush()
+    _print_json(result.to_dict(frame))
+
+
+def _print_json(obj: object) -> None:
+    """One JSON line on stdout; :class:`OutputError` if stdout cannot take it (a broken
+    pipe, e.g. ``| head``, stays a BrokenPipeError: the reader is done, not an error)."""
+    if sys.stdout is None:
+        raise OutputError("standard output is closed: cannot print JSON")
+    try:
+        sys.stdout.write(json.dumps(obj, separators=(",", ":"), allow_nan=False) + "\n")
+        sys.stdout.flush()
+    except BrokenPipeError:
+        raise
+    except OSError as exc:
+        raise OutputError(f"cannot write to standard output: {exc.strerror or exc}") from exc
 
 
 def cmd_image(args: argparse.Namespace) -> int:
@@ -282,7 +340,7 @@ def cmd_video(args: argparse.Namespace) -> int:
     with open_source(args.source) as source:
         tracker = FaceTracker(_estimator(args), _tracker_options(args))
         drawer = _drawer(args.mode) if args.out else None
-        writer = None
+        writer = VideoWriter(args.out, source.fps) if args.out else None
         # a folder's count is exact; a video container's often is not (the test video claims
         # 158 frames and has 55): no total rather than a wrong one
         total = source.frame_count if source.exact_count else None
@@ -298,19 +356,24 @@ def cmd_video(args: argparse.Namespace) -> int:
                                  dense=args.mode in ("dense", "mesh"))
                 if args.json:
                     _emit(result, index)
-                if drawer is not None:
-                    if writer is None:
-                        writer = open_writer(args.out, source.fps, (frame.shape[1], frame.shape[0]))
+                if writer is not None and drawer is not None:
                     writer.write(drawer(frame, result.faces))
                 progress.update(1)
                 frames += 1
+        except BaseException:
+            if writer is not None:  # whatever stopped us, the frames so far stay playable
+                writer.abort()
+            raise
         finally:
-            if writer is not None:
-                writer.release()
             progress.total = progress.n
             progress.close()
-    LOG.info("%s: %d frame(s)%s", source.description, frames,
-             f", wrote {args.out}" if args.out else "")
+        if writer is not None:
+            writer.close()  # VideoError if the file is not whole (a full disk)
+    if frames == 0:
+        raise VideoError(f"{source.description}: no frame could be decoded")
+    skipped = f", {source.skipped} undecodable file(s) skipped" if source.skipped else ""
+    wrote = f", wrote {args.out} ({writer.codec})" if writer is not None else ""
+    LOG.info("%s: %d frame(s)%s%s", source.description, frames, skipped, wrote)
     return 0
 
 
@@ -318,7 +381,31 @@ def _progress(total: int | None):
     """A progress bar on stderr when it is a terminal (JSON on stdout is unaffected)."""
     from tqdm import tqdm
 
-    return tqdm(total=total, unit="frame", disable=None, file=sys.stderr, dynamic_ncols=True)
+    # disable=None: only on a terminal; no stderr at all (2>&-): none
+    return tqdm(total=total, unit="frame", disable=None if sys.stderr is not None else True,
+                file=sys.stderr, dynamic_ncols=True)
+
+
+def _frames(path: str, count: int) -> Iterator[np.ndarray]:
+    """``count`` frames of a video or folder, streamed (started again at its end), or an
+    image repeated; ``count`` 0: a video's frames once, an image 200 times. Nothing is held
+    in memory but the current frame."""
+    if Path(path).suffix.lower() in IMAGE_SUFFIXES:
+        image = images.read(path)
+        for _ in range(count or 200):
+            yield image
+        return
+    with open_source(path) as source:
+        produced = 0
+        while True:
+            before = produced
+            for _, frame in source:
+                yield frame
+                produced += 1
+                if produced == count:
+                    return
+            if not count or produced == before or not source.rewind():
+                return
 
 
 def cmd_benchmark(args: argparse.Namespace) -> int:
@@ -326,43 +413,40 @@ def cmd_benchmark(args: argparse.Namespace) -> int:
     estimator = _estimator(args)
     drawer = _drawer(args.render_mode)
     stage_name = "render" if args.render_mode == "mesh" else "draw"
-    path = Path(args.source)
-    if path.suffix.lower() in IMAGE_SUFFIXES:
-        image = images.read(str(path))
-        frames = [image] * (args.frames or 200)
-    else:
-        with open_source(args.source) as source:
-            frames = [f for _, f in source]
-        if args.frames:
-            frames = (frames * (args.frames // len(frames) + 1))[:args.frames]
-    for frame in frames[:args.warmup]:
-        drawer(frame.copy(), estimator(frame, dense=True).faces)
+    intrinsics = _intrinsics(args)
     samples = StageSamples()
-    faces = 0
-    for frame in frames:
+    faces = frames = 0
+    size = (0, 0)
+    for frame in _frames(args.source, args.frames):
+        if frames == 0:
+            size = (int(frame.shape[1]), int(frame.shape[0]))
+            for _ in range(args.warmup):  # untimed: first calls allocate and plan
+                drawer(frame.copy(), estimator(frame, intrinsics, dense=True).faces)
         t0 = time.perf_counter()
-        result = estimator(frame, _intrinsics(args), dense=True)
+        result = estimator(frame, intrinsics, dense=True)
         t1 = time.perf_counter()
-        canvas = frame.copy()  # frames are reused: draw on a copy, outside the timing
+        canvas = frame.copy()  # draw on a copy, outside the timing
         t2 = time.perf_counter()
         drawer(canvas, result.faces)
         t3 = time.perf_counter()
         samples.add({**result.timings, stage_name: (t3 - t2) * 1e3}, (t1 - t0 + t3 - t2) * 1e3)
         faces += len(result.faces)
+        frames += 1
+    if frames == 0:
+        raise VideoError(f"{args.source}: no frame to time")
     elapsed = sum(samples.frame_ms) / 1e3
-    summary = {"frames": len(frames), "threads": args.threads,
+    summary = {"frames": frames, "threads": args.threads,
                "dense_path": estimator.model.dense_path,
-               "fps": round(len(frames) / elapsed, 2),
-               "faces_per_frame": round(faces / max(len(frames), 1), 3),
-               "frame_size": [int(frames[0].shape[1]), int(frames[0].shape[0])],
+               "fps": round(frames / elapsed, 2),
+               "faces_per_frame": round(faces / frames, 3),
+               "frame_size": list(size),
                "stages": samples.summary()}
     if args.json:
-        print(json.dumps(summary))
+        _print_json(summary)
     else:
-        h, w = frames[0].shape[:2]
-        print(f"{args.source}: {len(frames)} frames of {w}x{h}, {summary['faces_per_frame']} "
-              f"faces/frame, {args.threads} thread(s), dense vertices by "
-              f"{summary['dense_path']}, {summary['fps']} frames/s end to end")
+        print(f"{args.source}: {frames} frames of {size[0]}x{size[1]}, "
+              f"{summary['faces_per_frame']} faces/frame, {args.threads} thread(s), dense "
+              f"vertices by {summary['dense_path']}, {summary['fps']} frames/s end to end")
         print(stage_table(summary["stages"]))
     return 0
 
@@ -378,15 +462,64 @@ def cmd_stability(args: argparse.Namespace) -> int:
                                 args.still_frames, args.moving_frames)
     if args.video:
         with open_source(args.video) as source:
-            frames = [f for _, f in source]
-        report["throughput"] = {"video": Path(args.video).name, "frames": len(frames),
-                                "runs": stability.throughput(frames, {
-                                    "raw": lambda: lambda f, t: estimator(f),
-                                    "tracked": lambda: FaceTracker(estimator, options)})}
+            runs, count = stability.throughput(_replay(source), {
+                "raw": lambda: lambda f, t: estimator(f),
+                "tracked": lambda: FaceTracker(estimator, options)})
+        report["throughput"] = {"video": Path(args.video).name, "frames": count,
+                                "runs": runs}
     if args.json:
-        print(json.dumps(report, default=float))
+        _print_json(_json_safe(report))
     else:
         print(stability.report_tables(report))
+    return 0
+
+
+def _replay(source: FrameSource) -> Callable[[], Iterator[np.ndarray]]:
+    """A function that streams ``source`` from its start on every call."""
+    def frames() -> Iterator[np.ndarray]:
+        if not source.rewind():
+            raise VideoError(f"{source.description} cannot be read twice")
+        for _, frame in source:
+            yield frame
+    return frames
+
+
+def _json_safe(value: object) -> object:
+    """``value`` with numpy numbers as floats and NaN/inf as null (JSON has neither)."""
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v) for v in value]
+    if isinstance(value, (bool, int, str)) or value is None:
+        return value
+    if isinstance(value, np.integer):
+        return int(value)
+    number = float(value)  # type: ignore[arg-type]
+    return number if math.isfinite(number) else None
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    """``evaluate aflw2000``: the standard accuracy table of the estimator's settings."""
+    from . import evaluation
+
+    samples = evaluation.load_aflw2000(args.directory, args.benchmark_files, args.stride)
+    estimator = _estimator(args)
+    protocols = PROTOCOLS if args.protocol == "both" else (args.protocol,)
+    progress = _progress(len(samples))
+    try:
+        runs = evaluation.evaluate(estimator, samples, protocols, progress.update)
+    finally:
+        progress.close()
+    summaries = [evaluation.summarise(run) for run in runs]
+    if args.plot:
+        evaluation.plot(runs, args.plot)
+        LOG.info("wrote %s", args.plot)
+    if args.json:
+        _print_json(_json_safe(evaluation.to_json(summaries, estimator.options)))
+    else:
+        print(f"AFLW2000-3D, {len(samples)} images ({args.directory}); NME in %, angles in "
+              "degrees")
+        print(evaluation.table(summaries))
     return 0
 
 
@@ -414,22 +547,78 @@ def cmd_models(args: argparse.Namespace) -> int:
     return 0
 
 
+class Interrupted(BaseException):
+    """SIGTERM or SIGHUP, raised where the program is so that ``finally`` blocks run (a
+    video being written is finished) and the exit status says which signal it was."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+def _raise_interrupted(signum: int, frame: object) -> None:
+    raise Interrupted(signum)
+
+
+def _handle_stop_signals() -> None:
+    """SIGTERM (``timeout``, systemd, ``docker stop``) and SIGHUP (a closed terminal) stop
+    the program as Ctrl-C does; a signal ignored by our parent (``nohup``) stays ignored."""
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        if signal.getsignal(signum) is not signal.SIG_IGN:
+            signal.signal(signum, _raise_interrupted)
+
+
+def _reopen_closed_std_streams() -> None:
+    """With stdin, stdout or stderr closed (``2>&-``), the next file opened takes that
+    descriptor, and anything written "to stderr" (LiteRT's INFO lines) lands in it: give
+    the closed ones /dev/null instead."""
+    for fd in (0, 1, 2):
+        try:
+            os.fstat(fd)
+        except OSError:
+            null = os.open(os.devnull, os.O_RDWR)
+            if null != fd:
+                os.dup2(null, fd)
+                os.close(null)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the process exit status (2 for a known error, with a message)."""
+    _reopen_closed_std_streams()
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     handler = {"image": cmd_image, "video": cmd_video, "benchmark": cmd_benchmark,
-               "stability": cmd_stability, "models": cmd_models}[args.command]
+               "stability": cmd_stability, "evaluate": cmd_evaluate,
+               "models": cmd_models}[args.command]
+    _handle_stop_signals()
     try:
+        if getattr(args, "json", False) and sys.stdout is None:
+            raise OutputError("standard output is closed: cannot print JSON")
         return handler(args)
     except (DenseHeadPoseError, ValueError) as exc:
         LOG.error("%s", exc)
+        if isinstance(exc, OutputError):
+            _silence_stdout()
         return 2
     except KeyboardInterrupt:
         return 130
+    except Interrupted as stop:
+        LOG.error("stopped by %s", signal.Signals(stop.signum).name)
+        return 128 + stop.signum
     except BrokenPipeError:
+        _silence_stdout()
         return 0
+
+
+def _silence_stdout() -> None:
+    """Python flushes stdout at exit; when it cannot take more, let that go quietly."""
+    try:
+        null = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(null, 1)
+        os.close(null)
+    except OSError:
+        pass
 
 
 if __name__ == "__main__":

@@ -39,7 +39,7 @@ def as_bgr8(image: object) -> np.ndarray:
         raise ImageError(f"unsupported image shape {image.shape}: expected HxW, HxWx3 or HxWx4")
     if image.shape[0] == 0 or image.shape[1] == 0:
         raise ImageError(f"empty image of shape {image.shape}")
-    _check_pixels(image.shape[1], image.shape[0])
+    check_pixels(image.shape[1], image.shape[0])
     image = _to_uint8(image)
     if image.ndim == 2:
         return cv2.cvtColor(np.ascontiguousarray(image), cv2.COLOR_GRAY2BGR)
@@ -48,7 +48,9 @@ def as_bgr8(image: object) -> np.ndarray:
     return np.ascontiguousarray(image)
 
 
-def _check_pixels(width: int, height: int) -> None:
+def check_pixels(width: int, height: int) -> None:
+    """:class:`ImageError` for an image of more than :data:`MAX_PIXELS` pixels (checked
+    before anything is allocated for it)."""
     if width * height > MAX_PIXELS:
         raise ImageError(f"image of {width}x{height} pixels exceeds {MAX_PIXELS} pixels")
 
@@ -98,7 +100,7 @@ def decode(data: bytes | bytearray | memoryview | np.ndarray) -> np.ndarray:
     if buffer.size == 0:
         raise ImageError("empty compressed image")
     buffer = np.ascontiguousarray(buffer.reshape(-1), dtype=np.uint8)
-    _check_pixels(*declared_size(buffer))
+    check_pixels(*declared_size(buffer))
     try:
         image = cv2.imdecode(buffer, cv2.IMREAD_UNCHANGED)
     except cv2.error as exc:

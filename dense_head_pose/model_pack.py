@@ -210,7 +210,11 @@ def fetch(
             log(f"ok       {target}")
             written.append(target)
             continue
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{entry.name}.", suffix=".partial", dir=dest)
+        try:
+            fd, tmp_name = tempfile.mkstemp(prefix=f".{entry.name}.", suffix=".partial",
+                                            dir=dest)
+        except OSError as exc:
+            raise ModelError(f"cannot write into {dest}: {exc.strerror or exc}") from exc
         os.close(fd)
         tmp = Path(tmp_name)
         try:
@@ -225,13 +229,19 @@ def fetch(
                                  f"{source_dir or base_url}: {problem}")
             tmp.chmod(mode)  # mkstemp's 0600 would lock other users (a service account) out
             os.replace(tmp, target)
+        except OSError as exc:  # a full disk, a read-only or vanished directory
+            raise ModelError(f"cannot write {target}: {exc.strerror or exc}") from exc
         finally:
             tmp.unlink(missing_ok=True)
         log(f"fetched  {target}")
         written.append(target)
     manifest_copy = dest / MANIFEST_NAME
     if not manifest_copy.exists():
-        shutil.copyfile(manifest_path(), manifest_copy)
+        try:
+            shutil.copyfile(manifest_path(), manifest_copy)
+        except OSError as exc:
+            manifest_copy.unlink(missing_ok=True)
+            raise ModelError(f"cannot write {manifest_copy}: {exc.strerror or exc}") from exc
     return written
 
 

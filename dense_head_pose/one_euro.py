@@ -28,7 +28,9 @@ over: the start-up error shrinks as 1/sqrt(k) instead of lingering.
 
 Time rules, shared by both: the first sample passes unchanged; a sample with the same
 timestamp as the previous one returns the previous estimate (a repeated frame carries no new
-time); a timestamp going backwards restarts the filter at that sample (a looping bag).
+time), and so does one less than :data:`MIN_STEP_S` later (no camera is that fast; a step of
+1e-310 s would overflow the speed to infinity and the state to NaN); a timestamp going
+backwards restarts the filter at that sample (a looping bag).
 """
 
 from __future__ import annotations
@@ -38,6 +40,9 @@ from dataclasses import dataclass
 
 import cv2
 import numpy as np
+
+#: Time steps below this (seconds) count as the same instant (see module).
+MIN_STEP_S = 1e-6
 
 
 @dataclass(frozen=True)
@@ -104,7 +109,7 @@ class OneEuroFilter:
             self._x, self._dx, self._t, self._n = rows.copy(), np.zeros_like(rows), t, 1
             return x.copy()
         dt = t - self._t
-        if dt <= 0.0:  # the same instant again: nothing new to learn
+        if dt < MIN_STEP_S:  # the same instant again: nothing new to learn
             return self._x.reshape(x.shape).copy()
         p = self.params
         dx = (rows - self._x) / dt
@@ -142,7 +147,7 @@ class RotationOneEuroFilter:
             self._r, self._w, self._t, self._n = r.copy(), np.zeros(3), t, 1
             return r.copy()
         dt = t - self._t
-        if dt <= 0.0:
+        if dt < MIN_STEP_S:
             return self._r.copy()
         p = self.params
         delta = log_rotation(self._r.T @ r)  # the sample, in the estimate's tangent space

@@ -46,20 +46,32 @@ def native_stderr_captured() -> Iterator[Any]:
     """Capture what native code writes to file descriptor 2 meanwhile (LiteRT prints "INFO:
     Created TensorFlow Lite XNNPACK delegate for CPU." on every interpreter, which no setting
     silences); yields a function returning the captured text, for error messages."""
+    # Python had no stderr at start (``2>&-``): descriptor 2 may since have been reused by
+    # any file opened later, which must not be swapped out
+    if sys.__stderr__ is None:
+        yield lambda: ""
+        return
     try:
         saved = os.dup(2)
     except OSError:  # no stderr at all
         yield lambda: ""
         return
     with tempfile.TemporaryFile(mode="w+b") as sink:
-        sys.stderr.flush()
+        _flush(sys.stderr)
         os.dup2(sink.fileno(), 2)
         try:
             yield lambda: (sink.seek(0), sink.read().decode(errors="replace"))[1]
         finally:
-            sys.stderr.flush()
+            _flush(sys.stderr)
             os.dup2(saved, 2)
             os.close(saved)
+
+
+def _flush(stream: Any) -> None:
+    """Flush a Python stream that may be None or broken."""
+    if stream is not None:
+        with contextlib.suppress(OSError, ValueError):
+            stream.flush()
 
 
 class TFLiteModel:

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -182,27 +182,34 @@ def lag_frames(estimate: np.ndarray, truth: np.ndarray, max_lag: int = 8) -> flo
     return float(lags[i])
 
 
-def throughput(frames: Sequence[np.ndarray], runners: dict[str, Callable[[], Callable]],
-               repeats: int = 3) -> dict[str, dict[str, float]]:
-    """Per-frame wall and CPU time of each runner over ``frames``, interleaved ``repeats``
-    times in this process (medians), so the machine's state affects all alike.
+def throughput(frames: Callable[[], Iterable[np.ndarray]],
+               runners: dict[str, Callable[[], Callable]], repeats: int = 3
+               ) -> tuple[dict[str, dict[str, float]], int]:
+    """Per-frame wall and CPU time of each runner, and the number of frames per pass.
 
-    ``runners`` maps a name to a factory returning a fresh per-frame callable
-    ``f(frame, timestamp)`` (a new tracker for each pass)."""
+    ``frames()`` streams the video from its start (one frame in memory at a time); each pass
+    gives every frame to each runner in turn, so the machine's state affects all alike, and
+    the ``repeats`` passes are pooled (medians). ``runners`` maps a name to a factory
+    returning a fresh per-frame callable ``f(frame, timestamp)`` (a new tracker per pass)."""
     wall: dict[str, list[float]] = {name: [] for name in runners}
     cpu: dict[str, list[float]] = {name: [] for name in runners}
+    count = 0
     for _ in range(repeats):
-        for name, factory in runners.items():
-            run = factory()
-            for i, frame in enumerate(frames):
+        runs = {name: factory() for name, factory in runners.items()}
+        count = 0
+        for i, frame in enumerate(frames()):
+            for name, run in runs.items():
                 w0, c0 = time.perf_counter(), time.process_time()
                 run(frame, i / 25.0)
                 wall[name].append((time.perf_counter() - w0) * 1e3)
                 cpu[name].append((time.process_time() - c0) * 1e3)
+            count += 1
+    if count == 0:
+        raise ValueError("no frame to measure throughput on")
     return {name: {"wall_ms": float(np.median(wall[name])),
                    "cpu_ms": float(np.median(cpu[name])),
                    "fps": 1e3 / float(np.mean(wall[name]))}
-            for name in runners}
+            for name in runners}, count
 
 
 STILL_KEYS = ("yaw_std", "pitch_std", "roll_std", "yaw_step_rms", "translation_mm",

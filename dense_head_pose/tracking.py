@@ -34,8 +34,10 @@ backwards.
 
 from __future__ import annotations
 
+import itertools
 import math
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -203,12 +205,9 @@ def _box_from_landmarks(landmarks: np.ndarray, offset: np.ndarray) -> np.ndarray
     return lm + offset * np.tile(lm[2:] - lm[:2], 2)
 
 
-def track_quality(fit: Fit, landmark_roi: np.ndarray | None = None) -> float:
-    """How well a fit reproduces its own crop: IoU of its ROI and its landmarks' ROI
-    (``landmark_roi`` if the caller has it already)."""
-    if landmark_roi is None:
-        landmark_roi = roi_from_landmarks(fit.landmarks)
-    return float(box_iou(fit.roi, landmark_roi)[0, 0])
+def track_quality(fit: Fit) -> float:
+    """How well a fit reproduces its own crop (see :attr:`Fit.quality`)."""
+    return fit.quality
 
 
 class FaceTracker:
@@ -221,12 +220,14 @@ class FaceTracker:
     """
 
     def __init__(self, estimator: HeadPoseEstimator, options: TrackerOptions | None = None,
-                 **overrides: Any) -> None:
+                 ids: Iterator[int] | None = None, **overrides: Any) -> None:
+        """``ids`` hands out new track ids (default: 1, 2, 3, ...); trackers that share one
+        never give two faces the same id (one tracker per camera of a node, say)."""
         self.estimator = estimator
         self._options = replace(options or TrackerOptions(), **overrides)
         self._tracks: list[_Track] = []
         self._lost: list[tuple[int, np.ndarray, float]] = []  # (id, last box, time lost)
-        self._next_id = 1
+        self._ids = ids if ids is not None else itertools.count(1)
         self._since_detection = 0
         self._t: float | None = None
         self._key: tuple[Any, ...] | None = None
@@ -307,6 +308,7 @@ class FaceTracker:
     def _tracked(self, image: np.ndarray, intrinsics: CameraIntrinsics, t: float,
                  times: dict[str, float]) -> list[Face]:
         opts = self._options
+        self._limit(t)  # a max_faces lowered at run time applies at once
         lost: list[_Track] = []
         for track in list(self._tracks):
             fit = self._follow(image, track, times)
@@ -325,21 +327,20 @@ class FaceTracker:
         The crop stays where it is while the face's landmark ROI stays within
         ``crop_deadband`` of it: a still head is then seen through the very same crop every
         frame and only image noise moves its estimate, which smoothing removes. When the face
-        has moved farther, the crop moves to it and (with ``refine``) the face is fitted
-        again there, centred as in the per-image pipeline's second pass."""
+        has moved farther, the crop moves to it and the face is fitted again there,
+        centred as in the per-image pipeline's second pass."""
         assert track.crop is not None
         fit = self.estimator.fit(image, track.crop, 1, times)
         if fit is None:
             track.quality = 0.0
             return None
         roi = roi_from_landmarks(fit.landmarks)
-        track.quality = track_quality(fit, roi)
+        track.quality = fit.quality
         if track.quality < self._options.min_track_quality:
             return None
         if np.max(np.abs(roi - track.crop)) > self._options.crop_deadband * (roi[2] - roi[0]):
             track.crop = roi
-            if self.estimator.options.refine:
-                fit = self.estimator.fit(image, roi, 1, times) or fit
+            fit = self.estimator.fit(image, roi, 1, times) or fit
         track.fit = fit
         return fit
 
@@ -388,9 +389,14 @@ class FaceTracker:
                 continue
             self._tracks.append(self._new_track(det, fit, t))
         self._tracks.sort(key=lambda tr: -float(np.prod(tr.box[2:] - tr.box[:2])))
-        for track in self._tracks[self.estimator.options.max_faces:]:
+        self._limit(t)
+
+    def _limit(self, t: float) -> None:
+        """Keep the ``max_faces`` largest tracks (they are sorted by size)."""
+        limit = self.estimator.options.max_faces
+        for track in self._tracks[limit:]:
             self._retire(track, t)
-        del self._tracks[self.estimator.options.max_faces:]
+        del self._tracks[limit:]
 
     def _match_detections(self, detections: list[Detection], fits: list[Fit], t: float
                           ) -> list[_Track]:
@@ -422,7 +428,7 @@ class FaceTracker:
             if iou[best] >= 0.3:
                 track_id = self._lost.pop(best)[0]
         if track_id is None:
-            track_id, self._next_id = self._next_id, self._next_id + 1
+            track_id = next(self._ids)
         smoother = FitSmoother(self._options.smoothing) if self._options.smooth else None
         return _Track(id=track_id, fit=fit, score=det.score,
                       box_offset=_box_offset(det.box, fit.landmarks), smoother=smoother,
@@ -444,18 +450,25 @@ class FaceTracker:
         faces = []
         t0 = time.perf_counter()
         for track in tracks:
-            fit = track.fit
-            if track.smoother is not None:
-                fit = track.smoother(fit, t, self._project)
-            face = self.estimator.face_from_fit(fit, _box_from_landmarks(fit.landmarks,
-                                                                          track.box_offset),
-                                                track.score, intrinsics)
+            face = self._face(track, intrinsics, t)
+            if face is None and track.smoother is not None:
+                # a filter state gone bad (it should not; timestamps are checked): start the
+                # filters again from this fit rather than lose the face while its track lives
+                track.smoother = FitSmoother(self._options.smoothing)
+                face = self._face(track, intrinsics, t)
             if face is not None:
                 face.id = track.id
                 faces.append(face)
         times["smooth"] = (time.perf_counter() - t0) * 1e3
         faces.sort(key=lambda f: -float(np.prod(f.box[2:] - f.box[:2])))
         return faces
+
+    def _face(self, track: _Track, intrinsics: CameraIntrinsics, t: float) -> Face | None:
+        fit = track.fit
+        if track.smoother is not None:
+            fit = track.smoother(fit, t, self._project)
+        box = _box_from_landmarks(fit.landmarks, track.box_offset)
+        return self.estimator.face_from_fit(fit, box, track.score, intrinsics)
 
     def _project(self, params: np.ndarray, camera: np.ndarray) -> np.ndarray:
         model = self.estimator.model

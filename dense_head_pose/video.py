@@ -7,8 +7,10 @@ decoding part-way (a truncated file whose header claims more frames) simply ends
 
 from __future__ import annotations
 
+import logging
 import math
 import os
+import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -19,6 +21,9 @@ import numpy as np
 
 from . import images
 from .errors import ImageError, VideoError
+from .runtime import native_stderr_captured
+
+LOG = logging.getLogger("dense_head_pose")
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".pgm", ".ppm")
 
@@ -32,6 +37,10 @@ class FrameSource:
     frame_count: int | None
     _capture: cv2.VideoCapture | None = None
     _files: list[Path] | None = None
+    _path: Path | None = None
+    _first: np.ndarray | None = None
+    skipped: int = 0
+    """Files of a folder that did not decode (skipped, not fatal)."""
 
     @property
     def exact_count(self) -> bool:
@@ -47,10 +56,15 @@ class FrameSource:
                     yield index, images.read(str(path))
                     index += 1
                 except ImageError:
+                    self.skipped += 1
                     continue  # an unreadable file in a folder is skipped, not fatal
             return
         assert self._capture is not None
         index = 0
+        if self._first is not None:  # read by open_source to prove the file decodes
+            first, self._first = self._first, None
+            yield index, images.as_bgr8(first)
+            index += 1
         while True:
             ok, frame = self._capture.read()
             if not ok or frame is None or frame.size == 0:
@@ -81,11 +95,17 @@ class FrameSource:
             yield index, seconds, frame
 
     def rewind(self) -> bool:
-        """Go back to the first frame (files only); ``False`` if the source cannot."""
+        """Go back to the first frame (files and folders); ``False`` if the source cannot
+        (a camera). A video is opened again rather than sought: seeking to frame 0 fails in
+        some containers (a one-frame file, say)."""
         if self._files is not None:
             return True
+        if self._path is None:
+            return False
         assert self._capture is not None
-        return bool(self._capture.set(cv2.CAP_PROP_POS_FRAMES, 0))
+        self._capture.release()
+        self._capture = cv2.VideoCapture(str(self._path))
+        return bool(self._capture.isOpened())
 
     def close(self) -> None:
         """Release the capture device or file."""
@@ -111,11 +131,19 @@ def open_source(source: str | int) -> FrameSource:
         if not 0 <= index <= MAX_CAMERA_INDEX:
             raise VideoError(f"camera index {source} is out of range (0..{MAX_CAMERA_INDEX})")
         try:
-            capture = cv2.VideoCapture(index)
+            # OpenCV prints its own warnings about a missing device straight to stderr
+            # ("can't open camera by index"); the one message below says it all
+            with native_stderr_captured() as captured:
+                capture = cv2.VideoCapture(index)
+                opened = capture.isOpened()
+                detail = " ".join(captured().split()) if not opened else ""
         except cv2.error as exc:
             raise VideoError(f"camera {index} cannot be opened: {exc.err}") from exc
-        if not capture.isOpened():
-            raise VideoError(f"camera {index} cannot be opened")
+        if not opened:
+            device = f" (/dev/video{index} does not exist)" if not Path(
+                f"/dev/video{index}").exists() and sys.platform.startswith("linux") else ""
+            LOG.debug("OpenCV said: %s", detail)
+            raise VideoError(f"camera {index} cannot be opened{device}")
         return FrameSource(f"camera {index}", float(capture.get(cv2.CAP_PROP_FPS) or 0.0), None,
                            _capture=capture)
     path = Path(source)
@@ -123,6 +151,8 @@ def open_source(source: str | int) -> FrameSource:
         files = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
         if not files:
             raise VideoError(f"folder {path} holds no images ({', '.join(IMAGE_SUFFIXES)})")
+        if not any(_decodes(f) for f in files):  # stops at the first good one
+            raise VideoError(f"folder {path}: none of its {len(files)} image file(s) decodes")
         return FrameSource(f"folder {path}", 0.0, len(files), _files=files)
     if not path.exists():
         raise VideoError(f"video {path} does not exist")
@@ -140,24 +170,18 @@ def open_source(source: str | int) -> FrameSource:
     if not capture.isOpened():
         raise VideoError(f"video {path} cannot be opened (not a video, or no decoder)")
     ok, first = capture.read()
-    if not ok or first is None:
+    if not ok or first is None or first.size == 0:
         capture.release()
         raise VideoError(f"video {path} yields no decodable frame")
-    capture.set(cv2.CAP_PROP_POS_FRAMES, 0)
     count = int(capture.get(cv2.CAP_PROP_FRAME_COUNT))
     return FrameSource(f"video {path}", float(capture.get(cv2.CAP_PROP_FPS) or 0.0),
-                       count if count > 0 else None, _capture=capture)
+                       count if count > 0 else None, _capture=capture, _path=path,
+                       _first=first)
 
 
-def open_writer(path: str, fps: float, size: tuple[int, int]) -> cv2.VideoWriter:
-    """An MP4 (mp4v) writer, or :class:`VideoError` if this OpenCV build cannot write one."""
+def _decodes(path: Path) -> bool:
     try:
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise VideoError(f"cannot create the folder of {path}: {exc.strerror or exc}") from exc
-    if Path(path).is_dir():
-        raise VideoError(f"{path} is a directory: give the video file to write")
-    writer = cv2.VideoWriter(path, cv2.VideoWriter_fourcc(*"mp4v"), fps or 25.0, size)
-    if not writer.isOpened():
-        raise VideoError(f"cannot write video {path} (no MP4 encoder in this OpenCV build?)")
-    return writer
+        images.read(str(path))
+    except ImageError:
+        return False
+    return True

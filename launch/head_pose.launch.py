@@ -13,7 +13,7 @@ import os
 from ament_index_python.packages import get_package_share_directory
 from launch import LaunchDescription
 from launch.actions import DeclareLaunchArgument, Shutdown
-from launch.substitutions import LaunchConfiguration, PythonExpression
+from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
 
 
@@ -49,8 +49,9 @@ def generate_launch_description() -> LaunchDescription:
                          "hri.enable": LaunchConfiguration("hri")}],
             remappings=[
                 ("image", image),
-                # compressed transport subscribes to <image>/compressed, as image_transport names it
-                ("image/compressed", PythonExpression(["'", image, "' + '/compressed'"])),
+                # compressed transport subscribes to <image>/compressed, as image_transport
+                # names it: substitutions concatenated, never evaluated
+                ("image/compressed", [image, "/compressed"]),
                 ("camera_info", LaunchConfiguration("camera_info")),
             ],
             output="screen", on_exit=Shutdown(reason="head_pose_node ended"),

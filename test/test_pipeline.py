@@ -177,5 +177,5 @@ def test_boxes_outside_or_degenerate_are_skipped(estimator, one_face) -> None:
 
 def test_nan_parameters_are_dropped(estimator, one_face, monkeypatch) -> None:
     # fault injection: the regressor returns NaN (e.g. a corrupted model); the face is skipped
-    monkeypatch.setattr(estimator.regressor, "infer", lambda: np.full(62, np.nan))
+    monkeypatch.setattr(estimator.regressor, "infer", lambda **_: np.full(62, np.nan))
     assert estimator(one_face).faces == []

@@ -125,3 +125,56 @@ def test_point_cloud_round_trip() -> None:
     assert cloud.width == 100 and cloud.point_step == 12 and cloud.row_step == 1200
     assert [f.name for f in cloud.fields] == ["x", "y", "z"]
     assert np.array_equal(conversions.cloud_to_numpy(cloud), pts)
+
+
+# ------------------------------------------------------------- bounded state (hardening 3)
+def test_camera_info_cache_is_bounded_by_frame_ids() -> None:
+    cache = CameraInfoCache(per_frame=4, max_frames=16)
+    for k in range(20_000):  # a sender making up frame_ids
+        cache.add(camera_info_msg(500.0, 500.0, 320.0, 240.0, 640, 480, f"f{k}", stamp(k)))
+    assert len(cache._by_frame) == 16
+    cache.add(camera_info_msg(900.0, 900.0, 320.0, 240.0, 640, 480, "cam", stamp(1)))
+    intrinsics, problem = cache.match("cam", stamp(1), 640, 480)
+    assert problem is None and intrinsics.fx == 900.0
+
+
+def test_problem_log_throttles_by_kind_with_bounded_state() -> None:
+    from dense_head_pose.ros.head_pose_node import ProblemLog
+
+    lines: list[str] = []
+    log = ProblemLog(type("L", (), {"warning": lambda self, t: lines.append(t)})(),
+                     period_s=60.0)
+    for k in range(3000):
+        msg = Image(encoding=f"enc{k}" + "x" * (10_000 if k == 0 else 0), width=2, height=2,
+                    step=6)
+        try:
+            conversions.image_to_bgr(msg)
+        except ImageError as exc:
+            log.warning("frame", f"unusable frame: {exc}")
+    assert len(lines) == 1 and len(lines[0]) < 500  # the 10 kB encoding clipped
+    log.warning("frame", "unusable frame: truncated image: 3 bytes")  # another problem
+    assert len(lines) == 2
+    for k in range(200):  # distinct kinds beyond the bound share one throttle
+        log.warning(f"kind{k}", f"text {k}")
+    assert len(log._last) <= 64 + 1
+
+
+def test_a_huge_raw_image_is_refused_before_conversion() -> None:
+    width = height = 13_000
+    msg = Image(encoding="mono8", width=width, height=height, step=width)
+    msg.data = array.array("B", bytes(width * height))
+    with pytest.raises(ImageError, match="exceeds"):
+        conversions.image_to_bgr(msg)
+
+
+def test_face_ids_forget_and_do_not_reuse() -> None:
+    from dense_head_pose.ros.hri_output import FaceIds
+
+    ids = FaceIds(deterministic=True, remember=10)
+    first = ids(1)
+    assert ids(1) == first and ids(2) != first
+    ids.forget(first)
+    assert ids(1) != first  # a forgotten track id gets a new name, never the old one
+    for k in range(100):
+        ids.forget(ids(100 + k))
+    assert len(ids) == 2 and len(ids._used) <= 10

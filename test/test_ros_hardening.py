@@ -5,6 +5,8 @@ and a defined result, and keep serving."""
 from __future__ import annotations
 
 import shutil
+import signal
+import subprocess
 
 import numpy as np
 import pytest
@@ -15,7 +17,7 @@ pytestmark = pytest.mark.ros
 require_ros()
 
 from diagnostic_msgs.msg import DiagnosticArray  # noqa: E402
-from node_rig import FRAME, Rig, next_stamp  # noqa: E402
+from node_rig import FRAME, Rig, next_stamp, set_parameters  # noqa: E402
 from sensor_msgs.msg import CompressedImage, Image  # noqa: E402
 from std_msgs.msg import Header  # noqa: E402
 from test_hardening import _pack_with_full_bfm, _system_library, png_bomb  # noqa: E402
@@ -63,7 +65,7 @@ def test_bad_start_up_parameters_fall_back_and_say_so(rclpy_context, tmp_path,
         rig.probe.received["/diagnostics"].clear()
         assert rig.probe.spin_until(lambda: rig.probe.received["/diagnostics"], 5)
         status = rig.probe.received["/diagnostics"][-1].status[0]
-        assert status.level == status.WARN and "refused at start-up" in status.message
+        assert status.level == status.WARN and "refused or ignored at start-up" in status.message
     finally:
         rig.close()
 
@@ -128,5 +130,82 @@ def test_shared_memory_profile_loads_and_interoperates(rclpy_context, tmp_path,
         assert len(rig.send(image_msg(video_frames[4], FRAME, next_stamp())).faces) == 1
         out = rig.node.output()
         assert "XML" not in out and "rror" not in out, out[-2000:]
+    finally:
+        rig.close()
+
+
+# ------------------------------------------------------------------------ hardening round 3
+def _start(tmp_path, *ros_args: str) -> subprocess.CompletedProcess:
+    """Start the installed node with ``ros_args``; it must end by itself."""
+    from ros_harness import executable
+
+    return subprocess.run([str(executable("head_pose_node")), "--ros-args", *ros_args],
+                          capture_output=True, text=True, timeout=60, check=False,
+                          cwd=tmp_path)
+
+
+@pytest.mark.parametrize("content", [
+    "head_pose_node:\n  ros__parameters:\n    max_faces: [1, 2\n",   # YAML syntax error
+    "a: &a [*a, *a]\nb: &b [*a, *a, *a]\n",                             # alias bomb
+    None,                                                                # missing file
+])
+def test_a_params_file_rcl_refuses_ends_the_node_with_its_reason(tmp_path, content) -> None:
+    params = tmp_path / "params.yaml"
+    if content is not None:
+        params.write_text(content)
+    result = _start(tmp_path, "--params-file", str(params))
+    assert result.returncode == 1, result.stderr
+    assert f"head_pose_node: cannot start: Couldn't parse params file: '--params-file " \
+           f"{params}'" in result.stderr
+    assert "/project/src" not in result.stderr and "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("content, expected", [
+    ("head_pose_node:\n  ros__parameters:\n    unknown_key: 3\n    max_face: 2\n"
+     "    smoothing:\n      bogus:\n        beta: 2.0\n",
+     ["unknown parameter 'max_face' ignored (did you mean max_faces?)",
+      "unknown parameter 'smoothing.bogus.beta' ignored", "unknown parameter 'unknown_key'"]),
+    ("head_pose_nod:\n  ros__parameters:\n    max_faces: 2\n",
+     ["has no ros__parameters for /head_pose_node (it names: head_pose_nod)"]),
+    ("just some text\n", ["is not a mapping of node names"]),
+])
+def test_ignored_parameters_are_named(rclpy_context, tmp_path, content, expected) -> None:
+    params = tmp_path / "params.yaml"
+    params.write_text(content)
+    from ros_harness import executable
+
+    log = (tmp_path / "ignored.log").open("w")
+    proc = subprocess.Popen([str(executable("head_pose_node")), "--ros-args", "--params-file",
+                             str(params)], stdout=log, stderr=subprocess.STDOUT)
+    probe = Probe("probe_ignored_parameters")
+    try:
+        probe.subscribe(DiagnosticArray, "/diagnostics")
+        assert probe.spin_until(lambda: any(
+            s.level == s.WARN and "ignored" in s.message
+            for m in probe.received["/diagnostics"] for s in m.status), 15)
+        out = (tmp_path / "ignored.log").read_text()
+        for text in expected:
+            assert text in out, out
+    finally:
+        probe.destroy()
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=15) == 0
+        log.close()
+
+
+def test_frame_names_are_checked(rclpy_context, tmp_path, video_frames) -> None:
+    rig = Rig({"image_qos": "reliable", "camera_frame": "/bad frame"}, tmp_path, tf=False,
+              namespace="frames")
+    try:
+        assert "parameter camera_frame:" in rig.node.output()  # refused at start-up
+        refused = {"camera_frame": "x" * 100_000, "face_frame_prefix": "/face_",
+                   "gaze_frame_prefix": "face_"}  # the gaze frame its own parent
+        for name, value in refused.items():
+            result = set_parameters(rig.probe, {name: value}, node="frames/head_pose_node")[0]
+            assert not result.successful and name in result.reason, (name, result.reason)
+            assert len(result.reason) < 400
+        assert set_parameters(rig.probe, {"face_frame_prefix": "head_"},
+                              node="frames/head_pose_node")[0].successful
+        assert len(rig.send(image_msg(video_frames[0], FRAME, next_stamp())).faces) == 1
     finally:
         rig.close()

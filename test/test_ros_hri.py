@@ -138,15 +138,19 @@ def test_a_face_that_leaves_is_dropped_and_its_topics_go_quiet(hri, video_frames
     _follow_face(hri, ids[0], {"roi": NormalizedRegionOfInterest2D}, video_frames[10],
                  stamp(base, 0))
     blank = np.full((H, W, 3), 100, np.uint8)
-    for i in range(1, 4):
-        t = stamp(base, i * 40_000_000)
+    sub = next(s for s in hri.probe._subs if s.topic_name == f"{ns}/roi")
+    for i in range(1, 4):  # gone for 0.3 s of the frames' time: its topics stay, quiet
+        t = stamp(base, i * 100_000_000)
         _, ids_now = _send(hri, blank, t)
         assert ids_now == []
-    # the per-face publishers are gone
-    sub = next(s for s in hri.probe._subs if s.topic_name == f"{ns}/roi")
+    hri.probe.spin_for(0.5)
+    assert sub.get_publisher_count() == 1  # it could still come back with its id
+    # gone longer than forget_after (1 s): the per-face publishers are destroyed
+    _, ids_now = _send(hri, blank, stamp(base + 1, 200_000_000))
+    assert ids_now == []
     assert hri.probe.spin_until(lambda: sub.get_publisher_count() == 0, 10)
     count = len(hri.probe.received[f"{ns}/roi"])
-    _send(hri, blank, stamp(base, 5 * 40_000_000))
+    _send(hri, blank, stamp(base + 1, 300_000_000))
     hri.probe.spin_for(0.3)
     assert len(hri.probe.received[f"{ns}/roi"]) == count
     assert f"face {ids[0]} lost" in hri.node.output()

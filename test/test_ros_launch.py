@@ -527,6 +527,48 @@ def test_head_pose_launch_compressed_transport_default_qos(tmp_path, video_frame
         assert probe.received["/head_pose"], launch.output()[-3000:]
 
 
+def test_launch_arguments_are_never_evaluated_as_python(tmp_path) -> None:
+    """``image:=`` used to go into a PythonExpression: a quote in it ran code."""
+    marker = tmp_path / "PWNED"
+    payload = f"/cam'+str(__import__('os').system('touch {marker}'))+'"
+    for image in (payload, "/cam'"):
+        launch = Launch("head_pose.launch.py", f"image:={image}", "transport:=compressed",
+                        log_dir=tmp_path)
+        time.sleep(3.0)
+        launch.send(signal.SIGINT)
+        report = launch.finish(timeout=40)
+        out = report["output"]
+        assert not marker.exists()
+        assert "unterminated string literal" not in out and "Traceback" not in out, out
+        # the name is not a topic name: the node says so and ends, nothing else happens
+        assert report["leftover"] == [], out
+
+
+def test_demo_on_a_source_without_frames_ends_instead_of_idling(tmp_path) -> None:
+    junk = tmp_path / "junk"
+    junk.mkdir()
+    for i in range(3):
+        (junk / f"{i}.jpg").write_bytes(os.urandom(1000))
+    launch = Launch("demo.launch.py", f"source:={junk}", "rviz:=false", log_dir=tmp_path)
+    report = launch.finish(timeout=60)
+    out = report["output"]
+    assert report["launch"] != "hung" and report["leftover"] == [], out[-3000:]
+    assert "none of its 3 image file(s) decodes" in out
+    assert report["nodes"].get("image_source") == 1 and report["nodes"].get(
+        "head_pose_node") == 0, report["nodes"]
+
+
+def test_demo_on_a_one_frame_video_loops_it(tmp_path, video_frames) -> None:
+    one = tmp_path / "one.mp4"
+    writer = cv2.VideoWriter(str(one), cv2.VideoWriter_fourcc(*"mp4v"), 10.0, (1280, 720))
+    writer.write(video_frames[3])
+    writer.release()
+    with _launched("demo.launch.py", f"source:={one}", "rviz:=false", log_dir=tmp_path,
+                   probe_name="launch_one_frame_probe") as (launch, probe):
+        probe.subscribe(PoseStamped, "/head_pose")
+        assert _count(probe, "/head_pose", 5) >= 5, launch.output()[-3000:]
+
+
 # ------------------------------------------------------------------------------- shutdown
 SHUTDOWN_VARIANTS = {
     "SIGINT to launch": (signal.SIGINT, False),

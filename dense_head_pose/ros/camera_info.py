@@ -6,8 +6,9 @@ modes) another resolution's. The rule here, for an image with ``frame_id`` F, st
 size W x H:
 
 1. candidates are the recent CameraInfo messages of frame F (the last ``per_frame`` are kept
-   per frame_id); if none was ever received for F, those of any frame (drivers that leave
-   frame_id empty), with one warning;
+   per frame_id, for the ``max_frames`` frame_ids heard from most recently: a sender making
+   up frame_ids cannot grow the cache); if none was ever received for F, those of any frame
+   (drivers that leave frame_id empty), with one warning;
 2. among them, those for W x H; if there are none, those whose size differs by one uniform
    factor (binning, a resized stream: K is scaled);
 3. of those, the one nearest to T (the one with the same stamp when the driver sends pairs).
@@ -26,7 +27,7 @@ from __future__ import annotations
 
 import math
 import threading
-from collections import deque
+from collections import OrderedDict, deque
 from typing import Any
 
 from ..pose import CameraIntrinsics
@@ -41,9 +42,10 @@ def stamp_ns(stamp: Any) -> int:
 class CameraInfoCache:
     """Recent CameraInfo messages per frame_id, and the choice of one for an image."""
 
-    def __init__(self, per_frame: int = 32) -> None:
+    def __init__(self, per_frame: int = 32, max_frames: int = 16) -> None:
         self._per_frame = per_frame
-        self._by_frame: dict[str, deque[Any]] = {}
+        self._max_frames = max_frames
+        self._by_frame: OrderedDict[str, deque[Any]] = OrderedDict()
         self._changed = threading.Condition()
         self._waited = False
 
@@ -53,6 +55,10 @@ class CameraInfoCache:
         with self._changed:
             if frame not in self._by_frame:
                 self._by_frame[frame] = deque(maxlen=self._per_frame)
+                while len(self._by_frame) > self._max_frames:  # the longest silent goes
+                    self._by_frame.popitem(last=False)
+            else:
+                self._by_frame.move_to_end(frame)
             self._by_frame[frame].append(msg)
             self._changed.notify_all()
 

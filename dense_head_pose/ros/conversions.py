@@ -48,12 +48,14 @@ def image_to_bgr(msg: Image) -> np.ndarray:
     """A sensor_msgs/Image as contiguous 8-bit BGR, honouring ``step`` and endianness."""
     spec = ENCODINGS.get(msg.encoding)
     if spec is None:
-        raise ImageError(f"unsupported encoding {msg.encoding!r}; supported: "
+        shown = msg.encoding if len(msg.encoding) <= 40 else msg.encoding[:40] + "..."
+        raise ImageError(f"unsupported encoding {shown!r}; supported: "
                          f"{', '.join(sorted(ENCODINGS))}")
     dtype, channels, conversion = spec
     height, width, step = int(msg.height), int(msg.width), int(msg.step)
     if height == 0 or width == 0:
         raise ImageError(f"empty image ({width}x{height})")
+    images.check_pixels(width, height)  # before a 13000x13000 mono8 becomes 500 MB of BGR
     row_bytes = width * channels * np.dtype(dtype).itemsize
     if step < row_bytes:
         raise ImageError(f"step {step} is smaller than a row of {width} {msg.encoding} "

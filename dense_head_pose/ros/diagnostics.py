@@ -89,8 +89,8 @@ class NodeStats:
             self.last_error = message
 
     def status(self, name: str, hardware_id: str, model_error: str | None,
-               header: Header, rejected_parameters: list[str] | None = None
-               ) -> DiagnosticArray:
+               header: Header, rejected_parameters: list[str] | None = None,
+               extra: dict[str, str] | None = None) -> DiagnosticArray:
         """The current state as a DiagnosticArray with one status."""
         with self._lock:
             times = list(self._done_times)
@@ -119,6 +119,7 @@ class NodeStats:
             }
             if rejected_parameters:
                 values["rejected_parameters"] = ", ".join(rejected_parameters)
+            values.update(extra or {})
             # where the time goes: estimation, and each output built and handed to DDS
             for stage, samples in self._stages.items():
                 values[f"stage_ms_median_{stage}"] = stat(samples, 50)
@@ -127,14 +128,14 @@ class NodeStats:
             level, message = DiagnosticStatus.OK, "running"
             if rejected_parameters:
                 level, message = DiagnosticStatus.WARN, (
-                    f"parameters refused at start-up, defaults used: "
+                    f"parameters refused or ignored at start-up: "
                     f"{', '.join(rejected_parameters)}")
             if model_error:
                 level, message = DiagnosticStatus.ERROR, model_error
             elif new_errors:  # unusable frames since the last report
                 level, message = DiagnosticStatus.WARN, f"{new_errors} bad frame(s): " \
                     f"{self.last_error}"
-            elif self.processed == 0:
+            elif self.processed == 0 and level == DiagnosticStatus.OK:
                 message = "waiting for images"
         status = DiagnosticStatus(level=level, name=name, message=message,
                                   hardware_id=hardware_id,

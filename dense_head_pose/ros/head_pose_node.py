@@ -48,7 +48,7 @@ from ..errors import DenseHeadPoseError, ModelError, RendererUnavailableError
 from ..estimator import EstimatorOptions, HeadPoseEstimator
 from ..pose import CameraIntrinsics, quaternion_from_matrix
 from ..render import MeshRenderer
-from ..tracking import FaceTracker
+from ..streams import TrackerPool
 from . import conversions
 from .camera_info import CameraInfoCache, stamp_ns
 from .diagnostics import NodeStats
@@ -57,9 +57,11 @@ from .parameters import (
     PARAMETERS,
     TRACKER_KEYS,
     ParamSpec,
-    check_choice,
+    check_value,
     normalise,
+    params_file_problems,
     tracker_options,
+    unknown_parameters,
 )
 from .runner import run_node
 from .tf_output import TfOutput
@@ -104,21 +106,37 @@ class Mailbox:
 
 
 class ProblemLog:
-    """Warnings throttled per kind of problem, not per call site: a flood of truncated frames
-    prints once every few seconds, yet a different problem in between still shows at once."""
+    """Warnings throttled per kind of problem, not per call site: a flood of truncated
+    frames prints once every few seconds, yet a different problem in between still shows at
+    once. The kind is the message with what the input put in it (quoted text, numbers)
+    blanked out, so 3,000 made-up encodings are one kind; at most ``max_kinds`` are told
+    apart, the rest share one throttle, so the state is bounded whatever the input says.
+    The text is clipped (it may quote the input)."""
 
-    def __init__(self, logger: Any, period_s: float = _THROTTLE_S) -> None:
+    def __init__(self, logger: Any, period_s: float = _THROTTLE_S, max_kinds: int = 64) -> None:
         self._logger = logger
         self._period = period_s
+        self._max_kinds = max_kinds
         self._last: dict[str, float] = {}
 
-    def warning(self, text: str) -> None:
-        """Log ``text`` unless the same kind of message (digits ignored) was just logged."""
-        key = re.sub(r"\d+", "#", text)[:80]
+    def warning(self, kind: str, text: str) -> None:
+        """Log ``text`` unless the same kind of problem was logged less than a period ago."""
+        key = f"{kind}: {_QUOTED_OR_NUMBER.sub('#', text)[:80]}"
+        if key not in self._last and len(self._last) >= self._max_kinds:
+            key = "other"
         now = time.monotonic()
         if now - self._last.get(key, -1e9) >= self._period:
             self._last[key] = now
-            self._logger.warning(text)
+            self._logger.warning(clip(text))
+
+
+_QUOTED_OR_NUMBER = re.compile(r"'[^']*'|\"[^\"]*\"|\d+")
+
+
+def clip(text: str, limit: int = 300) -> str:
+    """``text`` cut to ``limit`` characters: messages may quote what a sender put in a
+    message (an encoding name of 10 kB), and logs and diagnostics must stay readable."""
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"
 
 
 class HeadPoseNode(Node):
@@ -127,7 +145,10 @@ class HeadPoseNode(Node):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(NODE_NAME, **kwargs)
         self.rejected_parameters: list[str] = []
-        self.p = {spec.name: self._declare(spec) for spec in PARAMETERS}
+        self.p: dict[str, Any] = {}
+        for spec in PARAMETERS:  # in order: a check may look at one declared before
+            self.p[spec.name] = self._declare(spec)
+        self._report_ignored_parameters()
         self.add_on_set_parameters_callback(self._on_set_parameters)
 
         self.stats = NodeStats()
@@ -136,7 +157,7 @@ class HeadPoseNode(Node):
         self.model_error: str | None = None
         self.renderer = None
         self.mesh_marker: MeshMarkerBuilder | None = None
-        self.tracker: FaceTracker | None = None
+        self.tracker: TrackerPool | None = None
         self._lock = threading.Lock()  # the estimation thread vs parameter changes
         try:  # needs no model: whether it loads is not the model pack's business
             self.renderer = MeshRenderer()
@@ -211,7 +232,8 @@ class HeadPoseNode(Node):
                                              estimator.model.triangles,
                                              self.p["mesh_marker_cell_m"] * 1e6)
         self.model_error = None
-        self.tracker = FaceTracker(estimator, tracker_options(self.p))
+        # a tracker per camera (frame_id): one topic may carry several
+        self.tracker = TrackerPool(estimator, tracker_options(self.p))
         self.estimator = estimator
         self.get_logger().info(f"models loaded from {directory}; face_mesh marker: "
                                f"{self.mesh_marker.n_triangles} triangles per face; dense "
@@ -231,7 +253,8 @@ class HeadPoseNode(Node):
                                         "running without the ROS4HRI interface")
             return None
         return HriOutput(self, FaceIds(bool(self.p["hri.deterministic_ids"])),
-                         (int(self.p["hri.face_width"]), int(self.p["hri.face_height"])))
+                         (int(self.p["hri.face_width"]), int(self.p["hri.face_height"])),
+                         linger=float(self.p["forget_after"]))
 
     def _retry_models(self) -> None:
         if self.estimator is None:
@@ -243,7 +266,7 @@ class HeadPoseNode(Node):
         runs on (the same rule as a refused change at run time, which leaves it unchanged)."""
         try:
             value = self.declare_parameter(spec.name, spec.default, spec.descriptor()).value
-            problem = check_choice(spec.name, value)
+            problem = check_value(spec.name, value, self.p)
         except (InvalidParameterTypeException, InvalidParameterValueException) as exc:
             value, problem = None, str(exc).splitlines()[0]
         if problem is None:
@@ -258,9 +281,19 @@ class HeadPoseNode(Node):
                                 f"{spec.default!r}")
         return spec.default
 
+    def _report_ignored_parameters(self) -> None:
+        """Say which given parameters will be ignored: names this node does not have (a
+        typo), params files with nothing for this node. One error line each; WARN."""
+        given = getattr(self, "_parameter_overrides", {})  # rclpy keeps no public copy
+        for line in (unknown_parameters(given)
+                     + params_file_problems(sys.argv, self.get_fully_qualified_name())):
+            self.get_logger().error(line)
+            self.rejected_parameters.append(clip(line, 120))
+
     def _on_set_parameters(self, params: list[Parameter]) -> SetParametersResult:
+        proposed = {**self.p, **{p.name: p.value for p in params}}
         for param in params:
-            problem = check_choice(param.name, param.value)
+            problem = check_value(param.name, param.value, proposed)
             if problem:
                 return SetParametersResult(successful=False, reason=problem)
         changes = {p.name: normalise(p.name, p.value) for p in params}
@@ -277,8 +310,9 @@ class HeadPoseNode(Node):
         except (TypeError, ValueError) as exc:
             return SetParametersResult(successful=False, reason=str(exc))
         self.p.update(changes)
-        if self.hri is not None and {"hri.face_width", "hri.face_height"} & changes.keys():
+        if self.hri is not None:
             self.hri.face_size = (int(self.p["hri.face_width"]), int(self.p["hri.face_height"]))
+            self.hri.linger = float(self.p["forget_after"])
         return SetParametersResult(successful=True)
 
     # ------------------------------------------------------------------------- callbacks
@@ -296,7 +330,7 @@ class HeadPoseNode(Node):
             except Exception as exc:  # the node must outlive any frame, whatever went wrong
                 if not self.context.ok():  # shutting down: publishers are gone, nothing lost
                     return
-                self.stats.on_error(f"unexpected: {exc!r}")
+                self.stats.on_error(clip(f"unexpected: {exc!r}"))
                 self.get_logger().error(f"{threading.current_thread().name} failed: {exc!r}",
                                         throttle_duration_sec=_THROTTLE_S)
 
@@ -305,6 +339,8 @@ class HeadPoseNode(Node):
         the 5 s ``ros2 launch`` grants before it escalates to SIGTERM."""
         self._frames.close()
         self._outputs.close()
+        if self.hri is not None:  # frees a thread waiting for per-face publishers
+            self.hri.close()
         deadline = time.monotonic() + 3.0
         for thread in self._threads:
             thread.join(timeout=max(deadline - time.monotonic(), 0.0))
@@ -325,7 +361,7 @@ class HeadPoseNode(Node):
         intrinsics, problem = self.camera_infos.match(header.frame_id, header.stamp, width,
                                                       height)
         if problem:
-            self.problems.warning(problem if intrinsics else
+            self.problems.warning("camera_info", problem if intrinsics else
                                   f"{problem}; using default intrinsics (f = image width)")
         return intrinsics or CameraIntrinsics.default(width, height)
 
@@ -342,8 +378,8 @@ class HeadPoseNode(Node):
             image = (conversions.compressed_to_bgr(msg) if isinstance(msg, CompressedImage)
                      else conversions.image_to_bgr(msg))
         except DenseHeadPoseError as exc:
-            self.stats.on_error(str(exc))
-            self.problems.warning(f"unusable frame: {exc}")
+            self.stats.on_error(clip(str(exc)))
+            self.problems.warning("frame", f"unusable frame: {exc}")
             self.pub_faces.publish(FaceArrayMsg(header=header))
             if self.hri is not None:
                 self.hri.publish([], header, None)
@@ -436,9 +472,13 @@ class HeadPoseNode(Node):
 
     def _publish_diagnostics(self) -> None:
         header = Header(stamp=self.get_clock().now().to_msg())
+        extra = {}
+        if self.hri is not None:  # churn of people shows here
+            extra = {"hri_face_topic_sets": str(self.hri.live),
+                     "hri_face_topic_sets_created": str(self.hri.created)}
         self.pub_diag.publish(self.stats.status(
             f"{self.get_name()}: head pose", self.get_fully_qualified_name(),
-            self.model_error, header, self.rejected_parameters))
+            self.model_error, header, self.rejected_parameters, extra))
 
 
 def main(args: list[str] | None = None) -> int:

@@ -1,7 +1,9 @@
 """ROS 2 node ``image_source``: a video file, an image folder or a camera as a camera driver.
 
 Publishes ``image`` (sensor_msgs/Image, bgr8) and ``camera_info`` with the same header, at the
-file's frame rate or a set one, optionally looping. The CameraInfo comes from a calibration
+file's frame rate or a set one, optionally looping. At the end of a file or folder without
+``loop`` the node exits (status 0), and with a source that yields no frame at all it exits
+with status 1: the demo launch then ends instead of idling. The CameraInfo comes from a calibration
 YAML as written by the ROS ``camera_calibration`` package, or, without one, from default
 intrinsics (f = image width, centred). The demo launch uses it when no camera driver runs.
 """
@@ -91,30 +93,46 @@ class ImageSource(Node):
         self.pub_info = self.create_publisher(CameraInfo, "camera_info", qos)
         rate = float(self.get_parameter("rate").value) or self.frames.fps or 10.0
         self._iterator = iter(self.frames)
+        self._in_pass = 0
         self.published = 0
-        self._ended = False
+        self.exit_status: int | None = None
+        """Set when the source is done; the runner then ends the process with it."""
         self.create_timer(1.0 / rate, self._tick)
         self.get_logger().info(f"publishing {self.frames.description} at {rate:.1f} Hz")
 
     def _next_frame(self):
+        """The next frame; at the end of a file or folder, the first again (``loop``) or
+        None. A pass that yields nothing at all (every file of a folder gone bad since
+        start-up) raises: looping would re-read nothing forever."""
         try:
-            return next(self._iterator)[1]
+            frame = next(self._iterator)[1]
         except StopIteration:
             if not self.get_parameter("loop").value or not self.frames.rewind():
                 return None
+            if self._in_pass == 0:
+                raise DenseHeadPoseError(f"{self.frames.description} yields no frame") from None
             self._iterator = iter(self.frames)
-            return next(self._iterator, (0, None))[1]
+            self._in_pass = 0
+            return self._next_frame()
+        self._in_pass += 1
+        return frame
 
     def _tick(self) -> None:
+        if self.exit_status is not None:
+            return
         if (self.get_parameter("wait_for_subscriber").value
                 and self.pub_image.get_subscription_count() == 0):
             return
-        frame = self._next_frame()
-        if frame is None:
-            if not self._ended:
-                self._ended = True
-                self.get_logger().info(f"end of {self.frames.description} after "
-                                       f"{self.published} frames")
+        try:
+            frame = self._next_frame()
+        except DenseHeadPoseError as exc:
+            self.get_logger().error(f"{exc}: stopping")
+            self.exit_status = 1
+            return
+        if frame is None:  # the end, not looping: the node's work is done
+            self.get_logger().info(f"end of {self.frames.description} after "
+                                   f"{self.published} frames")
+            self.exit_status = 0
             return
         header = Header(stamp=self.get_clock().now().to_msg(),
                         frame_id=str(self.get_parameter("frame_id").value))

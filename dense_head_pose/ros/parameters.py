@@ -8,9 +8,13 @@ run time: rclpy enforces the declared type and range, the choices are checked he
 
 from __future__ import annotations
 
+import difflib
+import re
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import yaml
 from rcl_interfaces.msg import (
     FloatingPointRange,
     IntegerRange,
@@ -147,9 +151,96 @@ def normalise(name: str, value: Any) -> Any:
     return value
 
 
-def check_choice(name: str, value: Any) -> str | None:
+#: A TF frame name (tf2 refuses a leading slash; no spaces or control characters).
+_FRAME_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_./-]{0,199}")
+#: A prefix of face and gaze frame names (may be empty).
+_FRAME_PREFIX = re.compile(r"([A-Za-z0-9_][A-Za-z0-9_./-]{0,99})?")
+_FACE_GAZE = ("face_frame_prefix", "gaze_frame_prefix")
+
+
+def check_value(name: str, value: Any, current: dict[str, Any]) -> str | None:
+    """What is wrong with ``value`` for parameter ``name`` beyond its type and range (which
+    rclpy checks), given the ``current`` values of the others; None if nothing."""
     spec = SPECS.get(name)
     value = normalise(name, value)
     if spec and spec.choices and value not in spec.choices:
-        return f"parameter {name} must be one of {spec.choices}, got {value!r}"
+        return f"parameter {name} must be one of {spec.choices}, got {_short(value)}"
+    if name == "camera_frame" and value and not _FRAME_NAME.fullmatch(value):
+        return (f"parameter camera_frame must be empty or a TF frame name (letters, digits, "
+                f"'_', '.', '/', '-'; no leading '/'; at most 200), got {_short(value)}")
+    if name in _FACE_GAZE:
+        if not isinstance(value, str) or not _FRAME_PREFIX.fullmatch(value):
+            return (f"parameter {name} must be a TF frame name prefix (letters, digits, '_', "
+                    f"'.', '/', '-'; no leading '/'; at most 100), got {_short(value)}")
+        other = _FACE_GAZE[1 - _FACE_GAZE.index(name)]
+        if value == current.get(other):
+            return (f"parameter {name} must differ from {other} ({value!r}): the gaze frame "
+                    "would be its own parent")
     return None
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else f"{text[:60]}... ({len(text)} characters)"
+
+
+#: Parameters rclpy itself declares or reads (not this node's business to flag).
+_FRAMEWORK_PARAMETERS = ("use_sim_time", "start_type_description_service")
+
+
+def unknown_parameters(overrides: Iterable[str]) -> list[str]:
+    """One line per given parameter this node does not have (a typo in a params file or a
+    ``-p``), with the nearest real name when there is one."""
+    lines = []
+    for name in sorted(overrides):
+        if name in SPECS or name in _FRAMEWORK_PARAMETERS or name.startswith("qos_overrides."):
+            continue
+        near = difflib.get_close_matches(name, SPECS, n=1, cutoff=0.6)
+        lines.append(f"unknown parameter {_short(name)} ignored"
+                     + (f" (did you mean {near[0]}?)" if near else ""))
+    return lines
+
+
+def params_file_problems(argv: Sequence[str], node_name: str) -> list[str]:
+    """What is wrong with the ``--params-file`` files of ``argv`` for the node of fully
+    qualified name ``node_name``, beyond what rcl refuses (it parses them before the node
+    exists): a file that parses but is not a mapping of node names, or that has nothing for
+    this node (a misspelt node name, a file meant for another node): its parameters would
+    be ignored without a word."""
+    problems = []
+    files = [argv[i + 1] for i, arg in enumerate(argv[:-1]) if arg == "--params-file"]
+    for path in files:
+        try:
+            with open(path, "rb") as fh:
+                data = yaml.safe_load(fh.read(1 << 20))
+        except (OSError, yaml.YAMLError, UnicodeDecodeError) as exc:
+            problems.append(f"params file {path}: cannot read it ({_short(str(exc))})")
+            continue
+        if not isinstance(data, dict) or not all(isinstance(k, str) for k in data):
+            problems.append(f"params file {path} is not a mapping of node names to "
+                            "ros__parameters: nothing in it applies")
+            continue
+        if not any(_node_pattern_matches(key, node_name) and isinstance(value, dict)
+                   and "ros__parameters" in value for key, value in data.items()):
+            names = ", ".join(map(str, data))
+            names = names if len(names) <= 100 else names[:100] + "..."
+            problems.append(f"params file {path} has no ros__parameters for {node_name} "
+                            f"(it names: {names}): nothing in it applies")
+    return problems
+
+
+def _node_pattern_matches(pattern: str, node_name: str) -> bool:
+    """rcl's node name patterns of params files: ``/**`` any node, ``*`` one name token,
+    ``**`` any number; a name without leading slash matches that name in any namespace
+    only when rcl would (relative names are taken from the root)."""
+    want = [t for t in pattern.strip("/").split("/") if t]
+    have = [t for t in node_name.strip("/").split("/") if t]
+
+    def match(i: int, j: int) -> bool:
+        if i == len(want):
+            return j == len(have)
+        if want[i] == "**":
+            return any(match(i + 1, k) for k in range(j, len(have) + 1))
+        return j < len(have) and (want[i] == "*" or want[i] == have[j]) and match(i + 1, j + 1)
+
+    return match(0, 0)

@@ -37,6 +37,7 @@ import contextlib
 import ctypes
 import faulthandler
 import os
+import re
 import signal
 import sys
 from collections.abc import Callable, Sequence
@@ -155,14 +156,23 @@ def _exit_with_parent() -> bool:
     return os.getppid() == int(expected)
 
 
+def rcl_message(exc: BaseException) -> str:
+    """An rcl error without the C source locations it carries (``, at /x/parse.c:776``)."""
+    text = re.sub(r",? at [^,\s]+\.c(pp)?:\d+", "", str(exc)).strip()
+    return re.sub(r"^failed to initialize rcl: ", "", text)
+
+
 def run_node(factory: Callable[[], Node], args: Sequence[str] | None = None,
              close: Callable[[Any], None] | None = None,
              known_errors: tuple[type[BaseException], ...] = ()) -> int:
     """Create the node with ``factory``, spin it until asked to stop, clean up; exit status.
 
     ``close(node)`` runs before ``destroy_node()`` (stop worker threads, release devices).
-    An exception of ``known_errors`` while creating or running the node is a user error
-    (a source that cannot be opened, say): one line on stderr and exit status 1, no traceback.
+    A node ends the process on its own by setting ``node.exit_status`` (a source that came
+    to its end). rclpy failing to start (a params file that is not YAML) is one line on
+    stderr and exit status 1. An exception of ``known_errors`` while creating or running the
+    node is a user error (a source that cannot be opened, say): one line on stderr and exit
+    status 1, no traceback.
     """
     stop = StopRequest()
     stop.install()
@@ -172,12 +182,19 @@ def run_node(factory: Callable[[], Node], args: Sequence[str] | None = None,
     executor = None
     status = 0
     try:
-        rclpy.init(args=list(args) if args is not None else sys.argv)
+        try:
+            rclpy.init(args=list(args) if args is not None else sys.argv)
+        except RCLError as exc:  # a params file that is missing or not YAML, say
+            print(f"{Path(sys.argv[0]).name}: cannot start: {rcl_message(exc)}",
+                  file=sys.stderr)
+            status = 1
+            return status
         node = factory()
         executor = SingleThreadedExecutor()
         executor.add_node(node)
-        while stop.signal is None and rclpy.ok():
+        while stop.signal is None and rclpy.ok() and getattr(node, "exit_status", None) is None:
             executor.spin_once(timeout_sec=_SPIN_STEP_S)
+        status = getattr(node, "exit_status", None) or 0
     except ExternalShutdownException:
         pass
     except RCLError:
