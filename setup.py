@@ -1,7 +1,8 @@
 """pip build of dense_head_pose: the ROS-free core, its CLI and its native code.
 
 (colcon builds the ROS 2 package from CMakeLists.txt instead; both build the same C library.)
-The model manifest is copied into the package so a pip install can find and fetch the pack.
+The model manifests are copied into the package so a pip install can build, find and fetch
+the pack.
 """
 
 import shutil
@@ -14,13 +15,14 @@ HERE = Path(__file__).resolve().parent
 
 
 class BuildPyWithManifest(build_py):
-    """Copy models/manifest.json into the built package."""
+    """Copy models/manifest.json and models/upstream.json into the built package."""
 
     def run(self) -> None:
         super().run()
-        target = Path(self.build_lib) / "dense_head_pose" / "manifest.json"
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(HERE / "models" / "manifest.json", target)
+        for name in ("manifest.json", "upstream.json"):
+            target = Path(self.build_lib) / "dense_head_pose" / name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(HERE / "models" / name, target)
 
 
 # The native code is plain C loaded with ctypes (no Python C API), built as extensions so that

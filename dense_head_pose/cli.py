@@ -26,11 +26,12 @@ from . import __version__, images, model_pack
 from .benchmark import StageSamples, stage_table
 from .drawing import DRAW_MODES, draw
 from .errors import DenseHeadPoseError, VideoError
-from .estimator import POSE_METHODS, EstimatorOptions, HeadPoseEstimator
+from .estimator import POSE_METHODS, PRECISIONS, EstimatorOptions, HeadPoseEstimator
 from .evaluation import PROTOCOLS
 from .morphable_model import import_full_bfm
 from .one_euro import OneEuroParams
 from .pose import CameraIntrinsics
+from .quantization import INT8_NAME
 from .results import Face, FrameResult
 from .tracking import QUANTITIES, FaceTracker, SmoothingOptions, TrackerOptions
 from .video import IMAGE_SUFFIXES, FrameSource, open_source
@@ -70,6 +71,8 @@ def _add_pipeline_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--accurate", action="store_true",
                    help="accuracy mode: five shifted crops and their mirrors averaged (ten "
                         "inferences per face)")
+    p.add_argument("--precision", choices=PRECISIONS, default=defaults.precision,
+                   help="regressor: float32 (default) or int8 (models build --precision int8)")
     p.add_argument("--pose-method", choices=POSE_METHODS, default="affine",
                    help="metric pose from the 3DMM camera (affine) or refined by solvePnP")
     p.add_argument("--intrinsics", nargs=4, type=float, metavar=("FX", "FY", "CX", "CY"),
@@ -168,6 +171,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="frames of the still clip (default 90)")
     p.add_argument("--moving-frames", type=_count(20, 10_000), default=120,
                    help="frames of the moving clip (default 120)")
+    p.add_argument("--face-sizes", type=_count(16, 4000), nargs="+", default=[],
+                   metavar="PX", help="also each image scaled so its largest face is PX "
+                   "pixels wide (e.g. 60 100 200)")
     p.add_argument("--json", action="store_true", help="print the results as JSON")
     _add_pipeline_args(p)
     _add_tracking_args(p)
@@ -196,6 +202,10 @@ def build_parser() -> argparse.ArgumentParser:
                         "pipeline, detector included (default both)")
     e.add_argument("--stride", type=_count(1, 10_000), default=1, metavar="N",
                    help="every N-th image only (default 1: all)")
+    e.add_argument("--rotation", choices=("camera", "pose"), default="camera",
+                   help="camera: the regressor's affine camera, the labels' own frame (as "
+                        "3DDFA_V2 reports); pose: the metric pose (Face.pose, with "
+                        "--pose-method), detector protocol only")
     e.add_argument("--json", action="store_true", help="print the figures as JSON")
     e.add_argument("--plot", metavar="PNG", help="write error against |yaw| as a PNG")
     _add_pipeline_args(e)
@@ -209,6 +219,27 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--dest", metavar="DIR", help="target directory (default: "
                    f"${model_pack.ENV_VAR} if set, else the source checkout's models/ when "
                    "writable, else ~/.local/share/dense_head_pose/models)")
+    f.add_argument("--timeout", type=float, default=model_pack.DOWNLOAD_TIMEOUT_S,
+                   metavar="S", help="give up on a server silent for S seconds (default 60)")
+    b = msub.add_parser("build", help="make the pack from its upstream public files "
+                        "(downloaded from their pinned commits, or --from DIR), verified")
+    src = b.add_mutually_exclusive_group()
+    src.add_argument("--from", dest="from_dir", metavar="DIR",
+                     help="a directory holding the upstream files (models/upstream.json)")
+    src.add_argument("--url", metavar="BASE_URL", help="a mirror holding them by name "
+                     "(default: each file's pinned raw.githubusercontent.com URL)")
+    b.add_argument("--dest", metavar="DIR", help="target directory (default as for fetch)")
+    b.add_argument("--precision", choices=("float32", "int8"), default="float32",
+                   help="int8: also the post-training-quantised regressor "
+                        f"({INT8_NAME}; needs pip install 'dense_head_pose[quantize]' and "
+                        "--calibration)")
+    b.add_argument("--calibration", nargs="+", default=[], metavar="PATH",
+                   help="videos, images or folders whose faces calibrate the int8 model (the "
+                        "kind of images it will see; never a benchmark)")
+    b.add_argument("--keep-upstream", metavar="DIR",
+                   help="keep the verified upstream files there (default: discarded)")
+    b.add_argument("--timeout", type=float, default=model_pack.DOWNLOAD_TIMEOUT_S,
+                   metavar="S", help="give up on a server silent for S seconds (default 60)")
     c = msub.add_parser("check", help="verify an installed pack")
     c.add_argument("--models", metavar="DIR", help="pack directory (default: search path)")
     i = msub.add_parser("import-bfm", help="convert 3DDFA_V2's bfm_noneck_v3.pkl to .npz")
@@ -221,7 +252,7 @@ def _estimator(args: argparse.Namespace) -> HeadPoseEstimator:
     options = EstimatorOptions(num_threads=args.threads, score_threshold=args.threshold,
                                max_faces=args.max_faces, refine=args.refine,
                                mirror=args.mirror, accurate=args.accurate,
-                               pose_method=args.pose_method)
+                               precision=args.precision, pose_method=args.pose_method)
     return HeadPoseEstimator.from_model_dir(args.models, options)
 
 
@@ -459,7 +490,7 @@ def cmd_stability(args: argparse.Namespace) -> int:
     options = _tracker_options(args)
     named = [(Path(p).name, images.read(p)) for p in args.images]
     report = stability.evaluate(estimator, lambda: FaceTracker(estimator, options), named,
-                                args.still_frames, args.moving_frames)
+                                args.still_frames, args.moving_frames, args.face_sizes)
     if args.video:
         with open_source(args.video) as source:
             runs, count = stability.throughput(_replay(source), {
@@ -507,7 +538,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     protocols = PROTOCOLS if args.protocol == "both" else (args.protocol,)
     progress = _progress(len(samples))
     try:
-        runs = evaluation.evaluate(estimator, samples, protocols, progress.update)
+        runs = evaluation.evaluate(estimator, samples, protocols, progress.update,
+                                   args.rotation)
     finally:
         progress.close()
     summaries = [evaluation.summarise(run) for run in runs]
@@ -525,11 +557,29 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 def cmd_models(args: argparse.Namespace) -> int:
     """``models fetch|check|import-bfm``."""
+    def log(message: str) -> None:
+        print(message, file=sys.stderr)
+
+    if args.models_command in ("fetch", "build") and not 0 < args.timeout <= 3600:
+        raise ValueError(f"--timeout {args.timeout}: give 0 < S <= 3600 seconds")
     if args.models_command == "fetch":
         dest = Path(args.dest) if args.dest else model_pack.default_fetch_dest()
         model_pack.fetch(dest, Path(args.from_dir) if args.from_dir else None, args.url,
-                         log=lambda m: print(m, file=sys.stderr))
+                         log=log, timeout=args.timeout)
         print(f"model pack ready in {dest}", file=sys.stderr)
+        return 0
+    if args.models_command == "build":
+        from . import model_build
+
+        dest = Path(args.dest) if args.dest else model_pack.default_fetch_dest()
+        keep = Path(args.keep_upstream) if args.keep_upstream else None
+        if args.precision == "int8" and not args.calibration:
+            raise ValueError("--precision int8 needs --calibration PATH... (videos, images or "
+                             "folders with faces)")
+        model_build.build(dest, Path(args.from_dir) if args.from_dir else None, args.url,
+                          log=log, timeout=args.timeout, keep_upstream=keep,
+                          calibration=args.calibration if args.precision == "int8" else None)
+        print(f"model pack built in {dest}", file=sys.stderr)
         return 0
     if args.models_command == "check":
         directory = model_pack.locate(args.models)

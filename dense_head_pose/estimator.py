@@ -26,6 +26,7 @@ from .alignment import (
     unmirror_camera,
 )
 from .detection import Detection, FaceDetector
+from .errors import ModelError
 from .images import as_bgr8
 from .morphable_model import FULL_BFM_NAME, MorphableModel
 from .pose import CameraIntrinsics, euler_angles, metric_pose, pnp_pose, view_rotation
@@ -33,6 +34,8 @@ from .results import Face, FrameResult, compute_vertices
 from .runtime import limit_native_threads
 
 POSE_METHODS = ("affine", "pnp")
+PRECISIONS = ("float32", "int8")
+REGRESSOR_FILES = {"float32": "face_3dmm_mb05.tflite", "int8": "face_3dmm_mb05_int8.tflite"}
 
 
 @dataclass(frozen=True)
@@ -78,6 +81,9 @@ class EstimatorOptions:
     """Average each fit with the fit of its crop's mirror image (one more inference per
     face): the network's left-right biases cancel. NME 3.94 -> 3.83 %, MAE 3.99 -> 3.86 deg
     against one plain pass (AFLW2000-3D, own detector)."""
+    precision: str = "float32"
+    """The regressor: ``float32``, or ``int8`` (the post-training-quantised model that
+    ``models build --precision int8`` makes beside the pack; README, "Models")."""
     pose_method: str = "affine"
     """``affine``: metric pose from the 3DMM camera; ``pnp``: refined by solvePnP."""
     min_face_size: float = 8.0
@@ -91,7 +97,7 @@ class EstimatorOptions:
                     str: (str,)}
         for name, kind in (("num_threads", int), ("max_faces", int), ("refine", bool),
                            ("mirror", bool), ("accurate", bool), ("limit_threads", bool),
-                           ("score_threshold", float),
+                           ("score_threshold", float), ("precision", str),
                            ("nms_iou", float), ("min_face_size", float), ("pose_method", str)):
             value = getattr(self, name)
             # a bool is an int to Python, never a count or a threshold here
@@ -106,6 +112,8 @@ class EstimatorOptions:
             raise ValueError(f"nms_iou must be in (0, 1], got {self.nms_iou}")
         if not 0 <= self.max_faces <= 1000:
             raise ValueError(f"max_faces must be in [0, 1000], got {self.max_faces}")
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
         if self.pose_method not in POSE_METHODS:
             raise ValueError(f"pose_method must be one of {POSE_METHODS}, got {self.pose_method!r}")
         if not (math.isfinite(self.min_face_size) and self.min_face_size >= 0):
@@ -158,7 +166,12 @@ class HeadPoseEstimator:
             limit_native_threads(opts.num_threads)
         detector = FaceDetector(directory / "face_detector_rfb320.tflite", opts.num_threads,
                                 opts.score_threshold, opts.nms_iou)
-        regressor = Regressor(directory / "face_3dmm_mb05.tflite", opts.num_threads)
+        regressor_path = directory / REGRESSOR_FILES[opts.precision]
+        if not regressor_path.is_file():  # only the int8 model can be missing here
+            raise ModelError(f"{regressor_path} does not exist: build it with dense-head-pose "
+                             f"models build --precision int8 --calibration VIDEO --dest "
+                             f"{directory}")
+        regressor = Regressor(regressor_path, opts.num_threads)
         model = MorphableModel(directory / "bfm_sparse68.npz", directory / "bfm_dense_mean.npz",
                                directory / FULL_BFM_NAME)
         return cls(detector, regressor, model, opts)
@@ -173,6 +186,8 @@ class HeadPoseEstimator:
         opts = replace(self._options, **changes)  # type: ignore[arg-type]
         if opts.num_threads != self._options.num_threads:
             raise ValueError("num_threads is fixed when the models are loaded")
+        if opts.precision != self._options.precision:
+            raise ValueError("precision is fixed when the models are loaded")
         self.detector.score_threshold = opts.score_threshold
         self.detector.nms_iou = opts.nms_iou
         self._options = opts

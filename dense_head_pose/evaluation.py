@@ -49,6 +49,7 @@ from . import images
 from .alignment import roi_from_landmarks
 from .errors import DenseHeadPoseError
 from .estimator import HeadPoseEstimator
+from .pose import HEAD_IN_MODEL
 from .results import Face
 
 YAW_BINS = ((0.0, 30.0), (30.0, 60.0), (60.0, 90.0))
@@ -195,9 +196,20 @@ def load_aflw2000(directory: str | Path, benchmark_files: str | Path | None = No
     return samples
 
 
+#: The labels' axes (x right, y up, z towards the camera) from the camera optical frame.
+_OPTICAL_TO_LABEL = np.diag([1.0, -1.0, -1.0])
+
+
+def pose_rotation(face: Face) -> np.ndarray:
+    """The rotation of ``face.pose`` (the metric pose: line of sight, and PnP with
+    ``pose_method="pnp"``) in the labels' axes: BFM model axes to x right, y up, z out."""
+    return _OPTICAL_TO_LABEL @ face.pose.rotation @ HEAD_IN_MODEL.T
+
+
 def _outcome(sample: Sample, landmarks: np.ndarray, params: np.ndarray,
-             detected: bool = True, extra_boxes: int = 0) -> Outcome:
-    rotation = camera_rotation(params)
+             detected: bool = True, extra_boxes: int = 0,
+             rotation: np.ndarray | None = None) -> Outcome:
+    rotation = camera_rotation(params) if rotation is None else rotation
     errors = np.abs((label_angles(rotation) - sample.angles + 180.0) % 360.0 - 180.0)
     return Outcome(sample.name, sample.bin_yaw, nme(landmarks, sample.landmarks),
                    [float(e) for e in errors], geodesic_deg(rotation, sample.rotation),
@@ -223,8 +235,14 @@ def _labelled_face(faces: Sequence[Face], sample: Sample) -> tuple[Face | None, 
 
 def evaluate(estimator: HeadPoseEstimator, samples: Sequence[Sample],
              protocols: Iterable[str] = PROTOCOLS,
-             progress: Callable[[int], None] | None = None) -> list[Run]:
-    """Run each protocol over ``samples`` with ``estimator``'s current options."""
+             progress: Callable[[int], None] | None = None,
+             rotation: str = "camera") -> list[Run]:
+    """Run each protocol over ``samples`` with ``estimator``'s current options. ``rotation``:
+    ``camera``, the regressor's affine camera (the labels' own frame, as 3DDFA_V2 reports);
+    ``pose``, the metric pose ``Face.pose`` (its line-of-sight correction with default
+    intrinsics, or PnP; only for the detector protocol)."""
+    if rotation not in ("camera", "pose"):
+        raise ValueError(f"rotation must be camera or pose, got {rotation!r}")
     runs = {p: Run(p) for p in protocols}
     unknown = set(runs) - set(PROTOCOLS)
     if unknown:
@@ -243,7 +261,8 @@ def evaluate(estimator: HeadPoseEstimator, samples: Sequence[Sample],
                     outcome = _fit_outcome(estimator, image, sample, passes)
                     outcome.detected, outcome.extra_boxes = False, extra
                 else:
-                    outcome = _outcome(sample, face.landmarks, face.params, True, extra)
+                    outcome = _outcome(sample, face.landmarks, face.params, True, extra,
+                                       pose_rotation(face) if rotation == "pose" else None)
             run.seconds += time.perf_counter() - start
             run.outcomes.append(outcome)
         if progress is not None:

@@ -10,6 +10,7 @@ naming the file and the command that repairs it.
 from __future__ import annotations
 
 import hashlib
+import http.client
 import json
 import os
 import shutil
@@ -20,14 +21,16 @@ import urllib.request
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 from .errors import ModelError
 
 ENV_VAR = "DENSE_HEAD_POSE_MODELS"
 PACKAGE_NAME = "dense_head_pose"
 MANIFEST_NAME = "manifest.json"
-FETCH_HINT = "dense-head-pose models fetch --from DIR (or --url BASE_URL)"
+FETCH_HINT = "dense-head-pose models build"
 _CHUNK = 1 << 20
+DOWNLOAD_TIMEOUT_S = 60.0
 
 
 @dataclass(frozen=True)
@@ -86,7 +89,7 @@ def _share_dirs() -> list[Path]:
 
 
 def user_data_dir() -> Path:
-    """Per-user location used by ``models fetch`` when nothing else is writable."""
+    """Per-user location used by ``models build``/``fetch`` when nothing else is writable."""
     base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
     return Path(base) / PACKAGE_NAME / "models"
 
@@ -152,17 +155,27 @@ def locate(explicit: str | os.PathLike[str] | None = None) -> Path:
                                  f"Repair it with: {FETCH_HINT} --dest {directory}")
             return directory
     searched = ", ".join(str(d) for d in candidates)
-    raise ModelError(f"no model pack found (searched {searched}). Fetch it with: {FETCH_HINT}")
+    raise ModelError(f"no model pack found (searched {searched}). Build it with: {FETCH_HINT} "
+                     "(downloads its upstream files; --from DIR for local copies)")
 
 
 def default_fetch_dest() -> Path:
-    """Where ``models fetch`` writes without ``--dest``: env var, source tree, else user dir."""
+    """Where ``models build``/``fetch`` write without ``--dest``: env var, source tree, else
+    user dir."""
     if os.environ.get(ENV_VAR):
         return Path(os.environ[ENV_VAR])
     repo_models = _package_dir().parent / "models"
     if (repo_models / MANIFEST_NAME).is_file() and os.access(repo_models, os.W_OK):
         return repo_models
     return user_data_dir()
+
+
+class Pinned(Protocol):
+    """A file known by name, size and SHA-256 (a pack file, an upstream file)."""
+
+    name: str
+    bytes: int
+    sha256: str
 
 
 def _copy_from_dir(source: Path, name: str, out: Path) -> None:
@@ -172,13 +185,59 @@ def _copy_from_dir(source: Path, name: str, out: Path) -> None:
     shutil.copyfile(src, out)
 
 
-def _download(base_url: str, name: str, out: Path, timeout: float = 60.0) -> None:
-    url = urllib.parse.urljoin(base_url.rstrip("/") + "/", urllib.parse.quote(name))
+def download(url: str, out: Path, limit: int, timeout: float = DOWNLOAD_TIMEOUT_S) -> None:
+    """``url`` into ``out``, at most ``limit`` bytes; :class:`ModelError` on any failure (a
+    server that stops answering fails after ``timeout`` seconds without data)."""
     try:
         with urllib.request.urlopen(url, timeout=timeout) as response, out.open("wb") as fh:
-            shutil.copyfileobj(response, fh, _CHUNK)
-    except OSError as exc:  # URLError is an OSError
+            received = 0
+            while block := response.read(_CHUNK):
+                received += len(block)
+                if received > limit:
+                    raise ModelError(f"download of {url}: more than the {limit} bytes expected")
+                fh.write(block)
+    except ModelError:
+        raise
+    except (OSError, http.client.HTTPException) as exc:  # URLError, timeouts: OSError
         raise ModelError(f"download of {url} failed: {exc}") from exc
+
+
+def write_verified(target: Path, produce: Callable[[Path], None],
+                   entry: Pinned | None = None) -> None:
+    """Write ``target`` through a temporary file in its directory: ``produce(tmp)`` fills
+    it, ``entry`` (if given) must match its size and SHA-256, and only then is it renamed
+    into place with the umask's mode, so an interrupted, failed or corrupt write never
+    leaves a file that looks complete."""
+    try:
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".partial",
+                                        dir=target.parent)
+    except OSError as exc:
+        raise ModelError(f"cannot write into {target.parent}: {exc.strerror or exc}") from exc
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        produce(tmp)
+        if entry is not None:
+            problem = check_file(tmp, entry)  # type: ignore[arg-type]
+            if problem:
+                raise ModelError(f"refusing {target.name}: {problem}")
+        tmp.chmod(_file_mode())  # mkstemp's 0600 would lock other users (a service) out
+        os.replace(tmp, target)
+    except OSError as exc:  # a full disk, a read-only or vanished directory
+        raise ModelError(f"cannot write {target}: {exc.strerror or exc}") from exc
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def prepare_dest(dest: Path, names: Iterable[str], log: Callable[[str], None]) -> None:
+    """Create ``dest`` and remove what an interrupted write of ``names`` left there."""
+    try:
+        dest.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError) as exc:
+        raise ModelError(f"cannot write into {dest}: it is not a directory") from exc
+    except OSError as exc:
+        raise ModelError(f"cannot create {dest}: {exc.strerror}") from exc
+    _remove_stale_partials(dest, set(names), log)
 
 
 def fetch(
@@ -186,63 +245,42 @@ def fetch(
     source_dir: Path | None = None,
     base_url: str | None = None,
     log: Callable[[str], None] = print,
+    timeout: float = DOWNLOAD_TIMEOUT_S,
 ) -> list[Path]:
-    """Copy (``source_dir``) or download (``base_url``) the pack into ``dest``, verified.
-
-    Each file is written to a temporary file in ``dest`` and renamed into place only after its
-    size and SHA-256 match the manifest, so an interrupted or corrupt transfer never leaves a
-    file that looks complete. Files already present and valid are kept.
-    """
+    """Copy (``source_dir``) or download (``base_url``) a built pack into ``dest``, verified
+    against the manifest (:func:`write_verified`). Files already present and valid are
+    kept. (``models build`` makes the pack from its upstream files instead.)"""
     if (source_dir is None) == (base_url is None):
         raise ValueError("give exactly one of source_dir and base_url")
-    try:
-        dest.mkdir(parents=True, exist_ok=True)
-    except (FileExistsError, NotADirectoryError) as exc:
-        raise ModelError(f"cannot fetch into {dest}: it is not a directory") from exc
-    except OSError as exc:
-        raise ModelError(f"cannot create {dest}: {exc.strerror}") from exc
-    _remove_stale_partials(dest, log)
-    mode = _file_mode()
+    entries = load_manifest()
+    prepare_dest(dest, [e.name for e in entries], log)
     written: list[Path] = []
-    for entry in load_manifest():
+    for entry in entries:
         target = dest / entry.name
         if check_file(target, entry) is None:
             log(f"ok       {target}")
             written.append(target)
             continue
-        try:
-            fd, tmp_name = tempfile.mkstemp(prefix=f".{entry.name}.", suffix=".partial",
-                                            dir=dest)
-        except OSError as exc:
-            raise ModelError(f"cannot write into {dest}: {exc.strerror or exc}") from exc
-        os.close(fd)
-        tmp = Path(tmp_name)
-        try:
-            if source_dir is not None:
-                _copy_from_dir(source_dir, entry.name, tmp)
-            else:
-                assert base_url is not None
-                _download(base_url, entry.name, tmp)
-            problem = check_file(tmp, entry)
-            if problem:
-                raise ModelError(f"refusing {entry.name} from "
-                                 f"{source_dir or base_url}: {problem}")
-            tmp.chmod(mode)  # mkstemp's 0600 would lock other users (a service account) out
-            os.replace(tmp, target)
-        except OSError as exc:  # a full disk, a read-only or vanished directory
-            raise ModelError(f"cannot write {target}: {exc.strerror or exc}") from exc
-        finally:
-            tmp.unlink(missing_ok=True)
+        if source_dir is not None:
+            write_verified(target, lambda tmp, e=entry: _copy_from_dir(source_dir, e.name, tmp),
+                           entry)
+        else:
+            assert base_url is not None
+            url = urllib.parse.urljoin(base_url.rstrip("/") + "/", urllib.parse.quote(entry.name))
+            write_verified(target, lambda tmp, u=url, e=entry: download(u, tmp, e.bytes,
+                                                                        timeout), entry)
         log(f"fetched  {target}")
         written.append(target)
-    manifest_copy = dest / MANIFEST_NAME
-    if not manifest_copy.exists():
-        try:
-            shutil.copyfile(manifest_path(), manifest_copy)
-        except OSError as exc:
-            manifest_copy.unlink(missing_ok=True)
-            raise ModelError(f"cannot write {manifest_copy}: {exc.strerror or exc}") from exc
+    copy_manifest(dest)
     return written
+
+
+def copy_manifest(dest: Path) -> None:
+    """Put the manifest beside the pack (``models check`` and humans read it there)."""
+    manifest_copy = dest / MANIFEST_NAME
+    if manifest_copy.exists() and manifest_copy.read_bytes() == manifest_path().read_bytes():
+        return
+    write_verified(manifest_copy, lambda tmp: shutil.copyfile(manifest_path(), tmp))
 
 
 def _file_mode() -> int:
@@ -252,10 +290,9 @@ def _file_mode() -> int:
     return 0o666 & ~umask
 
 
-def _remove_stale_partials(dest: Path, log: Callable[[str], None]) -> None:
-    """Delete the temporary files of a fetch that was killed (SIGKILL, power loss)."""
-    names = {e.name for e in load_manifest()}
+def _remove_stale_partials(dest: Path, names: set[str], log: Callable[[str], None]) -> None:
+    """Delete the temporary files of a write that was killed (SIGKILL, power loss)."""
     for leftover in dest.glob(".*.partial"):
         if any(leftover.name.startswith(f".{name}.") for name in names):
             leftover.unlink(missing_ok=True)
-            log(f"removed  {leftover} (left by an interrupted fetch)")
+            log(f"removed  {leftover} (left by an interrupted write)")

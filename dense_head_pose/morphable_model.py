@@ -42,8 +42,8 @@ def _load_npz(path: Path, keys: dict[str, tuple[int | None, ...]]) -> dict[str, 
         with np.load(path, allow_pickle=False) as data:
             arrays = {k: np.array(data[k]) for k in keys}
     except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
-        raise ModelError(f"{path} is not a valid model file ({exc}); fetch a good copy with: "
-                         "dense-head-pose models fetch") from exc
+        raise ModelError(f"{path} is not a valid model file ({exc}); rebuild it with: "
+                         "dense-head-pose models build") from exc
     for key, shape in keys.items():
         got = arrays[key].shape
         if len(got) != len(shape) or any(s is not None and s != g for s, g in zip(shape, got)):

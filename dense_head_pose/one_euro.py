@@ -70,9 +70,12 @@ class OneEuroParams:
                 raise ValueError(f"{name} must be finite and {'> 0' if positive else '>= 0'}, "
                                  f"got {value!r}")
 
-    def cutoff(self, speed: np.ndarray | float) -> np.ndarray | float:
-        """The cutoff (Hz) at ``speed``."""
-        return self.min_cutoff + self.beta * np.maximum(np.asarray(speed) - self.min_speed, 0.0)
+    def cutoff(self, speed: np.ndarray | float, rest_scale: float = 1.0
+               ) -> np.ndarray | float:
+        """The cutoff (Hz) at ``speed``; ``rest_scale`` multiplies ``min_speed`` (see
+        :meth:`OneEuroFilter.__call__`)."""
+        return self.min_cutoff + self.beta * np.maximum(
+            np.asarray(speed) - self.min_speed * rest_scale, 0.0)
 
 
 def smoothing_factor(dt: float, cutoff: np.ndarray | float) -> np.ndarray | float:
@@ -96,12 +99,15 @@ class OneEuroFilter:
         self._x = self._dx = self._t = None
         self._n = 0
 
-    def __call__(self, x: np.ndarray, t: float, speed_unit: np.ndarray | float = 1.0
-                 ) -> np.ndarray:
+    def __call__(self, x: np.ndarray, t: float, speed_unit: np.ndarray | float = 1.0,
+                 rest_scale: float = 1.0) -> np.ndarray:
         """Filter sample ``x`` (any shape; rows are its first axis) taken at ``t`` seconds.
 
         ``speed_unit`` divides each row's speed before it enters the cutoff (e.g. the face
         size, to make a pixel speed resolution-free); a scalar or one value per row.
+        ``rest_scale`` multiplies ``min_speed``, the speed that still counts as rest: the
+        caller's measure of how noisy this sample is against the noise ``min_speed`` was
+        set for (a face half the size jitters twice as much in face units).
         """
         x = np.asarray(x, dtype=np.float64)
         rows = x.reshape(len(x), -1) if x.ndim > 1 else x.reshape(1, -1)
@@ -118,7 +124,7 @@ class OneEuroFilter:
         unit = np.asarray(speed_unit, dtype=np.float64).reshape(-1, 1)
         speed = np.linalg.norm(self._dx, axis=1, keepdims=True) / unit
         self._n += 1
-        alpha = np.maximum(smoothing_factor(dt, p.cutoff(speed)), 1.0 / self._n)
+        alpha = np.maximum(smoothing_factor(dt, p.cutoff(speed, rest_scale)), 1.0 / self._n)
         self._x = self._x + alpha * (rows - self._x)
         self._t = t
         return self._x.reshape(x.shape).copy()
@@ -140,8 +146,9 @@ class RotationOneEuroFilter:
         self._w = np.zeros(3)
         self._n = 0
 
-    def __call__(self, r: np.ndarray, t: float) -> np.ndarray:
-        """Filter rotation ``r`` taken at ``t`` seconds; speed is in rad/s."""
+    def __call__(self, r: np.ndarray, t: float, rest_scale: float = 1.0) -> np.ndarray:
+        """Filter rotation ``r`` taken at ``t`` seconds; speed is in rad/s; ``rest_scale``
+        as for :class:`OneEuroFilter`."""
         r = np.asarray(r, dtype=np.float64)
         if self._r is None or self._t is None or t < self._t:
             self._r, self._w, self._t, self._n = r.copy(), np.zeros(3), t, 1
@@ -153,7 +160,8 @@ class RotationOneEuroFilter:
         delta = log_rotation(self._r.T @ r)  # the sample, in the estimate's tangent space
         self._w += smoothing_factor(dt, p.d_cutoff) * (delta / dt - self._w)
         self._n += 1
-        alpha = max(float(smoothing_factor(dt, p.cutoff(np.linalg.norm(self._w)))),
+        alpha = max(float(smoothing_factor(dt, p.cutoff(np.linalg.norm(self._w),
+                                                        rest_scale))),
                     1.0 / self._n)
         self._r = self._r @ exp_rotation(alpha * delta)
         self._t = t

@@ -97,8 +97,8 @@ class TFLiteModel:
             detail = " ".join(captured().split()) if error is not None else ""
         if error is not None:
             raise ModelError(f"{path} is not a loadable TFLite model ({error}"
-                             f"{'; ' + detail if detail else ''}); fetch a good copy with: "
-                             "dense-head-pose models fetch") from error
+                             f"{'; ' + detail if detail else ''}); rebuild it with: "
+                             "dense-head-pose models build") from error
         in_detail = self._interp.get_input_details()[0]
         if tuple(in_detail["shape"]) != tuple(input_shape) or in_detail["dtype"] != np.float32:
             raise ModelError(f"{path} takes {tuple(in_detail['shape'])} {in_detail['dtype']}, "

@@ -134,8 +134,16 @@ def _check_int(name: str, value: Any, low: int, high: int) -> None:
         raise ValueError(f"{name} must be in [{low}, {high}], got {value}")
 
 
+#: Crop side (pixels) at and above which the filters' ``min_speed`` applies as set; a
+#: smaller face's crop scales it up by this side over its own (``dense-head-pose
+#: stability --face-sizes``, README "Video").
+FACE_SIDE_AT_REST = 250.0
+
+
 class FitSmoother:
     """The One-Euro filters of one face: rotation, position and scale, coefficients."""
+
+    reference_side = FACE_SIDE_AT_REST
 
     def __init__(self, options: SmoothingOptions) -> None:
         self.rotation = RotationOneEuroFilter(options.rotation)
@@ -157,13 +165,16 @@ class FitSmoother:
         signs = np.array([1.0, 1.0, -1.0])
         shear = local / (signs * np.array([sx, sy, sz]))[:, None] - np.eye(3)
         side = float(fit.roi[2] - fit.roi[0])
-        rot = self.rotation(raw_rot, t)
-        origin = self.position(fit.camera[:2, 3], t, speed_unit=side)
-        scales = np.exp(self.scale(np.log([sx, sy, sz]), t))
-        shear = self.shear(shear.reshape(1, -1), t).reshape(3, 3)
+        # image noise is about constant in pixels, so in face units it grows as the face
+        # shrinks: what counts as rest grows with it (see FACE_SIDE_AT_REST)
+        rest = max(1.0, self.reference_side / max(side, 1.0))
+        rot = self.rotation(raw_rot, t, rest)
+        origin = self.position(fit.camera[:2, 3], t, speed_unit=side, rest_scale=rest)
+        scales = np.exp(self.scale(np.log([sx, sy, sz]), t, rest_scale=rest))
+        shear = self.shear(shear.reshape(1, -1), t, rest_scale=rest).reshape(3, 3)
         params = fit.params.copy()
-        params[12:52] = self.shape(fit.params[12:52], t)
-        params[52:62] = self.expression(fit.params[52:62], t)
+        params[12:52] = self.shape(fit.params[12:52], t, rest_scale=rest)
+        params[52:62] = self.expression(fit.params[52:62], t, rest_scale=rest)
         camera = np.zeros((3, 4))
         camera[:, :3] = (signs * scales)[:, None] * (np.eye(3) + shear) @ rot
         camera[:2, 3] = origin

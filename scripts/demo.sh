@@ -5,7 +5,7 @@ set -euo pipefail
 source "$(dirname "$0")/env.sh"
 setup_venv
 install_core
-fetch_models
+build_models
 mkdir -p "$REPO/out"
 log "talking_head.mp4 -> out/talking_head_mesh.mp4 and out/talking_head.jsonl"
 dense-head-pose video "$SHARED/testdata/talking_head.mp4" --mode mesh \

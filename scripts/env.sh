@@ -103,7 +103,25 @@ source_ros() {
     set -u
 }
 
-fetch_models() {
-    log "fetching the model pack from $SHARED/models"
-    dense-head-pose models fetch --from "$SHARED/models" --dest "$REPO/models"
+build_models() {
+    # the pack is made from its upstream public files: ../shared/upstream when present
+    # (offline), else downloaded from their pinned commits; a second run finds it done
+    if [ -d "$SHARED/upstream" ]; then
+        log "building the model pack from $SHARED/upstream"
+        dense-head-pose models build --from "$SHARED/upstream" --dest "$REPO/models"
+    else
+        log "building the model pack from its upstream files (downloading them)"
+        dense-head-pose models build --dest "$REPO/models"
+    fi
+}
+
+build_int8_model() {
+    # the int8 regressor, calibrated on the test video and stills (the tests compare it)
+    [ -f "$REPO/models/face_3dmm_mb05_int8.tflite" ] && return
+    log "building the int8 regressor (calibrated on $SHARED/testdata)"
+    # (TQDM_DISABLE: ai-edge-quantizer's calibration progress bar)
+    TQDM_DISABLE=1 dense-head-pose models build --from "$SHARED/upstream" \
+        --dest "$REPO/models" --precision int8 --calibration \
+        "$SHARED/testdata/talking_head.mp4" "$SHARED/testdata/one_face.jpg" \
+        "$SHARED/testdata/two_faces.jpg" "$SHARED/testdata/three_faces_large.jpg"
 }

@@ -5,7 +5,8 @@ set -euo pipefail
 source "$(dirname "$0")/env.sh"
 setup_venv
 install_core
-fetch_models  # before the build, which installs the pack into the package's share/
+build_models  # before the colcon build, which installs the pack into the package's share/
+build_int8_model
 install_ros
 install_launch_stack
 build_ros

@@ -2,7 +2,7 @@
 
 ``DHP_SHARED`` points at the shared directory (default: ``../shared`` beside the repository).
 The model pack is whatever :func:`dense_head_pose.model_pack.locate` finds, i.e. what
-``dense-head-pose models fetch`` installed; tests never fall back to fakes.
+``dense-head-pose models build`` made; tests never fall back to fakes.
 """
 
 from __future__ import annotations
@@ -27,7 +27,21 @@ from dense_head_pose.video import open_source
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("DHP_SHARED", REPO.parent / "shared"))
 TESTDATA = SHARED / "testdata"
-SHARED_MODELS = SHARED / "models"
+SHARED_MODELS = SHARED / "models"  # the pack converted with torch, before models build
+
+
+def _built_pack() -> Path:
+    """The pack the set-up built (models build from ../shared/upstream), as the package
+    finds it."""
+    from dense_head_pose import ModelError, model_pack
+
+    try:
+        return model_pack.locate()
+    except ModelError:
+        return REPO / "models"  # tests that need it fail saying so
+
+
+PACK = _built_pack()
 
 
 @pytest.fixture(scope="session")

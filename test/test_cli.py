@@ -109,13 +109,13 @@ def test_models_check(tmp_path: Path) -> None:
     proc = run("models", "check")
     assert "complete" in proc.stderr
     proc = run("models", "check", "--models", str(tmp_path), check=False)
-    assert proc.returncode == 2 and "models fetch" in proc.stderr
+    assert proc.returncode == 2 and "models build" in proc.stderr
 
 
 def test_models_fetch_command(tmp_path: Path) -> None:
-    from conftest import SHARED_MODELS
+    from conftest import PACK
 
-    proc = run("models", "fetch", "--from", str(SHARED_MODELS), "--dest", str(tmp_path / "p"))
+    proc = run("models", "fetch", "--from", str(PACK), "--dest", str(tmp_path / "p"))
     assert "model pack ready" in proc.stderr
     assert len(list((tmp_path / "p").glob("*.tflite"))) == 2
 

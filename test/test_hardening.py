@@ -26,7 +26,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from conftest import SHARED_MODELS, TESTDATA
+from conftest import PACK, TESTDATA
 
 from dense_head_pose import (
     CameraIntrinsics,
@@ -156,7 +156,7 @@ def test_d3_pickle_bomb_is_refused_quickly(tmp_path) -> None:
 
     def attempt() -> None:
         try:
-            import_full_bfm(pkl, tmp_path, SHARED_MODELS / "bfm_dense_mean.npz")
+            import_full_bfm(pkl, tmp_path, PACK / "bfm_dense_mean.npz")
         except ModelError as exc:
             result.append(exc)
         done.set()
@@ -172,7 +172,7 @@ def test_d3_d8_import_bfm_with_a_dict_says_so(tmp_path) -> None:
                                   "w_exp": np.zeros((3, 10)), "tri": np.zeros((1, 3)),
                                   "keypoints": np.zeros(204)}))
     pack = tmp_path / "pack"
-    shutil.copytree(SHARED_MODELS, pack)
+    shutil.copytree(PACK, pack)
     proc = run("models", "import-bfm", str(pkl), "--models", str(pack))
     assert proc.returncode == 2 and "'u' is a dict" in proc.stderr
     assert "Traceback" not in proc.stderr
@@ -212,7 +212,7 @@ def test_d7_output_names_and_the_one_or_several_rule(tmp_path) -> None:
 # ------------------------------------------------------------------------- model pack
 def _pack_with_full_bfm(tmp_path: Path) -> Path:
     pack = tmp_path / "pack"
-    shutil.copytree(SHARED_MODELS, pack)
+    shutil.copytree(PACK, pack)
     rng = np.random.default_rng(5)
     n = 300
     keypoints = rng.choice(n, 68, replace=False)
@@ -260,7 +260,7 @@ def test_d6_fetch_honours_the_umask_and_cleans_up_after_a_killed_fetch(tmp_path)
     leftover.write_bytes(b"half a model")
     old = os.umask(0o022)
     try:
-        model_pack.fetch(dest, SHARED_MODELS, log=lambda m: None)
+        model_pack.fetch(dest, PACK, log=lambda m: None)
     finally:
         os.umask(old)
     assert not leftover.exists()
@@ -273,7 +273,7 @@ def test_d6_unreadable_model_is_a_model_error(tmp_path) -> None:
     if os.geteuid() == 0:
         pytest.skip("running as root: file permissions do not stop root from reading")
     dest = tmp_path / "pack"
-    model_pack.fetch(dest, SHARED_MODELS, log=lambda m: None)
+    model_pack.fetch(dest, PACK, log=lambda m: None)
     (dest / "face_3dmm_mb05.tflite").chmod(0)
     with pytest.raises(ModelError, match="unreadable"):
         model_pack.locate(dest)
@@ -287,7 +287,7 @@ def test_d6_unreadable_model_is_a_model_error(tmp_path) -> None:
      "cannot create the folder"),
     (["image", str(TESTDATA / "one_face.jpg"), str(TESTDATA / "two_faces.jpg"), "--out",
       "/proc/foo/"], {}, "cannot create the directory"),
-    (["models", "fetch", "--from", str(SHARED_MODELS), "--dest", "/etc/passwd"], {},
+    (["models", "fetch", "--from", str(PACK), "--dest", "/etc/passwd"], {},
      "not a directory"),
     (["image", str(TESTDATA / "one_face.jpg")], {"DENSE_HEAD_POSE_MODELS": "/etc/passwd"},
      "not a directory"),

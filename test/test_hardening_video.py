@@ -128,10 +128,10 @@ def test_video_out_onto_a_full_disk_fails_clearly(long_video, tmp_path, writer) 
 
 
 def test_models_fetch_onto_a_full_disk_fails_clearly(tmp_path) -> None:
-    from conftest import SHARED_MODELS
+    from conftest import PACK
 
     dest = tmp_path / "pack"
-    result = cli("models", "fetch", "--from", str(SHARED_MODELS), "--dest", str(dest),
+    result = cli("models", "fetch", "--from", str(PACK), "--dest", str(dest),
                  preexec_fn=_file_size_limit(1 << 20))
     assert result.returncode == 2, result.stderr
     assert "Traceback" not in result.stderr and "cannot write" in result.stderr

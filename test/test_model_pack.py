@@ -9,7 +9,7 @@ import threading
 from pathlib import Path
 
 import pytest
-from conftest import SHARED_MODELS
+from conftest import PACK
 
 from dense_head_pose import HeadPoseEstimator, ModelError, model_pack
 from dense_head_pose.detection import FaceDetector
@@ -17,14 +17,14 @@ from dense_head_pose.detection import FaceDetector
 NAMES = [e.name for e in model_pack.load_manifest()]
 
 
-def test_manifest_matches_the_shared_pack() -> None:
-    problems = model_pack.verify(SHARED_MODELS)
+def test_manifest_matches_the_built_pack() -> None:
+    problems = model_pack.verify(PACK)
     assert problems == dict.fromkeys(NAMES)
 
 
 def test_fetch_from_directory_then_check(tmp_path: Path) -> None:
     dest = tmp_path / "pack"
-    written = model_pack.fetch(dest, source_dir=SHARED_MODELS, log=lambda _: None)
+    written = model_pack.fetch(dest, source_dir=PACK, log=lambda _: None)
     assert sorted(p.name for p in written) == sorted(NAMES)
     assert model_pack.locate(dest) == dest
     assert not list(dest.glob("*.partial")) and not list(dest.glob(".*"))
@@ -32,7 +32,7 @@ def test_fetch_from_directory_then_check(tmp_path: Path) -> None:
 
 def test_checksum_mismatch_is_refused_and_nothing_left(tmp_path: Path) -> None:
     source = tmp_path / "source"
-    shutil.copytree(SHARED_MODELS, source)
+    shutil.copytree(PACK, source)
     victim = source / "face_3dmm_mb05.tflite"
     data = bytearray(victim.read_bytes())
     data[len(data) // 2] ^= 0xFF  # same size, one flipped byte
@@ -46,7 +46,7 @@ def test_checksum_mismatch_is_refused_and_nothing_left(tmp_path: Path) -> None:
 
 def test_truncated_source_is_refused(tmp_path: Path) -> None:
     source = tmp_path / "source"
-    shutil.copytree(SHARED_MODELS, source)
+    shutil.copytree(PACK, source)
     victim = source / "bfm_dense_mean.npz"
     victim.write_bytes(victim.read_bytes()[:1000])
     dest = tmp_path / "dest"
@@ -57,7 +57,7 @@ def test_truncated_source_is_refused(tmp_path: Path) -> None:
 
 def test_fetch_over_http(tmp_path: Path) -> None:
     handler = functools.partial(http.server.SimpleHTTPRequestHandler,
-                                directory=str(SHARED_MODELS))
+                                directory=str(PACK))
     handler.log_message = lambda *a: None  # type: ignore[attr-defined]
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
@@ -76,22 +76,22 @@ def test_fetch_over_http(tmp_path: Path) -> None:
 
 def test_corrupt_installed_pack_names_file_and_command(tmp_path: Path) -> None:
     dest = tmp_path / "pack"
-    model_pack.fetch(dest, source_dir=SHARED_MODELS, log=lambda _: None)
+    model_pack.fetch(dest, source_dir=PACK, log=lambda _: None)
     (dest / "face_detector_rfb320.tflite").write_bytes(b"\0" * 100)
     with pytest.raises(ModelError) as info:
         HeadPoseEstimator.from_model_dir(dest)
     message = str(info.value)
-    assert "face_detector_rfb320.tflite" in message and "models fetch" in message
+    assert "face_detector_rfb320.tflite" in message and "models build" in message
 
 
-def test_missing_pack_says_how_to_fetch(tmp_path: Path) -> None:
-    with pytest.raises(ModelError, match="models fetch"):
+def test_missing_pack_says_how_to_build_it(tmp_path: Path) -> None:
+    with pytest.raises(ModelError, match="models build"):
         model_pack.locate(tmp_path / "empty")
 
 
 def test_explicit_path_beats_environment(tmp_path: Path, monkeypatch) -> None:
     dest = tmp_path / "pack"
-    model_pack.fetch(dest, source_dir=SHARED_MODELS, log=lambda _: None)
+    model_pack.fetch(dest, source_dir=PACK, log=lambda _: None)
     monkeypatch.setenv(model_pack.ENV_VAR, str(tmp_path / "nowhere"))
     assert model_pack.locate(dest) == dest
     with pytest.raises(ModelError):
@@ -103,6 +103,6 @@ def test_explicit_path_beats_environment(tmp_path: Path, monkeypatch) -> None:
 def test_truncated_model_file_gives_model_error(tmp_path: Path) -> None:
     # loading a model directly (not through the verified pack) still fails cleanly
     bad = tmp_path / "bad.tflite"
-    bad.write_bytes((SHARED_MODELS / "face_detector_rfb320.tflite").read_bytes()[:5000])
+    bad.write_bytes((PACK / "face_detector_rfb320.tflite").read_bytes()[:5000])
     with pytest.raises(ModelError, match=r"bad\.tflite"):
         FaceDetector(bad)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import SHARED_MODELS
+from conftest import PACK
 
 from dense_head_pose import HeadPoseEstimator, ModelError
 from dense_head_pose.morphable_model import (
@@ -60,7 +60,7 @@ def _synthetic_bfm(n: int, keypoints: np.ndarray, rng) -> dict:
 
 def test_import_bfm_converts_and_is_used(tmp_path: Path, one_face) -> None:
     pack = tmp_path / "pack"
-    shutil.copytree(SHARED_MODELS, pack)
+    shutil.copytree(PACK, pack)
     rng = np.random.default_rng(1)
     n = 1000
     keypoints = rng.choice(n, 68, replace=False)
@@ -98,7 +98,7 @@ def test_import_bfm_refuses_code(tmp_path: Path) -> None:
     pkl = tmp_path / "evil.pkl"
     pkl.write_bytes(pickle.dumps({"u": Evil()}))
     with pytest.raises(ModelError, match="refusing pickled global"):
-        import_full_bfm(pkl, tmp_path, SHARED_MODELS / "bfm_dense_mean.npz")
+        import_full_bfm(pkl, tmp_path, PACK / "bfm_dense_mean.npz")
     assert not (tmp_path / "pwned").exists()
 
 
@@ -117,5 +117,5 @@ def test_import_bfm_validates_structure(tmp_path: Path, breakage: str) -> None:
     pkl = tmp_path / "bfm.pkl"
     pkl.write_bytes(pickle.dumps(bfm))
     with pytest.raises(ModelError):
-        import_full_bfm(pkl, tmp_path, SHARED_MODELS / "bfm_dense_mean.npz")
+        import_full_bfm(pkl, tmp_path, PACK / "bfm_dense_mean.npz")
     assert not (tmp_path / FULL_BFM_NAME).exists()

@@ -10,7 +10,7 @@ import subprocess
 
 import numpy as np
 import pytest
-from conftest import SHARED_MODELS
+from conftest import PACK
 from ros_harness import NodeProcess, Probe, image_msg, require_ros
 
 pytestmark = pytest.mark.ros
@@ -113,7 +113,7 @@ def test_corrupt_imported_model_keeps_the_node_up(rclpy_context, tmp_path) -> No
         assert node.stop() == 0
     assert "Traceback" not in node.output()
     shutil.rmtree(pack)
-    assert SHARED_MODELS.is_dir()
+    assert PACK.is_dir()
 
 
 def test_shared_memory_profile_loads_and_interoperates(rclpy_context, tmp_path,

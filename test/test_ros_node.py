@@ -454,12 +454,12 @@ def test_missing_models_report_error_and_keep_running(rclpy_context, tmp_path, v
         probe.wait_for_subscribers(pub)
         pub.publish(image_msg(video_frames[0], FRAME, next_stamp()))
         assert probe.spin_until(lambda: any(
-            s.level == s.ERROR and "models fetch" in s.message
+            s.level == s.ERROR and "models build" in s.message
             for m in probe.received["/diagnostics"] for s in m.status), 10)
         assert node.alive()
     finally:
         probe.destroy()
         assert node.stop() == 0
-    assert "models fetch" in node.output()
+    assert "models build" in node.output()
     # the renderer needs no model: its state is reported as it is
     assert "renderer native" in node.output() and "renderer unavailable" not in node.output()

@@ -108,15 +108,29 @@ def test_still_clip_jitter_is_below_raw(estimator, one_face) -> None:
 
 
 def test_moving_clip_is_followed_without_lag(estimator, one_face) -> None:
-    clip = stability.moving_clip(one_face, n=60)
-    reference = estimator(one_face).faces[0]
-    tracker = FaceTracker(estimator)
-    tracked = stability.moving_metrics([tracker(f, t) for f, t in zip(clip.frames, clip.times)],
-                                       reference, clip)
-    raw = stability.moving_metrics([estimator(f) for f in clip.frames], reference, clip)
+    """Against the known motion, each from its own estimate of the clean image (the tracker's
+    landmark crops and the detector's box crops settle on fits 0.9 degrees apart here)."""
+    report = stability.evaluate(estimator, lambda: FaceTracker(estimator), [("one", one_face)],
+                                still_frames=20, moving_frames=60)
+    row = report["faces"][0]
+    tracked, raw = row["tracked"]["moving"], row["raw"]["moving"]
     assert tracked["found"] == 1.0
-    assert tracked["rotation_rms_deg"] < 1.25 * raw["rotation_rms_deg"]
+    assert tracked["rotation_rms_deg"] < 1.35 * raw["rotation_rms_deg"]  # README: 1.2
+    assert tracked["landmarks_rms_pct"] < 1.35 * raw["landmarks_rms_pct"]
     assert abs(tracked["lag_frames"]) <= 1.0
+    assert 0.0 <= row["tracker_offset_deg"] < 3.0
+
+
+def test_small_faces_are_smoothed_as_much_as_large_ones(estimator, two_faces) -> None:
+    """Noise is about constant in pixels, so a 60-pixel face jitters more in face units:
+    what counts as rest scales with the face (FACE_SIDE_AT_REST; without it the landmarks of
+    the first face here kept 0.80 of their raw jitter)."""
+    report = stability.evaluate(estimator, lambda: FaceTracker(estimator),
+                                [("two", two_faces)], still_frames=60, moving_frames=20,
+                                face_sizes=[60])
+    for small in (r for r in report["faces"] if r["image"] == "two @60px"):
+        for key in ("yaw_std", "pitch_std", "roll_std", "landmarks_pct"):
+            assert small["tracked"]["still"][key] < 0.4 * small["raw"]["still"][key], key
 
 
 def test_smoothing_off_reproduces_the_raw_estimates(estimator, video_frames) -> None:

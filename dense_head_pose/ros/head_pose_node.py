@@ -220,7 +220,8 @@ class HeadPoseNode(Node):
                 num_threads=int(self.p["num_threads"]),
                 score_threshold=float(self.p["score_threshold"]),
                 max_faces=int(self.p["max_faces"]), refine=bool(self.p["refine"]),
-                pose_method=str(self.p["pose_method"]))
+                mirror=bool(self.p["mirror"]), accurate=bool(self.p["accurate"]),
+                precision=str(self.p["precision"]), pose_method=str(self.p["pose_method"]))
             directory = model_pack.locate(self.p["models_dir"] or None)
             estimator = HeadPoseEstimator.from_model_dir(directory, options)
         except (ModelError, ValueError) as exc:
@@ -297,7 +298,8 @@ class HeadPoseNode(Node):
             if problem:
                 return SetParametersResult(successful=False, reason=problem)
         changes = {p.name: normalise(p.name, p.value) for p in params}
-        estimator_keys = {"score_threshold", "max_faces", "refine", "pose_method"}
+        estimator_keys = {"score_threshold", "max_faces", "refine", "mirror", "accurate",
+                          "pose_method"}
         try:
             options = tracker_options({**self.p, **changes})
             with self._lock:

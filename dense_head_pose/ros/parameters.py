@@ -23,7 +23,7 @@ from rcl_interfaces.msg import (
 )
 
 from ..drawing import DRAW_MODES
-from ..estimator import POSE_METHODS
+from ..estimator import POSE_METHODS, PRECISIONS, EstimatorOptions
 from ..one_euro import OneEuroParams
 from ..tracking import QUANTITIES, SmoothingOptions, TrackerOptions
 
@@ -80,8 +80,14 @@ PARAMETERS: tuple[ParamSpec, ...] = (
               float_range=(0.05, 0.99)),
     ParamSpec("max_faces", 8, "Largest N faces processed per frame (0 disables processing).",
               int_range=(0, 64)),
-    ParamSpec("refine", True, "Second alignment pass from the first pass's landmarks "
-              "(steadier, one more inference per face)."),
+    ParamSpec("refine", EstimatorOptions.refine, "Second alignment pass from the first "
+              "pass's landmarks (one more inference, or two with mirror, per face)."),
+    ParamSpec("mirror", EstimatorOptions.mirror, "Average each fit with its mirrored crop's "
+              "(one more inference per face; more accurate, see README)."),
+    ParamSpec("accurate", EstimatorOptions.accurate, "Accuracy mode: five shifted crops and "
+              "their mirrors averaged (ten inferences per face)."),
+    ParamSpec("precision", EstimatorOptions.precision, "Regressor: float32, or int8 (built by "
+              "models build --precision int8).", read_only=True, choices=PRECISIONS),
     ParamSpec("pose_method", "affine", "Metric pose from the 3DMM camera (affine) or "
               "refined by solvePnP (pnp).", choices=POSE_METHODS),
     ParamSpec("camera_frame", "", "frame_id of the outputs; empty: the image header's "
