@@ -21,6 +21,8 @@ _FEATURE_MAPS = ((40, 30), (20, 15), (10, 8), (5, 4))  # (w, h) per level
 _MIN_BOXES = ((10, 16, 24), (32, 48), (64, 96), (128, 192, 256))
 _CENTER_VARIANCE = 0.1
 _SIZE_VARIANCE = 0.2
+#: Images with a side below this (pixels) hold no face the detector could find.
+MIN_SIDE = 8
 
 
 def make_priors() -> np.ndarray:
@@ -85,8 +87,9 @@ class FaceDetector:
         # 16 ms against 0.1 ms, made detection 9x slower than on 1280x720, and found the same
         # faces with the same scores on the test images and their 4x-reduced copies
         # (scripts/benchmark_performance.py, test_detection.py)
-        cv2.resize(image, (new_w, new_h), dst=self._canvas[y0:y0 + new_h, x0:x0 + new_w],
-                   interpolation=cv2.INTER_LINEAR)
+        # (resized, then placed: OpenCV 4.5 refuses a strided view as the destination)
+        self._canvas[y0:y0 + new_h, x0:x0 + new_w] = cv2.resize(
+            image, (new_w, new_h), interpolation=cv2.INTER_LINEAR)
         # exact per axis, so the boxes map back to the image's own pixels
         self._placement = (new_w / width, new_h / height, x0, y0)
         rgb = cv2.cvtColor(self._canvas, cv2.COLOR_BGR2RGB)
@@ -126,6 +129,8 @@ class FaceDetector:
 
     def __call__(self, image: np.ndarray) -> list[Detection]:
         """Detect faces in a BGR uint8 image, largest first."""
+        if min(image.shape[:2]) < MIN_SIDE:  # no face fits (and OpenCV 4.5 cannot resize
+            return []                        # a 1x1 image)
         self.preprocess(image)
         regressions, scores = self.infer()
         return self.postprocess(regressions, scores, image.shape[1], image.shape[0])

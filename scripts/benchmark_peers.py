@@ -4,9 +4,9 @@
 Systems, each with one thread where it can be told so, interleaved frame by frame over the
 decoded frames of a video (default: ../shared/testdata/talking_head.mp4):
 
-* dense_head_pose, the default (one pass averaged with its mirrored crop: two inferences) and
-  one plain pass (``mirror=False``) per frame, and tracked and smoothed (``FaceTracker``, its
-  video mode), 68 landmarks;
+* dense_head_pose, the default (one pass averaged with its mirrored crop: two inferences),
+  one plain pass (``mirror=False``), the int8 regressor (when built) per frame, and tracked
+  and smoothed (``FaceTracker``, its video mode), 68 landmarks;
 * MediaPipe's legacy FaceMesh (``mediapipe==0.10.21``, whose wheel carries its models), in
   static-image mode and in tracking mode, 468 landmarks;
 * dlib's HOG detector with its 68-point shape predictor (``dlib-bin`` and
@@ -37,7 +37,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from dense_head_pose import HeadPoseEstimator
+from dense_head_pose import HeadPoseEstimator, ModelError
 from dense_head_pose.benchmark import format_table
 from dense_head_pose.video import open_source
 
@@ -68,9 +68,10 @@ def systems() -> dict[str, tuple[Callable[[], Callable[[np.ndarray], np.ndarray 
     indices of the outer eye corners)."""
     out = {}
 
-    def ours(mirror: bool):
+    def ours(mirror: bool, precision: str = "float32"):
         def make():
-            estimator = HeadPoseEstimator.from_model_dir(mirror=mirror, num_threads=1)
+            estimator = HeadPoseEstimator.from_model_dir(mirror=mirror, num_threads=1,
+                                                         precision=precision)
 
             def run(frame):
                 faces = estimator(frame).faces
@@ -91,6 +92,11 @@ def systems() -> dict[str, tuple[Callable[[], Callable[[np.ndarray], np.ndarray 
 
     out[BASELINE] = (ours(True), (36, 45))
     out["dense_head_pose (1 plain pass)"] = (ours(False), (36, 45))
+    try:
+        HeadPoseEstimator.from_model_dir(precision="int8")
+        out["dense_head_pose (int8, default otherwise)"] = (ours(True, "int8"), (36, 45))
+    except ModelError:
+        print("no int8 regressor: dense-head-pose models build --precision int8 ...")
     out["dense_head_pose (tracked, smoothed)"] = (tracked, (36, 45))
     try:
         import mediapipe as mp

@@ -29,10 +29,10 @@ import cv2
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from dense_head_pose import HeadPoseEstimator, MeshRenderer, images
+from dense_head_pose import HeadPoseEstimator, MeshRenderer, ModelError, images
 from dense_head_pose.benchmark import format_table
 from dense_head_pose.dense_product import DenseProduct
-from dense_head_pose.detection import INPUT_H, INPUT_W, FaceDetector
+from dense_head_pose.detection import FaceDetector
 from dense_head_pose.results import compute_vertices
 from dense_head_pose.runtime import limit_native_threads
 from dense_head_pose.video import open_source
@@ -79,42 +79,34 @@ def thread_pools(estimator, frames, repeat: int) -> str:
 
 
 def detection(estimator, repeat: int) -> str:
+    """The detector's input now (images narrower than 4:3 letterboxed) against stretching
+    every image to 4:3, interleaved."""
     named = {name: images.read(str(TESTDATA / name)) for name in
              ("one_face.jpg", "two_faces.jpg", "three_faces_large.jpg")}
     with open_source(str(TESTDATA / "talking_head.mp4")) as source:
         named["talking_head.mp4 frame"] = next(iter(source))[1]
     detector: FaceDetector = estimator.detector
-    bilinear = FaceDetector.preprocess
-
-    def area_above_4x(self, image):  # the previous preprocessing, for comparison
-        h, w = image.shape[:2]
-        interp = cv2.INTER_AREA if (w > 4 * INPUT_W or h > 4 * INPUT_H) else cv2.INTER_LINEAR
-        small = cv2.resize(image, (INPUT_W, INPUT_H), interpolation=interp)
-        cv2.normalize(cv2.cvtColor(small, cv2.COLOR_BGR2RGB), self._input[0], -1.0, 1.0,
-                      cv2.NORM_MINMAX, dtype=cv2.CV_32F)
-
     times: dict = {}
     found: dict = {}
     for _ in range(repeat * 10):
         for name, image in named.items():
-            for label, pre in (("now", bilinear), ("before", area_above_4x)):
-                FaceDetector.preprocess = pre
+            for label, letterbox in (("now", True), ("stretched", False)):
+                detector.letterbox = letterbox
                 start = time.perf_counter()
                 dets = detector(image)
                 times.setdefault((name, label), []).append(time.perf_counter() - start)
                 found[(name, label)] = [round(d.score, 2) for d in dets]
-    FaceDetector.preprocess = bilinear
+    detector.letterbox = True
     base = {label: _median_ms(times[("talking_head.mp4 frame", label)])
-            for label in ("now", "before")}
+            for label in ("now", "stretched")}
     rows = []
     for name, image in named.items():
-        now, before = (_median_ms(times[(name, k)]) for k in ("now", "before"))
+        now, before = (_median_ms(times[(name, k)]) for k in ("now", "stretched"))
         rows.append((name, f"{image.shape[1]}x{image.shape[0]}", f"{now:.2f}",
-                     f"{now / base['now']:.2f}", f"{before:.2f}",
-                     f"{before / base['before']:.2f}", found[(name, "now")],
-                     found[(name, "before")]))
-    return format_table(rows, ("image", "size", "now ms", "now / 1280x720", "before ms",
-                               "before / 1280x720", "scores now", "scores before"))
+                     f"{now / base['now']:.2f}", f"{before:.2f}", found[(name, "now")],
+                     found[(name, "stretched")]))
+    return format_table(rows, ("image", "size", "now ms", "now / 1280x720", "stretched ms",
+                               "scores now", "scores stretched"))
 
 
 def dense(estimator, frames, repeat: int) -> str:
@@ -163,25 +155,34 @@ def dense(estimator, frames, repeat: int) -> str:
                                "largest difference / extent"))
 
 
-def many_faces(estimator, repeat: int) -> str:
+def many_faces(estimators: dict, repeat: int) -> str:
+    """Frames of 1 to 16 faces, per-image pipeline (defaults), each estimator interleaved."""
     face = cv2.resize(images.read(str(TESTDATA / "one_face.jpg")), (150, 200))
-    rows = []
-    base = None
+    frames = {}
     for count in (1, 4, 8, 16):
         frame = np.full((720, 1280, 3), 110, np.uint8)
         for k in range(count):
             r, c = divmod(k, 8)
             frame[20 + r * 230:220 + r * 230, 10 + c * 158:160 + c * 158] = face
-        samples = []
-        for _ in range(repeat * 10):
-            start = time.perf_counter()
-            result = estimator(frame)
-            samples.append(time.perf_counter() - start)
-        assert len(result.faces) == count
-        ms = _median_ms(samples)
-        base = base or ms
-        rows.append((count, f"{ms:.2f}", f"{ms / base:.2f}"))
-    table = format_table(rows, ("faces", "ms per frame", "/ 1 face"))
+        frames[count] = frame
+    samples: dict = {}
+    for _ in range(repeat * 10):
+        for count, frame in frames.items():
+            for name, estimator in estimators.items():
+                start = time.perf_counter()
+                result = estimator(frame)
+                samples.setdefault((name, count), []).append(time.perf_counter() - start)
+                assert len(result.faces) == count, (name, count, len(result.faces))
+    rows = []
+    for count in frames:
+        row = [count]
+        for name in estimators:
+            ms, base = _median_ms(samples[(name, count)]), _median_ms(samples[(name, 1)])
+            row += [f"{ms:.2f}", f"{ms / base:.2f}"]
+        rows.append(row)
+    header = ["faces"] + [h for name in estimators for h in (f"{name} ms", f"{name} / 1 face")]
+    table = format_table(rows, header)
+    estimator = next(iter(estimators.values()))
     # one invoke of N crops against N invokes of one
     from ai_edge_litert.interpreter import Interpreter
 
@@ -221,8 +222,13 @@ def main() -> None:
     print(detection(estimator, args.repeat))
     print("\n3. Dense reconstruction (the test video, and three_faces_large.jpg)")
     print(dense(estimator, frames, args.repeat))
-    print("\n4. Many faces (two passes, one thread)")
-    print(many_faces(estimator, args.repeat))
+    print("\n4. Many faces (defaults: one pass with its mirror, one thread)")
+    estimators = {"float32": estimator}
+    try:
+        estimators["int8"] = HeadPoseEstimator.from_model_dir(precision="int8")
+    except ModelError as exc:
+        print(f"(no int8 regressor: {exc})")
+    print(many_faces(estimators, args.repeat))
 
 
 if __name__ == "__main__":

@@ -11,3 +11,4 @@ log "talking_head.mp4 -> out/talking_head_mesh.mp4 and out/talking_head.jsonl"
 dense-head-pose video "$SHARED/testdata/talking_head.mp4" --mode mesh \
     --out "$REPO/out/talking_head_mesh.mp4" --json > "$REPO/out/talking_head.jsonl"
 dense-head-pose benchmark "$SHARED/testdata/talking_head.mp4"
+say_how_to_use

@@ -64,6 +64,23 @@ install_ros() {
     grep -rl /opt/python/cp3 "$VENV/share" 2>/dev/null | xargs -r sed -i -E \
         -e "s#/opt/python/cp3[0-9]+-cp3[0-9]+/lib/python3\.[0-9]+/site-packages/numpy/_core/include#$npinc#g" \
         -e "s#/opt/python/cp3[0-9]+-cp3[0-9]+/include/python3\.[0-9]+#$pyinc#g"
+    chain_venv
+}
+
+chain_venv() {
+    # The venv as a workspace colcon can chain: its local_setup puts the wheels' ament index
+    # on AMENT_PREFIX_PATH (the wheels do not), so sourcing our install's setup.bash is all a
+    # user needs, and colcon no longer warns that the venv holds no local_setup file
+    local file
+    for file in local_setup.sh local_setup.bash; do
+        cat > "$VENV/$file" <<SETUP
+# written by dense_head_pose's scripts/env.sh: the ROS 2 wheels' ament index in this venv
+case ":\${AMENT_PREFIX_PATH:-}:" in
+    *":$VENV:"*) ;;
+    *) export AMENT_PREFIX_PATH="$VENV\${AMENT_PREFIX_PATH:+:\$AMENT_PREFIX_PATH}" ;;
+esac
+SETUP
+    done
 }
 
 install_launch_stack() {
@@ -73,7 +90,10 @@ install_launch_stack() {
         return
     fi
     log "installing launch, launch_ros and the ros2 command ($DISTRO) from $LAUNCH_SRC"
-    bash "$SHARED/ros/launch_stack/install_launch_stack.sh" "$VENV" "$LAUNCH_SRC"
+    # (its check runs `ros2 pkg --help`, whose 'create' verb wants ament_copyright, which a
+    # user of this package never needs: that one line is not an error, and is not shown)
+    bash "$SHARED/ros/launch_stack/install_launch_stack.sh" "$VENV" "$LAUNCH_SRC" \
+        2> >(grep -v "Failed to load entry point 'create'" >&2)
 }
 
 build_ros() {
@@ -124,4 +144,19 @@ build_int8_model() {
         --dest "$REPO/models" --precision int8 --calibration \
         "$SHARED/testdata/talking_head.mp4" "$SHARED/testdata/one_face.jpg" \
         "$SHARED/testdata/two_faces.jpg" "$SHARED/testdata/three_faces_large.jpg"
+}
+
+activation() {
+    # the lines that put this checkout's tools on a shell's PATH (make env prints them)
+    printf 'source %q\n' "$VENV/bin/activate"
+    if [ -f "$COLCON/install/setup.bash" ]; then
+        printf 'source %q  # ROS 2 (%s): ros2 launch dense_head_pose ...\n' \
+            "$COLCON/install/setup.bash" "$DISTRO"
+    fi
+}
+
+say_how_to_use() {
+    log "ready. To use dense-head-pose (and ros2) in a shell:"
+    activation | sed 's/^/    /' >&2
+    log "or: eval \"\$(make -s env)\"   (ROS_DISTRO=jazzy make -s env for Jazzy's)"
 }

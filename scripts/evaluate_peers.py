@@ -2,7 +2,8 @@
 """AFLW2000-3D accuracy of this project and of what users would pick instead, on the same
 images, scored the same way as ``dense-head-pose evaluate aflw2000``.
 
-* dense_head_pose: the default (one pass, mirror average), one plain pass, the accuracy mode;
+* dense_head_pose: the default (one pass, mirror average), one plain pass, the accuracy mode,
+  the int8 regressor (when built);
 * MediaPipe FaceMesh (``mediapipe==0.10.21``, static-image mode) + ``cv2.solvePnP`` on the
   six points ros4hri's ``hri_face_detect`` uses (nose tip, eyes, stomion, ears; its generic
   head, millimetres): the head pose a ROS4HRI robot gets today;
@@ -34,7 +35,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from dense_head_pose import HeadPoseEstimator, images
+from dense_head_pose import HeadPoseEstimator, ModelError, images
 from dense_head_pose import evaluation as ev
 from dense_head_pose.benchmark import format_table
 
@@ -103,6 +104,10 @@ def systems() -> dict[str, Callable[[np.ndarray, np.ndarray], Result | None]]:
     out["dense_head_pose (default: 1 pass + mirror)"] = ours()
     out["dense_head_pose (1 plain pass)"] = ours(mirror=False)
     out["dense_head_pose (accuracy mode)"] = ours(accurate=True)
+    try:
+        out["dense_head_pose (int8, default otherwise)"] = ours(precision="int8")
+    except ModelError:
+        print("no int8 regressor: dense-head-pose models build --precision int8 ...")
     try:
         import mediapipe as mp
 

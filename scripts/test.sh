@@ -16,4 +16,7 @@ log "ruff"
 ruff check "$REPO"
 log "pytest"
 cd "$REPO"
-pytest "$@"
+status=0
+pytest "$@" || status=$?
+say_how_to_use
+exit $status

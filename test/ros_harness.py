@@ -33,7 +33,7 @@ def require_ros() -> None:
     except ImportError as exc:
         if REQUIRE_ROS:
             pytest.fail(f"ROS 2 layer required but missing: {exc}")
-        pytest.skip(f"ROS 2 layer not available: {exc}")
+        pytest.skip(f"ROS 2 layer not available: {exc}", allow_module_level=True)
 
 
 def executable(name: str) -> Path:

@@ -23,7 +23,7 @@ def test_peer_benchmark_measures_every_system() -> None:
                           timeout=600, check=False)
     assert proc.returncode == 0, proc.stderr[-2000:]
     report = json.loads(proc.stdout.strip().splitlines()[-1])
-    assert len(report) == 6
+    assert len(report) >= 6
     for name, entry in report.items():
         assert entry["median_ms"] > 0 and entry["missed"] == 0, name
         assert 0 < entry["jitter_pct"] < 10, name

@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# The core tests (everything that does not need rclpy) on the Python stacks a robot has:
+# Ubuntu 22.04 (Python 3.10, Humble) and 24.04 (Python 3.12, Jazzy and Kilted), each the
+# distribution's package versions (test/stacks/*.txt) plus what the README's install step
+# adds (requirements-ros.txt), in a venv of its own. Needs the model pack built (make test
+# does that first) and pyenv's Python 3.10 and 3.12 (or python3.10 / python3.12 on PATH).
+set -euo pipefail
+source "$(dirname "$0")/env.sh"
+
+python_for() {  # the interpreter of a Python version: pyenv's, else one on PATH
+    local found
+    found=$(ls -d "${PYENV_ROOT:-$HOME/.pyenv}"/versions/"$1".*/bin/python 2>/dev/null | tail -1)
+    if [ -z "$found" ]; then found=$(command -v "python$1" || true); fi
+    [ -n "$found" ] || { echo "no Python $1 (pyenv install $1 or apt install python$1)" >&2; exit 2; }
+    echo "$found"
+}
+
+run_stack() {
+    local version=$1 pins=$2 venv
+    venv=${XDG_CACHE_HOME:-$HOME/.cache}/dense_head_pose/stack-$(printf '%s' "$REPO" | sha1sum | cut -c1-12)-$(basename "$pins" .txt)
+    log "core tests on $(basename "$pins" .txt): Python $version, $(grep -v '^#' "$pins" | tr '\n' ' ')"
+    if [ ! -x "$venv/bin/python" ]; then
+        "$(python_for "$version")" -m venv "$venv"
+        # PyYAML 5.4.1 (22.04's) builds only with Cython < 3
+        printf 'cython<3\n' > "$venv/constraints.txt"
+        PIP_CONSTRAINT=$venv/constraints.txt "$venv/bin/pip" install --quiet -r "$pins"
+        # the README's install step on top of the distribution's packages
+        "$venv/bin/pip" install --quiet -r "$REPO/requirements-ros.txt"
+        # test tools that leave the stack alone (scipy and matplotlib for the accuracy tests)
+        "$venv/bin/pip" install --quiet pytest setuptools wheel imageio-ffmpeg \
+            "scipy<1.16" "matplotlib<3.11"
+        "$venv/bin/pip" install --quiet --no-deps --no-build-isolation -e "$REPO"
+    fi
+    "$venv/bin/python" - "$pins" <<'PY'
+import sys, importlib.metadata as md
+pins = [l.split("==") for l in open(sys.argv[1]) if "==" in l and not l.startswith("#")]
+print("installed:", ", ".join(f"{n} {md.version(n)}" for n, _ in pins))
+PY
+    (cd "$REPO" && DENSE_HEAD_POSE_MODELS=$REPO/models "$venv/bin/python" -m pytest -q -m "not ros" \
+        -p no:cacheprovider)
+}
+
+run_stack 3.10 "$REPO/test/stacks/ubuntu-22.04-humble.txt"
+run_stack 3.12 "$REPO/test/stacks/ubuntu-24.04-jazzy-kilted.txt"
