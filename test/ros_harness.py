@@ -127,6 +127,12 @@ class Probe:
             self.rclpy.spin_once(self.node, timeout_sec=0.05)
         return condition()
 
+    def spin_to(self, deadline: float) -> None:
+        """Spin until ``time.monotonic()`` reaches ``deadline`` and not much later (a paced
+        publisher's clock: :meth:`spin_for` may overshoot by 50 ms)."""
+        while (left := deadline - time.monotonic()) > 0:
+            self.rclpy.spin_once(self.node, timeout_sec=left)
+
     def spin_for(self, seconds: float) -> None:
         """Spin for a while, collecting messages."""
         end = time.monotonic() + seconds
@@ -248,6 +254,12 @@ class Launch:
         return {m.group(1): (f"{m.group(1)}-{m.group(2)}", int(m.group(3)))
                 for m in _STARTED.finditer(self.output())}
 
+    def labelled(self) -> dict[str, int]:
+        """Launched processes by label: ``{"head_pose_node-1": pid, ...}`` (several of one
+        executable, as multi_camera.launch.py starts, each have their own)."""
+        return {f"{m.group(1)}-{m.group(2)}": int(m.group(3))
+                for m in _STARTED.finditer(self.output())}
+
     def wait_for_output(self, text: str, timeout: float = 30.0) -> bool:
         """Wait until ``text`` was printed (False on timeout or if launch ended first)."""
         end = time.monotonic() + timeout
@@ -270,7 +282,8 @@ class Launch:
     def finish(self, timeout: float = 30.0) -> dict[str, Any]:
         """Wait for launch and every launched process to end; report how each ended.
 
-        ``{"launch": exit status, "nodes": {name: exit status or "orphan"}, "output": str}``.
+        ``{"launch": exit status, "nodes": {name: exit status or "orphan"}, "output": str}``
+        (a name launched twice is reported by label, ``head_pose_node-1``).
         A node's status comes from launch's own report, or, if launch was gone first, from
         reaping it (the test process must be a subreaper, :func:`become_subreaper`).
         """
@@ -280,8 +293,11 @@ class Launch:
         except subprocess.TimeoutExpired:
             launch_status = "hung"
         nodes: dict[str, Any] = {}
-        for name, (label, pid) in self.processes().items():
-            nodes[name] = self._node_status(label, pid, end)
+        names = [label.rsplit("-", 1)[0] for label in self.labelled()]
+        for label, pid in self.labelled().items():  # by name, or by label if one repeats
+            name = label.rsplit("-", 1)[0]
+            nodes[name if names.count(name) == 1 else label] = \
+                self._node_status(label, pid, end)
         if launch_status == "hung":
             os.killpg(self.pgid, signal.SIGKILL)
             self.proc.wait()

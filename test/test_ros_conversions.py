@@ -18,8 +18,8 @@ require_ros()
 from sensor_msgs.msg import CameraInfo, Image  # noqa: E402
 
 from dense_head_pose import ImageError  # noqa: E402
+from dense_head_pose.camera_info import CameraInfoCache  # noqa: E402
 from dense_head_pose.ros import conversions  # noqa: E402
-from dense_head_pose.ros.camera_info import CameraInfoCache  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -139,7 +139,7 @@ def test_camera_info_cache_is_bounded_by_frame_ids() -> None:
 
 
 def test_problem_log_throttles_by_kind_with_bounded_state() -> None:
-    from dense_head_pose.ros.head_pose_node import ProblemLog
+    from dense_head_pose.ros.problem_log import ProblemLog
 
     lines: list[str] = []
     log = ProblemLog(type("L", (), {"warning": lambda self, t: lines.append(t)})(),
@@ -168,7 +168,7 @@ def test_a_huge_raw_image_is_refused_before_conversion() -> None:
 
 
 def test_face_ids_forget_and_do_not_reuse() -> None:
-    from dense_head_pose.ros.hri_output import FaceIds
+    from dense_head_pose.face_ids import FaceIds
 
     ids = FaceIds(deterministic=True, remember=10)
     first = ids(1)

@@ -13,6 +13,7 @@ import contextlib
 import os
 import random
 import re
+import shlex
 import shutil
 import signal
 import subprocess
@@ -42,7 +43,7 @@ pytestmark = pytest.mark.ros
 require_ros()
 
 from geometry_msgs.msg import PoseStamped  # noqa: E402
-from rclpy.qos import ReliabilityPolicy, qos_profile_sensor_data  # noqa: E402
+from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data  # noqa: E402
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
@@ -96,17 +97,24 @@ RUN_BY = {
     "camera_info:=/camera/color/camera_info": "test_head_pose_launch_readme_command",
     "ros2 run dense_head_pose head_pose_node --ros-args -r image:=/cam/image "
     "-r camera_info:=/cam/info": "test_ros2_run_readme_command",
+    "ros2 launch dense_head_pose head_pose.launch.py lifecycle:=true autostart:=false":
+        "test_lifecycle_readme_commands",
+    "ros2 lifecycle get /head_pose_node": "test_lifecycle_readme_commands",
+    "ros2 lifecycle set /head_pose_node configure": "test_lifecycle_readme_commands",
+    "ros2 lifecycle set /head_pose_node activate": "test_lifecycle_readme_commands",
+    "ros2 launch dense_head_pose multi_camera.launch.py cameras:='front back'":
+        "test_two_cameras_readme_command",
 }
 
 
 def readme_command(command: str) -> list[str]:
     """The README's ``command`` as an argument list (the video placeholder made real)."""
     assert command in readme_ros_commands(), f"the README no longer says: {command}"
-    return command.replace("/path/to/video.mp4", VIDEO).split()
+    return shlex.split(command.replace("/path/to/video.mp4", VIDEO))  # as a shell would
 
 
 def test_every_readme_ros_command_is_run_by_a_test() -> None:
-    assert sorted(readme_ros_commands()) == sorted(RUN_BY)
+    assert set(readme_ros_commands()) == set(RUN_BY)  # a command may appear twice
     assert all(callable(globals().get(name)) for name in RUN_BY.values())
 
 
@@ -244,7 +252,8 @@ def test_rviz_config_shows_the_node_topics() -> None:
 
 
 # ------------------------------------------------------------------------------ arguments
-@pytest.mark.parametrize("launch_file", ["demo.launch.py", "head_pose.launch.py"])
+@pytest.mark.parametrize("launch_file",
+                         ["demo.launch.py", "head_pose.launch.py", "multi_camera.launch.py"])
 def test_show_args_lists_exactly_the_documented_arguments(launch_file) -> None:
     result = _ros2("launch", "dense_head_pose", launch_file, "--show-args")
     assert result.returncode == 0, result.stderr
@@ -501,6 +510,143 @@ def test_ros2_run_readme_command(tmp_path, video_frames) -> None:
         log.close()
         out = (tmp_path / "run.log").read_text()
         assert "Traceback" not in out and "[ERROR]" not in out, out
+
+
+def test_lifecycle_readme_commands(tmp_path, video_frames) -> None:
+    """The README's lifecycle session, command by command: unconfigured until told, then
+    serving the default camera topics."""
+    command = readme_command(
+        "ros2 launch dense_head_pose head_pose.launch.py lifecycle:=true autostart:=false")
+    get = readme_command("ros2 lifecycle get /head_pose_node")
+
+    def run(cmd: list[str]) -> str:
+        end = time.monotonic() + 30
+        while True:  # the CLI's daemon may not have discovered the node yet
+            out = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+            text = out.stdout + out.stderr
+            if "Node not found" not in text or time.monotonic() > end:
+                return text
+            time.sleep(0.5)
+
+    with _launched(*command[3:], log_dir=tmp_path,
+                   probe_name="readme_lifecycle") as (launch, probe):
+        assert run(get).startswith("unconfigured"), launch.output()[-2000:]
+        for step in ("configure", "activate"):
+            out = run(readme_command(f"ros2 lifecycle set /head_pose_node {step}"))
+            assert "Transitioning successful" in out, out + launch.output()[-2000:]
+        assert run(get).startswith("active")
+        received = _feed_frames(probe, "/camera/image_raw", "/camera/camera_info",
+                                video_frames)
+        assert received >= 6, launch.output()[-3000:]
+
+
+# ------------------------------------------------------------------------- several cameras
+def test_camera_list_argument() -> None:
+    from dense_head_pose.ros.launching import CameraTopics, parse_cameras
+
+    assert parse_cameras("front back") == [
+        CameraTopics("front", "/front/image_raw", "/front/camera_info"),
+        CameraTopics("back", "/back/image_raw", "/back/camera_info")]
+    assert parse_cameras(" left=/cam0/color/image_raw,/cam0/color/camera_info;right ") == [
+        CameraTopics("left", "/cam0/color/image_raw", "/cam0/color/camera_info"),
+        CameraTopics("right", "/right/image_raw", "/right/camera_info")]
+    for bad, says in [("", "empty"), ("front front", "given twice"),
+                      ("a=/x/image,/a/info b=/x/image,/b/info", "given twice"),
+                      ("2cam", "a letter"), ("front-left", "a letter"),
+                      ("front=image_raw,/front/info", "absolute"),
+                      ("front=/front/image_raw", "absolute")]:
+        with pytest.raises(ValueError, match=says):
+            parse_cameras(bad)
+
+
+def test_tracked_union_merges_and_forgets_stale_lists() -> None:
+    from dense_head_pose.tracked_union import TrackedUnion
+
+    union = TrackedUnion(stale_after=1.0)
+    assert union.update("/front/t", ["front_a", "front_b"], 0.0) == ["front_a", "front_b"]
+    assert union.update("/back/t", ["back_c"], 0.2) == ["back_c", "front_a", "front_b"]
+    assert union.update("/front/t", ["front_b"], 0.5) == ["back_c", "front_b"]  # a left
+    assert union.update("/back/t", ["front_b"], 0.6) == ["front_b"]  # an id once
+    assert not union.expire(1.4)
+    assert union.expire(1.55)  # /front/t last spoke at 0.5, /back/t at 0.6
+    assert union.union(1.55) == ["front_b"] and union.sources() == ["/back/t"]
+    assert union.union(2.7) == [] and union.sources() == []
+
+
+def test_two_cameras_readme_command(tmp_path, video_frames) -> None:
+    """Two cameras, one node each in its namespace; ids and TF frames unique across them;
+    /humans/faces/tracked holds both cameras' faces and drops a camera that goes quiet;
+    Ctrl-C ends all three processes cleanly."""
+    from hri_msgs.msg import IdsList, NormalizedRegionOfInterest2D
+    from tf2_msgs.msg import TFMessage
+
+    command = readme_command(
+        "ros2 launch dense_head_pose multi_camera.launch.py cameras:='front back'")
+    launch = Launch(*command[3:], "image_qos:=reliable", log_dir=tmp_path)
+    probe = Probe("two_cameras_probe")
+    try:
+        qos = QoSProfile(depth=2, reliability=ReliabilityPolicy.RELIABLE)
+        cams = {name: (probe.publisher(Image, f"/{name}/image_raw", qos),
+                       probe.publisher(CameraInfo, f"/{name}/camera_info", qos))
+                for name in ("front", "back")}
+        for name in cams:
+            probe.subscribe(PoseStamped, f"/{name}/head_pose")
+        probe.subscribe(IdsList, "/humans/faces/tracked")
+        probe.subscribe(TFMessage, "/tf")
+        for image_pub, _ in cams.values():
+            probe.wait_for_subscribers(image_pub, timeout=60)
+        small = [np.ascontiguousarray(cv2.resize(f, (640, 360))) for f in video_frames[:20]]
+
+        def feed(names: tuple[str, ...], n: int, first: int) -> None:
+            for i in range(first, first + n):
+                t = stamp(900 + i // 10, (i % 10) * 100_000_000)
+                for name in names:
+                    frame = small[i % len(small)]
+                    frame = np.ascontiguousarray(frame[:, ::-1]) if name == "back" else frame
+                    cams[name][1].publish(camera_info_msg(640.0, 640.0, 320.0, 180.0, 640,
+                                                          360, f"{name}_optical", t))
+                    cams[name][0].publish(image_msg(frame, f"{name}_optical", t))
+                probe.spin_for(0.1)
+
+        feed(("front", "back"), 30, 0)
+        probe.spin_for(0.5)
+        out = launch.output()[-3000:]
+        assert len(probe.received["/front/head_pose"]) >= 15, out
+        assert len(probe.received["/back/head_pose"]) >= 15, out
+        front = {p.header.frame_id for p in probe.received["/front/head_pose"]}
+        assert front == {"front_optical"}
+        lists = [list(m.ids) for m in probe.received["/humans/faces/tracked"]]
+        both = [ids for ids in lists if len(ids) == 2]
+        assert both, lists[-10:]
+        ids = both[-1]
+        assert sorted(i.split("_")[0] for i in ids) == ["back", "front"], ids
+        frames = {t.child_frame_id for m in probe.received["/tf"] for t in m.transforms}
+        assert {f"face_{i}" for i in ids} <= frames and {f"gaze_{i}" for i in ids} <= frames
+        roi = f"/humans/faces/{ids[0]}/roi"  # per-face topics stay global (REP-155)
+        probe.subscribe(NormalizedRegionOfInterest2D, roi)
+        probe.wait_for_publishers([roi])
+        # the back camera goes quiet: its faces leave the merged list within stale_after
+        probe.clear()
+        feed(("front",), 25, 30)
+        last = [list(m.ids) for m in probe.received["/humans/faces/tracked"]][-5:]
+        assert last and all(len(ids) == 1 and ids[0].startswith("front_") for ids in last), \
+            last
+        launch.send(signal.SIGINT)
+        report = launch.finish(timeout=40)
+        assert report["nodes"] == {"head_pose_node-1": 0, "head_pose_node-2": 0,
+                                   "hri_tracked_merger": 0}, report["output"][-3000:]
+        assert report["leftover"] == [] and "Traceback" not in report["output"]
+    finally:
+        probe.destroy()
+        launch.kill()
+
+
+def test_two_cameras_bad_camera_list_fails_in_one_line(tmp_path) -> None:
+    launch = Launch("multi_camera.launch.py", "cameras:=front front", log_dir=tmp_path)
+    report = launch.finish(timeout=30)
+    assert report["launch"] == 1 and report["nodes"] == {}, report["output"]
+    assert "camera name given twice: front" in report["output"]
+    assert "Traceback" not in report["output"]
 
 
 def test_head_pose_launch_compressed_transport_default_qos(tmp_path, video_frames) -> None:

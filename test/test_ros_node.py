@@ -463,3 +463,33 @@ def test_missing_models_report_error_and_keep_running(rclpy_context, tmp_path, v
     assert "models build" in node.output()
     # the renderer needs no model: its state is reported as it is
     assert "renderer native" in node.output() and "renderer unavailable" not in node.output()
+
+
+def test_readme_parameter_table_is_the_declared_one() -> None:
+    """Every declared parameter is in the README's table with its default and whether it
+    changes at run time, and the table names nothing the node does not declare."""
+    from pathlib import Path
+
+    from dense_head_pose.ros.parameters import PARAMETERS
+
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    section = readme.split("### Parameters")[1].split("\n\n")[1]
+    documented = {}
+    for row in section.splitlines()[2:]:
+        names, default, run_time = (c.strip() for c in row.strip("|").split("|")[:3])
+        names = names.replace("`", "").split(", ")
+        defaults = default.split(", ")  # "face_, gaze_" for a pair, else one for all
+        for i, name in enumerate(names):
+            documented[name] = (defaults[i] if len(defaults) == len(names) else default,
+                                run_time)
+    declared = {s.name: s for s in PARAMETERS if not s.name.startswith("smoothing.")}
+    assert "smoothing.<q>.min_cutoff" in documented
+    documented = {k: v for k, v in documented.items() if not k.startswith((".", "smoothing."))}
+    assert sorted(documented) == sorted(declared)
+    for name, (default, run_time) in documented.items():
+        spec = declared[name]
+        value = spec.default
+        shown = str(value).lower() if isinstance(value, bool) else (
+            '""' if value == "" else str(value))
+        assert default == shown, (name, default, value)
+        assert run_time == ("no" if spec.read_only else "yes"), name

@@ -90,7 +90,8 @@ class NodeStats:
 
     def status(self, name: str, hardware_id: str, model_error: str | None,
                header: Header, rejected_parameters: list[str] | None = None,
-               extra: dict[str, str] | None = None) -> DiagnosticArray:
+               extra: dict[str, str] | None = None, state: str = "active"
+               ) -> DiagnosticArray:
         """The current state as a DiagnosticArray with one status."""
         with self._lock:
             times = list(self._done_times)
@@ -131,7 +132,11 @@ class NodeStats:
                     f"parameters refused or ignored at start-up: "
                     f"{', '.join(rejected_parameters)}")
             if model_error:
-                level, message = DiagnosticStatus.ERROR, model_error
+                level, message = DiagnosticStatus.ERROR, f"{state}: {model_error}"
+            elif state != "active":  # managed: where the node stands
+                message = {"unconfigured": "unconfigured: waiting for configure",
+                           "inactive": "inactive: models loaded, no frames taken"}.get(
+                    state, state) if level == DiagnosticStatus.OK else message
             elif new_errors:  # unusable frames since the last report
                 level, message = DiagnosticStatus.WARN, f"{new_errors} bad frame(s): " \
                     f"{self.last_error}"

@@ -27,114 +27,29 @@ without it.
 from __future__ import annotations
 
 import math
-import random
-import string
 import threading
-from collections import deque
 from collections.abc import Sequence
-from typing import Any
 
 import cv2
 import numpy as np
 from hri_msgs.msg import (
     FacialLandmarks,
     IdsList,
-    NormalizedPointOfInterest2D,
     NormalizedRegionOfInterest2D,
 )
 from rclpy.node import Node
 from sensor_msgs.msg import Image
 from std_msgs.msg import Header
 
+from .. import messages
+from ..face_ids import FaceIds
+from ..messages import pupils
 from ..results import Face
 from . import conversions
+from .conversions import rclpy_types
 
 NAMESPACE = "/humans/faces"
-RIGHT_EYE = slice(36, 42)  # the subject's right eye (iBUG 300-W = FacialLandmarks order)
-LEFT_EYE = slice(42, 48)
-
-
-class FaceIds:
-    """String ids for the core tracker's integer ids: random letters or ``f00001``.
-
-    A name is kept while its face may come back (the node calls :meth:`forget` when its
-    topics are retired); the last ``remember`` names ever given are never given again.
-    Thread-safe: the estimation thread names faces, the executor forgets them."""
-
-    def __init__(self, deterministic: bool = False, seed: int | None = None,
-                 prefix: str = "", remember: int = 100_000) -> None:
-        self.deterministic = deterministic
-        self.prefix = prefix
-        self._rng = random.Random(seed)
-        self._names: dict[int, str] = {}
-        self._keys: dict[str, int] = {}
-        self._used: set[str] = set()
-        self._order: deque[str] = deque()
-        self._remember = remember
-        self._count = 0
-        self._lock = threading.Lock()
-
-    def __call__(self, track_id: int | None) -> str:
-        """The string id of a tracked face (stable for the same ``track_id``)."""
-        key = int(track_id or 0)
-        with self._lock:
-            name = self._names.get(key)
-            if name is None:
-                name = self._new_name()
-                self._names[key], self._keys[name] = name, key
-            return name
-
-    def _new_name(self) -> str:
-        name = None
-        while name is None or name in self._used:
-            if self.deterministic:
-                self._count += 1
-                name = f"{self.prefix}f{self._count:05d}"
-            else:
-                name = self.prefix + "".join(self._rng.choices(string.ascii_lowercase, k=5))
-        self._used.add(name)
-        self._order.append(name)
-        while len(self._order) > self._remember:
-            self._used.discard(self._order.popleft())
-        return name
-
-    def forget(self, name: str) -> None:
-        """The face ``name`` is gone for good: drop its entry (the name is not reused)."""
-        with self._lock:
-            key = self._keys.pop(name, None)
-            if key is not None:
-                self._names.pop(key, None)
-
-    def __len__(self) -> int:
-        with self._lock:
-            return len(self._names)
-
-
-def normalised_roi(box: np.ndarray, width: int, height: int) -> tuple[float, ...]:
-    """(xmin, ymin, xmax, ymax) of a pixel box, normalised by the image size, in [0, 1]."""
-    x1, y1, x2, y2 = (float(v) for v in box[:4])
-    return (min(max(x1 / width, 0.0), 1.0), min(max(y1 / height, 0.0), 1.0),
-            min(max(x2 / width, 0.0), 1.0), min(max(y2 / height, 0.0), 1.0))
-
-
-def pupils(landmarks: np.ndarray) -> np.ndarray:
-    """(2, 2) pixel positions of the right and left pupil (see module)."""
-    return np.stack([landmarks[RIGHT_EYE, :2].mean(axis=0), landmarks[LEFT_EYE, :2].mean(axis=0)])
-
-
-def facial_landmarks(face: Face, header: Header, width: int, height: int) -> Any:
-    """The 70-point FacialLandmarks message of a face."""
-    points = np.concatenate([face.landmarks[:, :2], pupils(face.landmarks)])
-    inside = ((points[:, 0] >= 0) & (points[:, 0] <= width - 1)
-              & (points[:, 1] >= 0) & (points[:, 1] <= height - 1))
-    confidence = np.where(inside, float(face.score), 0.0)
-    confidence[68:] *= 0.5
-    xs = np.clip(points[:, 0] / width, 0.0, 1.0)
-    ys = np.clip(points[:, 1] / height, 0.0, 1.0)
-    msg = FacialLandmarks(header=header, height=height, width=width)
-    msg.landmarks = [NormalizedPointOfInterest2D(x=float(x), y=float(y), c=float(c))
-                     for x, y, c in zip(xs, ys, confidence)]
-    return msg
+__all__ = ["NAMESPACE", "FaceIds", "HriOutput", "crop_face"]
 
 
 def crop_face(image: np.ndarray, box: np.ndarray, size: tuple[int, int],
@@ -195,25 +110,27 @@ class HriOutput:
     """
 
     def __init__(self, node: Node, ids: FaceIds, face_size: tuple[int, int] = (128, 128),
-                 linger: float = 1.0, max_faces: int = 256, create_timeout: float = 1.0
-                 ) -> None:
+                 linger: float = 1.0, max_faces: int = 256, create_timeout: float = 1.0,
+                 tracked_topic: str = f"{NAMESPACE}/tracked") -> None:
         self._node = node
         self.ids = ids
         self.face_size = face_size
         self.linger = linger
         self.max_faces = max_faces
         self._create_timeout = create_timeout
-        self._tracked = node.create_publisher(IdsList, f"{NAMESPACE}/tracked", 1)
+        self._tracked = node.create_publisher(IdsList, tracked_topic, 1)
         self._faces: dict[str, _FacePublishers] = {}
         self._wanted: set[str] = set()
         self._previous: list[str] = []
         self._stamp = 0.0  # of the latest frame
         self._closed = False
+        self._destroyed = False
         self._changed = threading.Condition()
         self.created = 0
         """Per-face publisher sets created so far (one per new face; churn shows here)."""
         self._wake = node.create_guard_condition(self._on_executor)
         self._timer = node.create_timer(0.1, self._on_executor)
+        self._timer.cancel()  # runs while the node is active (resume)
 
     @property
     def live(self) -> int:
@@ -228,6 +145,8 @@ class HriOutput:
         names = [self.ids(face.id) for face in faces] if image is not None else []
         stamp = header.stamp.sec + header.stamp.nanosec * 1e-9
         with self._changed:
+            if self._closed:
+                return
             self._previous = names
             self._stamp = stamp
             missing = [n for n in names if n not in self._faces]
@@ -241,7 +160,7 @@ class HriOutput:
                 if name in self._faces:
                     self._faces[name].last_seen = stamp
             # published under the lock: the executor cannot retire these meanwhile
-            self._tracked.publish(IdsList(header=header, ids=names))
+            self._tracked.publish(messages.ids_list(rclpy_types, header, names))
             if image is None:
                 return
             height, width = image.shape[:2]
@@ -253,10 +172,9 @@ class HriOutput:
 
     def _publish_face(self, pubs: _FacePublishers, face: Face, header: Header,
                       image: np.ndarray, width: int, height: int) -> None:
-        xmin, ymin, xmax, ymax = normalised_roi(face.box, width, height)
-        pubs.roi.publish(NormalizedRegionOfInterest2D(
-            header=header, xmin=xmin, ymin=ymin, xmax=xmax, ymax=ymax, c=float(face.score)))
-        pubs.landmarks.publish(facial_landmarks(face, header, width, height))
+        pubs.roi.publish(messages.roi(rclpy_types, header, face, width, height))
+        pubs.landmarks.publish(messages.facial_landmarks(rclpy_types, header, face, width,
+                                                         height))
         if pubs.cropped.get_subscription_count():
             pubs.cropped.publish(conversions.bgr_to_image(
                 crop_face(image, face.box, self.face_size), header))
@@ -289,11 +207,41 @@ class HriOutput:
                     self._node.get_logger().info(f"face {name} lost")
             self._changed.notify_all()
 
-    def close(self) -> None:
-        """Retire every face (the node is going away; the executor no longer spins)."""
+    def resume(self) -> None:
+        """Start retiring lingering faces again (the node is activated)."""
+        self._timer.reset()
+
+    def retire_all(self) -> None:
+        """Retire every face at once, and stop the retiring timer (the node is deactivated:
+        its tracks are reset; an inactive node wakes for nothing). On the executor's
+        thread."""
+        self._timer.cancel()
+        with self._changed:
+            for name, pubs in self._faces.items():
+                pubs.destroy(self._node)
+                self.ids.forget(name)
+            self._faces.clear()
+            self._wanted.clear()
+            self._previous = []
+
+    def stop(self) -> None:
+        """Publish nothing more, and free a worker waiting for per-face publishers (first
+        step of a shutdown, before the workers are joined)."""
         with self._changed:
             self._closed = True
             self._changed.notify_all()
+
+    def close(self) -> None:
+        """Retire every face and destroy every publisher (``cleanup``, or the node going
+        away; the workers are stopped, or the executor no longer spins)."""
+        self.stop()
+        with self._changed:
+            if self._destroyed:
+                return
+            self._destroyed = True
             for pubs in self._faces.values():
                 pubs.destroy(self._node)
             self._faces.clear()
+            self._node.destroy_publisher(self._tracked)
+            self._node.destroy_timer(self._timer)
+            self._node.destroy_guard_condition(self._wake)

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from rcl_interfaces.msg import FloatingPointRange, ParameterDescriptor
+from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
 from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 from sensor_msgs.msg import CameraInfo, Image
@@ -75,6 +75,10 @@ class ImageSource(Node):
         self.declare_parameter("wait_for_subscriber", False, ParameterDescriptor(
             description="Hold the first frame until something subscribes to 'image', so a "
                         "short clip is not over before the consumer has connected."))
+        self.declare_parameter("min_subscribers", 1, ParameterDescriptor(
+            description="With wait_for_subscriber: how many subscribers of 'image' to wait "
+                        "for (the node and a recorder: 2).",
+            integer_range=[IntegerRange(from_value=1, to_value=64, step=1)]))
         self.declare_parameter("reliable", True, ParameterDescriptor(
             description="Reliable publisher (no loss on loopback); false: sensor-data QoS.",
             read_only=True))
@@ -121,7 +125,8 @@ class ImageSource(Node):
         if self.exit_status is not None:
             return
         if (self.get_parameter("wait_for_subscriber").value
-                and self.pub_image.get_subscription_count() == 0):
+                and self.pub_image.get_subscription_count()
+                < self.get_parameter("min_subscribers").value):
             return
         try:
             frame = self._next_frame()

@@ -67,6 +67,9 @@ class ParamSpec:
 
 
 PARAMETERS: tuple[ParamSpec, ...] = (
+    ParamSpec("managed", False, "Lifecycle: false (a plain start) configures and activates at "
+              "once; true waits in 'unconfigured' for a lifecycle manager or ros2 lifecycle "
+              "set.", read_only=True),
     ParamSpec("models_dir", "", "Model pack directory; empty: $DENSE_HEAD_POSE_MODELS, then "
               "the package's share/dense_head_pose/models, then the source tree.", read_only=True),
     ParamSpec("num_threads", 1, "LiteRT threads per model.", read_only=True, int_range=(1, 16)),
@@ -94,6 +97,9 @@ PARAMETERS: tuple[ParamSpec, ...] = (
               "frame_id (the camera optical frame)."),
     ParamSpec("face_frame_prefix", "face_", "TF frame of face <id>: <prefix><id> (REP-155)."),
     ParamSpec("gaze_frame_prefix", "gaze_", "TF frame of the gaze of face <id>: <prefix><id>."),
+    ParamSpec("face_id_prefix", "", "Prefix of this node's face ids (ROS4HRI ids and TF "
+              "frames face_<id>, gaze_<id>), e.g. front_: with one node per camera, no two "
+              "faces on the robot share an id.", read_only=True),
     ParamSpec("publish_tf", True, "Broadcast face_<id> and gaze_<id> frames."),
     ParamSpec("publish_landmarks", True, "Publish face_landmarks (MarkerArray)."),
     ParamSpec("publish_points", True, "Publish face_points (PointCloud2 of dense vertices)."),
@@ -128,6 +134,10 @@ PARAMETERS: tuple[ParamSpec, ...] = (
               on_off=True),
     ParamSpec("hri.deterministic_ids", False, "ROS4HRI face ids f00001, f00002, ... instead "
               "of random 5-letter ones.", read_only=True),
+    ParamSpec("hri.tracked_topic", "/humans/faces/tracked", "Where the list of tracked face "
+              "ids goes; with several cameras each node lists its own faces and "
+              "hri_tracked_merger publishes the union on /humans/faces/tracked.",
+              read_only=True),
     ParamSpec("hri.face_width", 128, "Width of /humans/faces/<id>/cropped and aligned, pixels.",
               int_range=(16, 1024)),
     ParamSpec("hri.face_height", 128, "Height of /humans/faces/<id>/cropped and aligned.",
@@ -162,6 +172,8 @@ _FRAME_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_./-]{0,199}")
 #: A prefix of face and gaze frame names (may be empty).
 _FRAME_PREFIX = re.compile(r"([A-Za-z0-9_][A-Za-z0-9_./-]{0,99})?")
 _FACE_GAZE = ("face_frame_prefix", "gaze_frame_prefix")
+_ID_PREFIX = re.compile(r"([A-Za-z][A-Za-z0-9_]{0,31})?")  # a topic name token
+_TOPIC = re.compile(r"(/[A-Za-z_][A-Za-z0-9_]*){1,16}")
 
 
 def check_value(name: str, value: Any, current: dict[str, Any]) -> str | None:
@@ -174,6 +186,11 @@ def check_value(name: str, value: Any, current: dict[str, Any]) -> str | None:
     if name == "camera_frame" and value and not _FRAME_NAME.fullmatch(value):
         return (f"parameter camera_frame must be empty or a TF frame name (letters, digits, "
                 f"'_', '.', '/', '-'; no leading '/'; at most 200), got {_short(value)}")
+    if name == "face_id_prefix" and not _ID_PREFIX.fullmatch(str(value)):
+        return (f"parameter face_id_prefix must be a letter, then letters, digits and '_' "
+                f"(at most 32: a part of topic and frame names), got {_short(value)}")
+    if name == "hri.tracked_topic" and not _TOPIC.fullmatch(str(value)):
+        return f"parameter hri.tracked_topic must be an absolute topic name, got {_short(value)}"
     if name in _FACE_GAZE:
         if not isinstance(value, str) or not _FRAME_PREFIX.fullmatch(value):
             return (f"parameter {name} must be a TF frame name prefix (letters, digits, '_', "

@@ -8,7 +8,8 @@ the broadcaster does. With neither, TF output is off and :attr:`available` says 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from geometry_msgs.msg import TransformStamped
 from rclpy.node import Node
@@ -24,11 +25,13 @@ class TfOutput:
     def __init__(self, node: Node) -> None:
         self.backend = "none"
         self._send = None
+        self._publisher = None
         try:
             from tf2_ros import TransformBroadcaster
 
             broadcaster = TransformBroadcaster(node)
             self._send = broadcaster.sendTransform
+            self._publisher = broadcaster.pub_tf
             self.backend = "tf2_ros"
             return
         except ImportError:
@@ -39,6 +42,7 @@ class TfOutput:
             return
         publisher = node.create_publisher(TFMessage, "/tf", TF_QOS)
         self._send = lambda transforms: publisher.publish(TFMessage(transforms=list(transforms)))
+        self._publisher = publisher
         self.backend = "tf2_msgs"
 
     @property
@@ -50,3 +54,9 @@ class TfOutput:
         """Publish ``transforms`` (no-op when unavailable or empty)."""
         if self._send is not None and transforms:
             self._send(list(transforms))
+
+    def destroy(self, destroy_publisher: Callable[[Any], Any]) -> None:
+        """Destroy the /tf publisher (the node's ``destroy_publisher``)."""
+        if self._publisher is not None:
+            destroy_publisher(self._publisher)
+        self._publisher = self._send = None

@@ -21,6 +21,8 @@ the first pose used default intrinsics (30 % off in depth with a 1000 px lens at
 and a smoothing filter carried that error into the frames after it.
 
 The cache is filled by the executor and read by the estimation thread, hence the lock.
+ROS-free (messages are duck-typed): the node and the bag processor pair images with their
+CameraInfo by the same rule.
 """
 
 from __future__ import annotations
@@ -30,13 +32,10 @@ import threading
 from collections import OrderedDict, deque
 from typing import Any
 
-from ..pose import CameraIntrinsics
-from . import conversions
+from .messages import intrinsics_from_camera_info, stamp_ns
+from .pose import CameraIntrinsics
 
-
-def stamp_ns(stamp: Any) -> int:
-    """A builtin_interfaces/Time in integer nanoseconds."""
-    return int(stamp.sec) * 1_000_000_000 + int(stamp.nanosec)
+__all__ = ["CameraInfoCache", "stamp_ns"]
 
 
 class CameraInfoCache:
@@ -95,7 +94,7 @@ class CameraInfoCache:
         t = stamp_ns(stamp)
         best = min(pool, key=lambda m: abs(stamp_ns(m.header.stamp) - t))
         try:
-            intrinsics = conversions.intrinsics_from_camera_info(best, width, height)
+            intrinsics = intrinsics_from_camera_info(best, width, height)
         except ValueError as exc:
             return None, f"ignoring camera_info: {exc}"
         if not same_frame:
