@@ -2,7 +2,7 @@
 
 (colcon builds the ROS 2 package from CMakeLists.txt instead; both build the same C library.)
 The model manifests are copied into the package so a pip install can build, find and fetch
-the pack.
+the pack, and the message definitions so it can write bags.
 """
 
 import shutil
@@ -15,14 +15,18 @@ HERE = Path(__file__).resolve().parent
 
 
 class BuildPyWithManifest(build_py):
-    """Copy models/manifest.json and models/upstream.json into the built package."""
+    """Copy models/manifest.json and models/upstream.json into the built package, and the
+    message definitions (msg/) the bag processor writes bags with."""
 
     def run(self) -> None:
         super().run()
+        package = Path(self.build_lib) / "dense_head_pose"
+        package.mkdir(parents=True, exist_ok=True)
         for name in ("manifest.json", "upstream.json"):
-            target = Path(self.build_lib) / "dense_head_pose" / name
-            target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(HERE / "models" / name, target)
+            shutil.copyfile(HERE / "models" / name, package / name)
+        (package / "msg_definitions").mkdir(exist_ok=True)
+        for msg in sorted((HERE / "msg").glob("*.msg")):
+            shutil.copyfile(msg, package / "msg_definitions" / msg.name)
 
 
 # The native code is plain C loaded with ctypes (no Python C API), built as extensions so that

@@ -210,6 +210,40 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--plot", metavar="PNG", help="write error against |yaw| as a PNG")
     _add_pipeline_args(e)
 
+    p = sub.add_parser("bag", help="process rosbag2 recordings offline: the node's outputs "
+                       "as a bag, a CSV time series, a plot")
+    p.add_argument("inputs", nargs="+", metavar="BAG",
+                   help="rosbag2 directories (MCAP or sqlite3; a recording cut off is read up "
+                        "to the cut), .mcap/.db3 files, ROS 1 .bag files")
+    p.add_argument("--out", metavar="PATH", type=Path,
+                   help="write the node's outputs as a new bag (with several inputs: a "
+                        "directory of bags named after them)")
+    p.add_argument("--storage", choices=("mcap", "sqlite3"), default="mcap",
+                   help="storage of the output bag (default mcap)")
+    p.add_argument("--csv", metavar="PATH", type=Path,
+                   help="per-face time series: stamp, camera, id, yaw, pitch, roll (degrees), "
+                        "translation (m), quaternion, score")
+    p.add_argument("--plot", metavar="PNG", type=Path,
+                   help="yaw, pitch and roll against time, a line per face id")
+    p.add_argument("--image-topic", action="append", default=[], metavar="TOPIC",
+                   help="camera topic (Image or CompressedImage); repeat for several "
+                        "(default: every image topic of the bag)")
+    p.add_argument("--camera-info-topic", metavar="TOPIC",
+                   help="its CameraInfo (default: camera_info beside the image topic)")
+    p.add_argument("--hri", action=argparse.BooleanOptionalAction, default=None,
+                   help="ROS4HRI topics in the output bag (default: when hri_msgs' "
+                        "definitions are installed)")
+    p.add_argument("--deterministic-ids", action="store_true",
+                   help="face ids f00001, f00002, ... (default: 5 random letters, as live)")
+    p.add_argument("--face-id-prefix", default="", metavar="PREFIX",
+                   help="prefix of the face ids (one camera; with several, NAME_)")
+    p.add_argument("--jobs", type=_count(1, 256), default=1, metavar="N",
+                   help="bags processed at once, a process each (default 1)")
+    p.add_argument("--json", action="store_true", help="print each bag's summary as JSON")
+    _add_pipeline_args(p)
+    _add_tracking_args(p)
+    p.set_defaults(max_faces=8)  # the node's defaults: the bag gives what live would
+
     p = sub.add_parser("models", help="fetch, check or extend the model pack")
     msub = p.add_subparsers(dest="models_command", required=True, parser_class=_Parser)
     f = msub.add_parser("fetch", help="copy or download the pack, verifying SHA-256")
@@ -555,6 +589,49 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bag(args: argparse.Namespace) -> int:
+    """``bag``: recordings in, the node's outputs, a CSV and a plot out (see :mod:`.bag`)."""
+    from dataclasses import asdict
+
+    from .bag import BagOptions, BagSummary, process_bags
+
+    options = BagOptions(
+        image_topics=tuple(args.image_topic), camera_info_topic=args.camera_info_topic,
+        out=args.out, storage=args.storage, csv=args.csv, plot=args.plot, hri=args.hri,
+        deterministic_ids=args.deterministic_ids, face_id_prefix=args.face_id_prefix,
+        default_intrinsics=_intrinsics(args))
+    if not (args.out or args.csv or args.plot):
+        LOG.warning("nothing will be written (give --out, --csv or --plot): summary only")
+    estimator_options = EstimatorOptions(
+        num_threads=args.threads, score_threshold=args.threshold, max_faces=args.max_faces,
+        refine=args.refine, mirror=args.mirror, accurate=args.accurate,
+        precision=args.precision, pose_method=args.pose_method)
+    start = time.perf_counter()
+    done: list[BagSummary] = []
+    failed = 0
+    for result in process_bags(args.inputs, estimator_options, args.models,
+                               _tracker_options(args), options, jobs=args.jobs,
+                               progress_factory=_progress):
+        if isinstance(result, DenseHeadPoseError):
+            LOG.error("%s", result)
+            failed += 1
+            continue
+        done.append(result)
+        for line in result.lines():
+            LOG.info("%s", line)
+        if args.json:
+            record = {k: v for k, v in asdict(result).items() if k != "said"}
+            print(json.dumps({**record, "real_time_factor": result.real_time_factor}),
+                  flush=True)
+    wall = time.perf_counter() - start
+    if len(args.inputs) > 1:
+        recorded = sum(s.recorded_s for s in done)
+        LOG.info("%d of %d bag(s) processed: %.1f s of recording in %.1f s (%.1fx real time, "
+                 "%d job(s))", len(done), len(args.inputs), recorded, wall,
+                 recorded / wall if wall else float("nan"), args.jobs)
+    return 2 if failed else 0
+
+
 def cmd_models(args: argparse.Namespace) -> int:
     """``models fetch|check|import-bfm``."""
     def log(message: str) -> None:
@@ -640,7 +717,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                         format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     handler = {"image": cmd_image, "video": cmd_video, "benchmark": cmd_benchmark,
                "stability": cmd_stability, "evaluate": cmd_evaluate,
-               "models": cmd_models}[args.command]
+               "models": cmd_models, "bag": cmd_bag}[args.command]
     _handle_stop_signals()
     try:
         if getattr(args, "json", False) and sys.stdout is None:

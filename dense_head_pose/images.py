@@ -101,6 +101,11 @@ def decode(data: bytes | bytearray | memoryview | np.ndarray) -> np.ndarray:
         raise ImageError("empty compressed image")
     buffer = np.ascontiguousarray(buffer.reshape(-1), dtype=np.uint8)
     check_pixels(*declared_size(buffer))
+    if buffer[:2].tobytes() == b"\xff\xd8" and b"\xff\xd9" not in buffer[-64:].tobytes():
+        # OpenCV 4.5 (Ubuntu 22.04's) decodes a cut-off JPEG, its missing rows grey; 5.0 does
+        # not: refuse it everywhere, faces found in half a frame are no answer
+        raise ImageError(f"truncated JPEG: {buffer.size} bytes without its end-of-image "
+                         "marker")
     try:
         image = cv2.imdecode(buffer, cv2.IMREAD_UNCHANGED)
     except cv2.error as exc:

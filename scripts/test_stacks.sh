@@ -31,6 +31,8 @@ run_stack() {
             "scipy<1.16" "matplotlib<3.11"
         "$venv/bin/pip" install --quiet --no-deps --no-build-isolation -e "$REPO"
     fi
+    # dense-head-pose bag's (pip install 'dense_head_pose[bag]'); numpy stays the stack's
+    "$venv/bin/pip" install --quiet "rosbags>=0.10" "mcap>=1.1"
     "$venv/bin/python" - "$pins" <<'PY'
 import sys, importlib.metadata as md
 pins = [l.split("==") for l in open(sys.argv[1]) if "==" in l and not l.startswith("#")]

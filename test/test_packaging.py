@@ -29,6 +29,9 @@ def test_sdist_builds_and_installs_both_native_libraries(tmp_path: Path) -> None
     assert install.returncode == 0, install.stderr[-2000:]
     package = target / "dense_head_pose"
     assert (package / "manifest.json").is_file()
+    # dense-head-pose bag writes FaceArray with these (no ROS install needed)
+    assert sorted(p.name for p in (package / "msg_definitions").iterdir()) == \
+        ["Face.msg", "FaceArray.msg"]
     check = subprocess.run(
         [sys.executable, "-c", "from dense_head_pose import dense_product, render\n"
          "print(dense_product.__file__)\n"

@@ -189,20 +189,29 @@ def test_every_transition_through_the_cli(tmp_path, video_frames) -> None:
         probe.clear()
         camera.run(2.0)
         assert _outputs(probe) == 0
+        # Compared with the RSS just before cleanup, not with the RSS after configure: running
+        # grows the heap too (frames, work buffers), and that growth is not the models'.
+        working_mb = rss_mb(pid)
         assert "Transitioning successful" in lifecycle("set", NODE, "cleanup")
         assert state() == "unconfigured"
         cleaned_mb = rss_mb(pid)
         loaded = configured_mb - unconfigured_mb
         assert loaded > 20, (unconfigured_mb, configured_mb)
-        assert cleaned_mb < configured_mb - 0.5 * loaded, (configured_mb, cleaned_mb)
+        # The models are about 40 MB of arrays and interpreters; how much of the rest of what
+        # configure added (imports, the allocator's caches) comes back depends on the libc
+        # and Python, so the bound is absolute: most of the models must go.
+        memory = (unconfigured_mb, configured_mb, working_mb, cleaned_mb)
+        assert working_mb - cleaned_mb > 15, memory
         assert "Transitioning successful" in lifecycle("set", NODE, "configure")
+        # loaded again into what cleanup freed, not on top of it
+        assert rss_mb(pid) < working_mb + 10, (memory, rss_mb(pid))
         assert "Transitioning successful" in lifecycle("set", NODE, "shutdown")
         report = launch.finish(timeout=30)  # finalized: the node exits, and with it launch
         assert report["nodes"] == {"head_pose_node": 0}, report["output"][-3000:]
         assert "Traceback" not in report["output"]
         print(f"inactive CPU {inactive_cpu * 100:.2f} % of a core; RSS unconfigured "
-              f"{unconfigured_mb:.0f} MB, configured {configured_mb:.0f} MB, after cleanup "
-              f"{cleaned_mb:.0f} MB")
+              f"{unconfigured_mb:.0f} MB, configured {configured_mb:.0f} MB, running "
+              f"{working_mb:.0f} MB, after cleanup {cleaned_mb:.0f} MB")
     finally:
         probe.destroy()
         launch.kill()
