@@ -31,12 +31,16 @@ run_stack() {
             "scipy<1.16" "matplotlib<3.11"
         "$venv/bin/pip" install --quiet --no-deps --no-build-isolation -e "$REPO"
     fi
-    # dense-head-pose bag's (pip install 'dense_head_pose[bag]'); numpy stays the stack's
-    "$venv/bin/pip" install --quiet "rosbags>=0.10" "mcap>=1.1"
+    # dense-head-pose bag's (pip install 'dense_head_pose[bag]'), held to the stack's pins:
+    # the newest rosbags wants numpy 2, which breaks the distribution's OpenCV
+    "$venv/bin/pip" install --quiet -c "$pins" "rosbags>=0.10" "mcap>=1.1"
     "$venv/bin/python" - "$pins" <<'PY'
 import sys, importlib.metadata as md
-pins = [l.split("==") for l in open(sys.argv[1]) if "==" in l and not l.startswith("#")]
+pins = [l.strip().split("==") for l in open(sys.argv[1]) if "==" in l and not l.startswith("#")]
 print("installed:", ", ".join(f"{n} {md.version(n)}" for n, _ in pins))
+wrong = [f"{n} {md.version(n)} (pinned {v})" for n, v in pins if md.version(n) != v]
+if wrong:
+    sys.exit("the stack is not the distribution's any more: " + ", ".join(wrong))
 PY
     (cd "$REPO" && DENSE_HEAD_POSE_MODELS=$REPO/models "$venv/bin/python" -m pytest -q -m "not ros" \
         -p no:cacheprovider)
