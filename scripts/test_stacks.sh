@@ -15,6 +15,10 @@ python_for() {  # the interpreter of a Python version: pyenv's, else one on PATH
     echo "$found"
 }
 
+numpy_of() {
+    "$1/bin/python" -c 'import numpy; print(numpy.__version__)'
+}
+
 run_stack() {
     local version=$1 pins=$2 venv
     venv=${XDG_CACHE_HOME:-$HOME/.cache}/dense_head_pose/stack-$(printf '%s' "$REPO" | sha1sum | cut -c1-12)-$(basename "$pins" .txt)
@@ -26,15 +30,16 @@ run_stack() {
         PIP_CONSTRAINT=$venv/constraints.txt "$venv/bin/pip" install --quiet -r "$pins"
         # the README's install step on top of the distribution's packages
         "$venv/bin/pip" install --quiet -r "$REPO/requirements-ros.txt"
-        # test tools that leave the stack alone (scipy and matplotlib for the accuracy tests)
-        "$venv/bin/pip" install --quiet pytest setuptools wheel imageio-ffmpeg \
-            "scipy<1.16" "matplotlib<3.11"
+        # test tools that leave the stack alone (scipy and matplotlib for the accuracy tests),
+        # on the numpy in place: the newest contourpy (matplotlib's) wants numpy 2, which
+        # breaks the distribution's OpenCV
+        "$venv/bin/pip" install --quiet "numpy==$(numpy_of "$venv")" pytest setuptools wheel \
+            imageio-ffmpeg "scipy<1.16" "matplotlib<3.11"
         "$venv/bin/pip" install --quiet --no-deps --no-build-isolation -e "$REPO"
     fi
-    # dense-head-pose bag's (pip install 'dense_head_pose[bag]') on the numpy in place: the
-    # newest rosbags wants numpy 2, which breaks the distribution's OpenCV
-    numpy_now=$("$venv/bin/python" -c 'import numpy; print(numpy.__version__)')
-    "$venv/bin/pip" install --quiet "numpy==$numpy_now" "rosbags>=0.10" "mcap>=1.1"
+    # dense-head-pose bag's (pip install 'dense_head_pose[bag]'), numpy held as above (the
+    # newest rosbags wants numpy 2 too)
+    "$venv/bin/pip" install --quiet "numpy==$(numpy_of "$venv")" "rosbags>=0.10" "mcap>=1.1"
     "$venv/bin/python" - "$pins" <<'PY'
 import sys, importlib.metadata as md
 pins = [l.strip().split("==") for l in open(sys.argv[1]) if "==" in l and not l.startswith("#")]
