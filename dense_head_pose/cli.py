@@ -63,6 +63,10 @@ def _add_pipeline_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-faces", type=_count(0, 1000), default=16,
                    help="largest N faces per frame (default 16)")
     defaults = EstimatorOptions()
+    p.add_argument("--retry-mirrored", action=argparse.BooleanOptionalAction,
+                   default=defaults.retry_mirrored,
+                   help="when the detector finds no face, look again in the mirrored frame "
+                        "(finds more profiles; default on)")
     p.add_argument("--refine", action=argparse.BooleanOptionalAction, default=defaults.refine,
                    help="second alignment pass from the first pass's landmarks (default off)")
     p.add_argument("--mirror", action=argparse.BooleanOptionalAction, default=defaults.mirror,
@@ -282,12 +286,16 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _estimator_options(args: argparse.Namespace) -> EstimatorOptions:
+    """The pipeline options of :func:`_add_pipeline_args`."""
+    return EstimatorOptions(num_threads=args.threads, score_threshold=args.threshold,
+                            max_faces=args.max_faces, retry_mirrored=args.retry_mirrored,
+                            refine=args.refine, mirror=args.mirror, accurate=args.accurate,
+                            precision=args.precision, pose_method=args.pose_method)
+
+
 def _estimator(args: argparse.Namespace) -> HeadPoseEstimator:
-    options = EstimatorOptions(num_threads=args.threads, score_threshold=args.threshold,
-                               max_faces=args.max_faces, refine=args.refine,
-                               mirror=args.mirror, accurate=args.accurate,
-                               precision=args.precision, pose_method=args.pose_method)
-    return HeadPoseEstimator.from_model_dir(args.models, options)
+    return HeadPoseEstimator.from_model_dir(args.models, _estimator_options(args))
 
 
 def _intrinsics(args: argparse.Namespace) -> CameraIntrinsics | None:
@@ -602,10 +610,7 @@ def cmd_bag(args: argparse.Namespace) -> int:
         default_intrinsics=_intrinsics(args))
     if not (args.out or args.csv or args.plot):
         LOG.warning("nothing will be written (give --out, --csv or --plot): summary only")
-    estimator_options = EstimatorOptions(
-        num_threads=args.threads, score_threshold=args.threshold, max_faces=args.max_faces,
-        refine=args.refine, mirror=args.mirror, accurate=args.accurate,
-        precision=args.precision, pose_method=args.pose_method)
+    estimator_options = _estimator_options(args)
     start = time.perf_counter()
     done: list[BagSummary] = []
     failed = 0

@@ -4,6 +4,10 @@ The model sees a 320x240 RGB image (the frame letterboxed into it), min-max norm
 [-1, 1], and scores 4420 fixed priors (anchor boxes). Priors are generated once; per frame
 only the priors whose face score passes the threshold are decoded, then non-maximum
 suppression keeps the best of overlapping boxes. Boxes come back in image pixels.
+
+When a frame yields no face, the detector can look once more at the mirrored input
+(``retry_mirrored``): the network is not left-right symmetric, and a profile it scores below
+the threshold one way round often passes the other way round.
 """
 
 from __future__ import annotations
@@ -23,6 +27,8 @@ _CENTER_VARIANCE = 0.1
 _SIZE_VARIANCE = 0.2
 #: Images with a side below this (pixels) hold no face the detector could find.
 MIN_SIDE = 8
+#: What :meth:`FaceDetector.__call__` looks at (see there).
+VIEWS = ("auto", "plain", "mirrored")
 
 
 def make_priors() -> np.ndarray:
@@ -54,7 +60,7 @@ class FaceDetector:
     """RFB-320 face detector: ``detector(bgr_image) -> list[Detection]`` sorted by area."""
 
     def __init__(self, model_path: Path, num_threads: int = 1, score_threshold: float = 0.6,
-                 nms_iou: float = 0.3) -> None:
+                 nms_iou: float = 0.3, retry_mirrored: bool = True) -> None:
         self._model = TFLiteModel(model_path, (1, INPUT_H, INPUT_W, 3), num_threads)
         self._priors = make_priors()
         self._input = np.empty((1, INPUT_H, INPUT_W, 3), np.float32)
@@ -65,6 +71,12 @@ class FaceDetector:
         did (kept to measure the difference)."""
         self.score_threshold = score_threshold
         self.nms_iou = nms_iou
+        self.retry_mirrored = retry_mirrored
+        """When no face passes the threshold, run the model once more on the mirrored input.
+        Measured on AFLW2000-3D (``dense-head-pose evaluate``): faces missed 30 -> 17 of
+        2000 (17 -> 9 beyond 60 degrees of yaw) for 2 more other boxes (99 -> 101); no extra
+        box on the test video and stills. It costs one more inference only on frames where
+        nothing was found; a frame with a face costs the same."""
 
     def preprocess(self, image: np.ndarray) -> None:
         """Scale the image into the 320x240 input, BGR to RGB, min-max normalise into the
@@ -101,9 +113,15 @@ class FaceDetector:
         regressions, scores = self._model.run(self._input)
         return regressions[0], scores[0, :, 1]
 
+    def mirror_input(self) -> None:
+        """Mirror the prepared input left to right (the min-max normalisation does not
+        change), so :meth:`infer` sees the mirrored frame without a second resize."""
+        self._input[0] = self._input[0, :, ::-1]
+
     def postprocess(self, regressions: np.ndarray, scores: np.ndarray, width: int,
-                    height: int) -> list[Detection]:
-        """Decode the priors above threshold, suppress overlaps, scale to pixels."""
+                    height: int, mirrored: bool = False) -> list[Detection]:
+        """Decode the priors above threshold, suppress overlaps, scale to pixels;
+        ``mirrored``: the scores are of the mirrored input, so the boxes are mirrored back."""
         keep = np.flatnonzero(scores > self.score_threshold)
         if keep.size == 0:
             return []
@@ -111,6 +129,8 @@ class FaceDetector:
         centre = reg[:, :2] * _CENTER_VARIANCE * prior[:, 2:] + prior[:, :2]
         half = np.exp(reg[:, 2:] * _SIZE_VARIANCE) * prior[:, 2:] / 2.0
         boxes = np.concatenate([centre - half, centre + half], axis=1)
+        if mirrored:  # x -> 1 - x, and the box's left and right edges swap
+            boxes[:, [0, 2]] = 1.0 - boxes[:, [2, 0]]
         # input-relative -> image pixels (undo the letterbox), clipped to the image
         sx, sy, x0, y0 = self._placement
         boxes *= np.array([INPUT_W, INPUT_H, INPUT_W, INPUT_H], np.float32)
@@ -127,10 +147,21 @@ class FaceDetector:
         detections.sort(key=lambda d: -(d.box[2] - d.box[0]) * (d.box[3] - d.box[1]))
         return detections
 
-    def __call__(self, image: np.ndarray) -> list[Detection]:
-        """Detect faces in a BGR uint8 image, largest first."""
+    def __call__(self, image: np.ndarray, view: str = "auto") -> list[Detection]:
+        """Detect faces in a BGR uint8 image, largest first.
+
+        ``view``: ``auto``, the image, then its mirror if nothing was found and
+        :attr:`retry_mirrored`; ``plain``, the image only; ``mirrored``, its mirror only (a
+        tracker scanning an empty scene alternates the two, so the retry costs it nothing)."""
+        if view not in VIEWS:
+            raise ValueError(f"view must be one of {VIEWS}, got {view!r}")
         if min(image.shape[:2]) < MIN_SIDE:  # no face fits (and OpenCV 4.5 cannot resize
             return []                        # a 1x1 image)
+        width, height = image.shape[1], image.shape[0]
         self.preprocess(image)
-        regressions, scores = self.infer()
-        return self.postprocess(regressions, scores, image.shape[1], image.shape[0])
+        if view != "mirrored":
+            found = self.postprocess(*self.infer(), width, height)
+            if found or view == "plain" or not self.retry_mirrored:
+                return found
+        self.mirror_input()
+        return self.postprocess(*self.infer(), width, height, mirrored=True)

@@ -240,6 +240,7 @@ class FaceTracker:
         self._lost: list[tuple[int, np.ndarray, float]] = []  # (id, last box, time lost)
         self._ids = ids if ids is not None else itertools.count(1)
         self._since_detection = 0
+        self._scans = 0  # detector runs on an empty scene (see _detect)
         self._t: float | None = None
         self._key: tuple[Any, ...] | None = None
         self.detections_run = 0
@@ -262,7 +263,7 @@ class FaceTracker:
         """Forget every track and filter (ids keep counting up, never reused)."""
         self._tracks.clear()
         self._lost.clear()
-        self._since_detection = 0
+        self._since_detection = self._scans = 0
         self._t = None
 
     # ------------------------------------------------------------------------------ frame
@@ -361,7 +362,13 @@ class FaceTracker:
         """Run the detector: confirm tracks, re-acquire lost ones, start new ones."""
         opts = self._options
         t0 = time.perf_counter()
-        detections = self.estimator.detect(image)
+        view = "auto"
+        if not self._tracks and not lost and self.estimator.options.retry_mirrored:
+            # scanning an empty scene: the frame and its mirror on alternate frames, not both
+            # on each (what the estimator's retry does for a single image): no extra time
+            self._scans += 1
+            view = "mirrored" if self._scans % 2 == 0 else "plain"
+        detections = self.estimator.detect(image, view)
         times["detect"] = times.get("detect", 0.0) + (time.perf_counter() - t0) * 1e3
         self.detections_run += 1
         self._since_detection = 0

@@ -77,3 +77,81 @@ def test_threshold_is_respected(estimator, two_faces) -> None:
     finally:
         estimator.configure(score_threshold=0.6)
     assert len(strict) < 2 or all(d.score > 0.999999 for d in strict)
+
+
+@pytest.mark.parametrize("fixture", ["one_face", "two_faces", "three_faces"])
+def test_the_mirrored_look_maps_boxes_back(request: pytest.FixtureRequest, estimator,
+                                           fixture: str) -> None:
+    """The retry's boxes (the prepared input mirrored) are the boxes found in the mirrored
+    image, mirrored back: the faces of each image, where they are, to a pixel or two."""
+    import cv2
+
+    image = request.getfixturevalue(fixture)
+    detector, w = estimator.detector, image.shape[1]
+    detector.preprocess(image)
+    detector.mirror_input()
+    retried = detector.postprocess(*detector.infer(), w, image.shape[0], mirrored=True)
+    flipped = detector(cv2.flip(image, 1))
+    expected = sorted(([w - d.box[2], d.box[1], w - d.box[0], d.box[3]] for d in flipped),
+                      key=lambda b: b[0])
+    got = sorted((d.box for d in retried), key=lambda b: b[0])
+    assert len(got) == len(expected) == len(estimator.detect(image))
+    for a, b in zip(got, expected):
+        assert np.max(np.abs(a - np.array(b))) < 0.01 * w
+
+
+@pytest.fixture
+def profile() -> tuple[np.ndarray, np.ndarray]:
+    """AFLW2000-3D's image01509 (yaw 80 deg), which the detector scores below threshold one
+    way round and 1.0 the other, and its labelled face centre."""
+    from conftest import SHARED
+
+    from dense_head_pose import evaluation, images
+
+    folder = SHARED / "benchmarks" / "AFLW2000"
+    if not (folder / "image01509.jpg").is_file():
+        pytest.skip(f"no AFLW2000-3D at {folder}")
+    image = images.read(str(folder / "image01509.jpg"))
+    return image, evaluation._loadmat(folder / "image01509.mat")["pt3d_68"][:2].mean(axis=1)
+
+
+def test_the_mirrored_retry_finds_a_profile(estimator, profile) -> None:
+    """The retry finds the profile, only when asked to."""
+    image, centre = profile
+    try:
+        estimator.configure(retry_mirrored=False)
+        assert estimator.detect(image) == []
+        estimator.configure(retry_mirrored=True)
+        found = estimator.detect(image)
+    finally:
+        estimator.configure(retry_mirrored=True)
+    assert len(found) == 1 and found[0].score > 0.9
+    x1, y1, x2, y2 = found[0].box
+    assert x1 <= centre[0] <= x2 and y1 <= centre[1] <= y2
+
+
+def test_a_tracker_scanning_an_empty_scene_alternates_the_views(estimator, profile) -> None:
+    """With no face tracked, the tracker looks at the frame and its mirror on alternate
+    frames: one detector inference per frame (the estimator's retry would take two on every
+    empty frame), and the profile is found on the second frame and then kept."""
+    from dense_head_pose.tracking import FaceTracker
+
+    image, centre = profile
+    empty = np.full_like(image, 120)
+    model = estimator.detector._model
+    calls = []
+    run = model.run
+    model.run = lambda *a: calls.append(1) or run(*a)  # counts the real inferences
+    try:
+        tracker = FaceTracker(estimator)
+        for i in range(6):
+            assert tracker(empty, i / 30).faces == []
+        assert len(calls) == 6
+        tracker = FaceTracker(estimator)
+        found = [len(tracker(image, i / 30).faces) for i in range(6)]
+        assert estimator(empty).faces == [] and len(calls) == 6 + 2 + 2  # + the retry
+    finally:
+        del model.run
+    assert found == [0, 1, 1, 1, 1, 1]
+    box = tracker(image, 0.3).faces[0].box
+    assert box[0] <= centre[0] <= box[2] and box[1] <= centre[1] <= box[3]

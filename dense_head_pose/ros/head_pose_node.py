@@ -75,8 +75,8 @@ _THROTTLE_S = 5.0
 _FIRST_CAMERA_INFO_WAIT_S = 0.5  # see camera_info.py; once, and only if someone publishes it
 _RETRY_S = 5.0
 _DRAIN_S = 2.0  # a deactivation waits this long at most for the frame in hand
-ESTIMATOR_KEYS = frozenset({"score_threshold", "max_faces", "refine", "mirror", "accurate",
-                            "pose_method"})
+ESTIMATOR_KEYS = frozenset({"score_threshold", "max_faces", "retry_mirrored", "refine",
+                            "mirror", "accurate", "pose_method"})
 
 
 class HeadPoseNode(LifecycleNode):
@@ -251,7 +251,8 @@ class HeadPoseNode(LifecycleNode):
         options = EstimatorOptions(
             num_threads=int(self.p["num_threads"]),
             score_threshold=float(self.p["score_threshold"]),
-            max_faces=int(self.p["max_faces"]), refine=bool(self.p["refine"]),
+            max_faces=int(self.p["max_faces"]),
+            retry_mirrored=bool(self.p["retry_mirrored"]), refine=bool(self.p["refine"]),
             mirror=bool(self.p["mirror"]), accurate=bool(self.p["accurate"]),
             precision=str(self.p["precision"]), pose_method=str(self.p["pose_method"]))
         directory = model_pack.locate(self.p["models_dir"] or None)

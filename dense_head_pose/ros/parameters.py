@@ -83,6 +83,9 @@ PARAMETERS: tuple[ParamSpec, ...] = (
               float_range=(0.05, 0.99)),
     ParamSpec("max_faces", 8, "Largest N faces processed per frame (0 disables processing).",
               int_range=(0, 64)),
+    ParamSpec("retry_mirrored", EstimatorOptions.retry_mirrored, "When the detector finds no "
+              "face, look again in the mirrored frame (finds more profiles; one more detector "
+              "inference on frames without a face)."),
     ParamSpec("refine", EstimatorOptions.refine, "Second alignment pass from the first "
               "pass's landmarks (one more inference, or two with mirror, per face)."),
     ParamSpec("mirror", EstimatorOptions.mirror, "Average each fit with its mirrored crop's "
