@@ -14,6 +14,7 @@ import resource
 import signal
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import cv2
@@ -76,11 +77,18 @@ def one_frame_video(tmp_path_factory, video_frames) -> Path:
     return path
 
 
-def _stop_midway(args: list[str], signum: int, env: dict, after_lines: int = 20
-                 ) -> tuple[int, list[str], str]:
+def _signals_as(disposition) -> Callable[[], None]:
+    def apply() -> None:  # in the child, whatever the test runner inherited (nohup ignores
+        for signum in (signal.SIGTERM, signal.SIGHUP):  # SIGHUP)
+            signal.signal(signum, disposition)
+    return apply
+
+
+def _stop_midway(args: list[str], signum: int, env: dict, after_lines: int = 20,
+                 disposition=signal.SIG_DFL) -> tuple[int, list[str], str]:
     process = subprocess.Popen([sys.executable, "-m", "dense_head_pose", *args],
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                               env={**os.environ, **env})
+                               env={**os.environ, **env}, preexec_fn=_signals_as(disposition))
     assert process.stdout is not None
     lines = [process.stdout.readline() for _ in range(after_lines)]
     process.send_signal(signum)
@@ -104,6 +112,17 @@ def test_video_out_stopped_by_a_signal_is_playable(long_video, tmp_path, signum,
     # every frame drawn before the signal is in a file that plays
     assert readable_frames(out) >= len(frames) - 1
     assert fourcc(out).lower() in ({"h264", "avc1"} if writer == "ffmpeg" else {"fmp4", "mp4v"})
+
+
+def test_a_signal_ignored_by_the_parent_stays_ignored(long_video, tmp_path) -> None:
+    """Under ``nohup`` (SIGHUP ignored) a closed terminal does not stop the run."""
+    out = tmp_path / "drawn.mp4"
+    status, lines, err = _stop_midway(
+        ["video", str(long_video), "--mode", "pose", "--out", str(out), "--json"],
+        signal.SIGHUP, FFMPEG_OFF, disposition=signal.SIG_IGN)
+    assert status == 0, err
+    assert len([line for line in lines if line.strip()]) == 330
+    assert readable_frames(out) == 330
 
 
 def _file_size_limit(limit: int):
