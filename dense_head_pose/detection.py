@@ -74,7 +74,7 @@ class FaceDetector:
         self.retry_mirrored = retry_mirrored
         """When no face passes the threshold, run the model once more on the mirrored input.
         Measured on AFLW2000-3D (``dense-head-pose evaluate``): faces missed 30 -> 17 of
-        2000 (17 -> 9 beyond 60 degrees of yaw) for 2 more other boxes (99 -> 101); no extra
+        2000 (20 -> 12 beyond 60 degrees of yaw) for 2 more other boxes (99 -> 101); no extra
         box on the test video and stills. It costs one more inference only on frames where
         nothing was found; a frame with a face costs the same."""
 
