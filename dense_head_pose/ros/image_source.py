@@ -16,6 +16,7 @@ from typing import Any
 
 import yaml
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
+from rclpy.duration import Duration
 from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 from sensor_msgs.msg import CameraInfo, Image
@@ -26,6 +27,9 @@ from ..pose import CameraIntrinsics
 from ..video import open_source
 from . import conversions
 from .runner import run_node
+
+#: At the end of the source, how long to wait for reliable subscribers to acknowledge.
+_ACK_WAIT_S = 1.0
 
 
 def load_calibration(path: str) -> CameraInfo:
@@ -137,6 +141,10 @@ class ImageSource(Node):
         if frame is None:  # the end, not looping: the node's work is done
             self.get_logger().info(f"end of {self.frames.description} after "
                                    f"{self.published} frames")
+            # a reliable subscriber may not have every frame yet (a short folder is published
+            # in a fraction of a second): ending now would drop what it has not acknowledged
+            for publisher in (self.pub_info, self.pub_image):
+                publisher.wait_for_all_acked(Duration(seconds=_ACK_WAIT_S))
             self.exit_status = 0
             return
         header = Header(stamp=self.get_clock().now().to_msg(),
