@@ -20,8 +20,10 @@ numpy_of() {
 }
 
 run_stack() {
-    local version=$1 pins=$2 venv
-    venv=${XDG_CACHE_HOME:-$HOME/.cache}/dense_head_pose/stack-$(printf '%s' "$REPO" | sha1sum | cut -c1-12)-$(basename "$pins" .txt)
+    local version=$1 pins=$2 venv key
+    # one venv per checkout and stack, renewed when the stack's pins or the install step change
+    key=$( { printf '%s' "$REPO"; cat "$pins" "$REPO/requirements-ros.txt"; } | sha1sum | cut -c1-12)
+    venv=${XDG_CACHE_HOME:-$HOME/.cache}/dense_head_pose/stack-$key-$(basename "$pins" .txt)
     log "core tests on $(basename "$pins" .txt): Python $version, $(grep -v '^#' "$pins" | tr '\n' ' ')"
     if [ ! -x "$venv/bin/python" ]; then
         "$(python_for "$version")" -m venv "$venv"
@@ -35,8 +37,12 @@ run_stack() {
         # breaks the distribution's OpenCV
         "$venv/bin/pip" install --quiet "numpy==$(numpy_of "$venv")" pytest setuptools wheel \
             imageio-ffmpeg "scipy<1.16" "matplotlib<3.11"
-        "$venv/bin/pip" install --quiet --no-deps --no-build-isolation -e "$REPO"
     fi
+    # every run, not only when the venv is made: the native code is built into the source tree
+    # for this interpreter (_dhp_*.cpython-3XX-*.so), and a fresh clone beside a venv kept from
+    # an earlier run of the same path has none for it (how a CI run failed: the renderer and
+    # the dense library "not built" on 22.04's Python 3.10)
+    "$venv/bin/pip" install --quiet --no-deps --no-build-isolation -e "$REPO"
     # dense-head-pose bag's (pip install 'dense_head_pose[bag]'), numpy held as above (the
     # newest rosbags wants numpy 2 too)
     "$venv/bin/pip" install --quiet "numpy==$(numpy_of "$venv")" "rosbags>=0.10" "mcap>=1.1"
