@@ -18,23 +18,31 @@ does not deserialize, an image that does not decode or has an encoding the node 
 take (the node's answer: an empty ``faces`` and ``tracked``), stamps going back (the tracker
 starts again, as live), a cut-off recording (read up to the cut, :mod:`.bag_io`). Outputs are
 written as frames are processed and closed whatever ends the run (the end, Ctrl-C, SIGTERM,
-an error), so an interrupted run leaves a valid, shorter bag and CSV.
+an error, a disk that fills up), so an interrupted run leaves a valid, shorter bag and CSV;
+the CSV holds whole rows only, and a run stops before the disk is full rather than after.
 
 Several camera topics in one bag are processed as ``multi_camera.launch.py`` would: camera
-topic ``/NAME/image_raw`` gets outputs under ``/NAME/`` and face ids prefixed ``NAME_``,
-its own ``/NAME/humans/faces/tracked``, and ``/humans/faces/tracked`` the union of them
-(:class:`~.tracked_union.TrackedUnion`, the merger's rule).
+topic ``/NAME/image_raw`` gets outputs under ``/NAME/`` and face ids prefixed ``NAME_``
+(``/x/front/image`` and ``/y/front/image``: ``x_front_`` and ``y_front_``; prefixes are
+unique per camera), its own ``/NAME/humans/faces/tracked``, and ``/humans/faces/tracked``
+the union of them (:class:`~.tracked_union.TrackedUnion`, the merger's rule).
+
+Many bags (:func:`process_bags`): one bag that fails, for whatever reason, is reported with
+that reason and the others are processed; ``jobs`` processes share them, and a stop signal
+to the command stops every worker with its outputs closed.
 """
 
 from __future__ import annotations
 
 import contextlib
-import csv
 import logging
+import os
+import re
+import signal
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -44,17 +52,28 @@ from . import messages
 from .bag_io import (
     CAMERA_INFO,
     COMPRESSED,
+    FREE_SPACE_MARGIN,
     IMAGE_TYPES,
     BagError,
     BagInput,
     BagOutput,
+    CsvOutput,
+    OutputFullError,
+    free_bytes,
     open_bag,
     typestore,
 )
 from .camera_info import CameraInfoCache
 from .errors import DenseHeadPoseError
 from .estimator import EstimatorOptions, HeadPoseEstimator
-from .face_ids import FaceIds, tf_name
+from .face_ids import FaceIds, id_prefix_problem, tf_name
+from .output_files import (
+    check_new_file,
+    input_stem,
+    make_directory,
+    plot_path,
+    refuse_inputs,
+)
 from .pose import CameraIntrinsics
 from .results import Face
 from .streams import TrackerPool
@@ -66,6 +85,9 @@ TRACKED = "/humans/faces/tracked"
 CSV_COLUMNS = ("stamp", "camera", "id", "yaw_deg", "pitch_deg", "roll_deg", "x_m", "y_m",
                "z_m", "qx", "qy", "qz", "qw", "score")
 _FIRST_CAMERA_INFO_WAIT_NS = 500_000_000  # as the node: a first image may overtake it
+#: Images held while waiting for the first CameraInfo: at most this many, and bytes.
+MAX_PENDING_FRAMES = 30
+MAX_PENDING_BYTES = 256 << 20
 
 
 @dataclass(frozen=True)
@@ -84,11 +106,18 @@ class BagOptions:
     """ROS4HRI topics in the output bag; None: when hri_msgs' definitions are installed."""
     deterministic_ids: bool = False
     face_id_prefix: str = ""
+    """Prefix of the face ids; with several cameras, each camera's prefix follows it."""
     default_intrinsics: CameraIntrinsics | None = None
     """For frames without a CameraInfo (None: f = image width, centred, as the node)."""
     face_frame_prefix: str = "face_"
     gaze_frame_prefix: str = "gaze_"
-    progress: bool = True
+
+    def __post_init__(self) -> None:
+        problem = id_prefix_problem(self.face_id_prefix)
+        if problem:
+            raise ValueError(f"--face-id-prefix {problem}")
+        if self.storage not in ("mcap", "sqlite3"):
+            raise ValueError(f"storage must be mcap or sqlite3, got {self.storage!r}")
 
 
 @dataclass
@@ -114,6 +143,8 @@ class BagSummary:
     recovered: str | None = None
     problems: list[str] = field(default_factory=list)
     interrupted: bool = False
+    error: str | None = None
+    """Why the run stopped before the end of the bag (a full disk), or None."""
     said: set[str] = field(default_factory=set, repr=False)
     """Kinds of problem already logged (each is logged once per bag, then counted)."""
 
@@ -121,6 +152,11 @@ class BagSummary:
     def real_time_factor(self) -> float:
         """Recorded time per second of processing (4.0: four times faster than real time)."""
         return self.recorded_s / self.wall_s if self.wall_s > 0 else float("nan")
+
+    @property
+    def failed(self) -> bool:
+        """Whether the bag was not processed to its end (see :attr:`error`)."""
+        return self.error is not None
 
     def lines(self) -> list[str]:
         """The summary as a few lines of text."""
@@ -136,9 +172,32 @@ class BagSummary:
         if self.recovered:
             out.append(f"  recording {self.recovered}")
         out += [f"  {p}" for p in self.problems]
+        if self.error:
+            out.append(f"  stopped: {self.error}; the outputs hold the frames processed "
+                       "before it, closed and whole")
         if self.interrupted:
             out.append("  interrupted: the outputs hold the frames processed so far")
         return out
+
+    def record(self) -> dict[str, Any]:
+        """The summary as a JSON-ready dict (``--json``)."""
+        record = {k: v for k, v in asdict(self).items() if k != "said"}
+        return {**record, "real_time_factor": self.real_time_factor, "failed": self.failed}
+
+
+@dataclass(frozen=True)
+class BagFailure:
+    """A bag that could not be processed at all, and why."""
+
+    path: str
+    reason: str
+    failed: bool = True
+
+    def lines(self) -> list[str]:
+        return [f"{self.path}: not processed: {self.reason}"]
+
+    def record(self) -> dict[str, Any]:
+        return {"path": self.path, "error": self.reason, "failed": True}
 
 
 @dataclass
@@ -153,11 +212,44 @@ class _Camera:
     id_prefix: str
     infos: CameraInfoCache = field(default_factory=CameraInfoCache)
     pending: list[tuple[int, Any]] = field(default_factory=list)
+    pending_bytes: int = 0
     gave_up_waiting: bool = False
     last_stamp: dict[str, int] = field(default_factory=dict)
 
     def topic_name(self, name: str) -> str:
         return f"{self.namespace}/{name}"
+
+    def hold(self, log_ns: int, msg: Any) -> bool:
+        """Hold an image until the first CameraInfo comes, as the node waits for it (once,
+        for 0.5 s of recording, and at most :data:`MAX_PENDING_FRAMES` images and
+        :data:`MAX_PENDING_BYTES`); False once it is time to stop waiting."""
+        self.pending.append((log_ns, msg))
+        self.pending_bytes += len(getattr(msg, "data", b""))
+        return (log_ns - self.pending[0][0] <= _FIRST_CAMERA_INFO_WAIT_NS
+                and len(self.pending) < MAX_PENDING_FRAMES
+                and self.pending_bytes <= MAX_PENDING_BYTES)
+
+    def release(self) -> list[tuple[int, Any]]:
+        """The images held, now to be processed."""
+        held, self.pending, self.pending_bytes = self.pending, [], 0
+        return held
+
+
+def camera_prefixes(namespaces: Sequence[str], prefix: str = "") -> list[str]:
+    """Face id prefixes of several cameras, one per namespace, all different: ``prefix``
+    and the namespace's names joined by ``_`` (``/x/front`` -> ``x_front_``). Face ids
+    are a prefix and letters or digits without ``_``, so different prefixes never give two
+    cameras one id."""
+    out: list[str] = []
+    for namespace in namespaces:
+        token = re.sub(r"[^A-Za-z0-9_]", "_", namespace.strip("/")) or "camera"
+        token = (prefix + token)[:30]
+        token = token if token[0].isalpha() else f"c{token}"[:30]
+        candidate, n = f"{token}_", 2
+        while candidate in out:
+            candidate, n = f"{token[:27]}{n}_", n + 1
+        out.append(candidate)
+    return out
 
 
 def cameras_of(bag: BagInput, options: BagOptions, hri_ids: bool) -> list[_Camera]:
@@ -174,7 +266,7 @@ def cameras_of(bag: BagInput, options: BagOptions, hri_ids: bool) -> list[_Camer
                 raise BagError(f"{bag.path}: {name} is {topic.msgtype}, not an image topic "
                                f"(sensor_msgs/msg/Image or CompressedImage); image topics: "
                                f"{', '.join(sorted(images)) or 'none'}")
-        chosen = list(options.image_topics)
+        chosen = list(dict.fromkeys(options.image_topics))
     else:
         if not images:
             raise BagError(f"{bag.path}: no image topic (sensor_msgs/msg/Image or "
@@ -183,44 +275,58 @@ def cameras_of(bag: BagInput, options: BagOptions, hri_ids: bool) -> list[_Camer
     if options.camera_info_topic and len(chosen) > 1:
         raise BagError("--camera-info-topic goes with one image topic; with several, each "
                        "one's camera_info beside it is used")
-    cameras = []
+    several = len(chosen) > 1
+    parents = []
     for name in chosen:
         base = name[: -len("/compressed")] if images[name].msgtype == COMPRESSED and \
             name.endswith("/compressed") else name
-        parent = base.rsplit("/", 1)[0]
+        parents.append(base.rsplit("/", 1)[0])
+    if several and len(set(parents)) < len(parents):
+        raise BagError(f"{bag.path}: camera topics {', '.join(chosen)} would publish into the "
+                       f"same namespace: pick one with --image-topic")
+    prefixes = camera_prefixes(parents, options.face_id_prefix) if several else \
+        [options.face_id_prefix]
+    cameras = []
+    for name, parent, prefix in zip(chosen, parents, prefixes):
         info = options.camera_info_topic or f"{parent}/camera_info"
         info_topic = info if bag.topics.get(info) and \
             bag.topics[info].msgtype == CAMERA_INFO else None
         if options.camera_info_topic and info_topic is None:
             raise BagError(f"{bag.path}: {options.camera_info_topic} is not a CameraInfo "
                            f"topic of this bag")
-        several = len(chosen) > 1
-        namespace = parent if several else ""
-        prefix = (parent.rsplit("/", 1)[-1] + "_") if several and parent else \
-            options.face_id_prefix
-        cameras.append(_Camera(name, images[name].msgtype, info_topic, namespace,
+        cameras.append(_Camera(name, images[name].msgtype, info_topic,
+                               parent if several else "",
                                FaceIds(options.deterministic_ids, prefix=prefix), prefix))
-    namespaces = [c.namespace for c in cameras]
-    if len(set(namespaces)) < len(namespaces):
-        raise BagError(f"{bag.path}: camera topics {', '.join(chosen)} would publish into the "
-                       f"same namespace: pick one with --image-topic")
     return cameras
+
+
+def csv_stamp(nanoseconds: int) -> str:
+    """A stamp in seconds, exact to the nanosecond (no float rounding; -4.5 s is
+    ``-4.500000000``)."""
+    sign = "-" if nanoseconds < 0 else ""
+    seconds, fraction = divmod(abs(nanoseconds), 1_000_000_000)
+    return f"{sign}{seconds}.{fraction:09d}"
 
 
 class _Outputs:
     """The output bag, the CSV and the plot's series, fed frame by frame."""
 
-    def __init__(self, options: BagOptions, store: Any, hri: bool, csv_file: Any) -> None:
+    def __init__(self, options: BagOptions, store: Any, hri: bool,
+                 stack: contextlib.ExitStack) -> None:
         self.options = options
         self.store = store
         self.hri = hri
-        self.bag = BagOutput(options.out, store, options.storage) if options.out else None
-        self.csv = csv.writer(csv_file) if csv_file is not None else None
-        if self.csv is not None:
-            self.csv.writerow(CSV_COLUMNS)
+        self.bag = self.csv = None
+        if options.csv:
+            self.csv = CsvOutput(options.csv, CSV_COLUMNS)
+            stack.callback(self.csv.close)
+        if options.out:
+            self.bag = BagOutput(options.out, store, options.storage)
         self.series: dict[str, list[tuple[float, float, float, float]]] = defaultdict(list)
         self.union = TrackedUnion(stale_after=1.0)
         self.several = False
+        self._disks = sorted({str(p.parent if p != options.out else p) for p in
+                              (options.out, options.csv) if p is not None})
 
     def types(self, name: str) -> Any:
         return self.store.types[name]
@@ -229,9 +335,18 @@ class _Outputs:
         if self.bag is not None:
             self.bag.write(topic, msgtype, message, log_ns)
 
+    def check_space(self) -> None:
+        """:class:`OutputFullError` when an output's disk is nearly full: the run stops
+        while closing the outputs still fits (see ``FREE_SPACE_MARGIN``)."""
+        for disk in self._disks:
+            free = free_bytes(Path(disk))
+            if free < FREE_SPACE_MARGIN:
+                raise OutputFullError(f"the disk of {disk} is full ({free >> 10} KiB free)")
+
     def frame(self, camera: _Camera, header: Any, log_ns: int, width: int, height: int,
               faces: Sequence[Face] | None) -> None:
         """One frame's outputs; ``faces`` None: an unusable image."""
+        self.check_space()
         t = self.types
         usable = faces is not None
         faces = list(faces or [])
@@ -255,16 +370,16 @@ class _Outputs:
         if self.hri:
             self._hri(camera, header, log_ns, width, height, faces, names)
         stamp = messages.stamp_ns(header.stamp)
-        exact = f"{stamp // 1_000_000_000}.{stamp % 1_000_000_000:09d}"  # no float rounding
+        rows = []
         for face, name in zip(faces, names):
             self.series[name].append((stamp * 1e-9, face.yaw, face.pitch, face.roll))
-            if self.csv is not None:
-                p = face.pose
-                self.csv.writerow([exact, camera.topic, name, f"{face.yaw:.4f}",
-                                   f"{face.pitch:.4f}", f"{face.roll:.4f}",
-                                   *(f"{v:.6f}" for v in p.translation),
-                                   *(f"{v:.7f}" for v in p.quaternion_xyzw),
-                                   f"{face.score:.4f}"])
+            p = face.pose
+            rows.append([csv_stamp(stamp), camera.topic, name, f"{face.yaw:.4f}",
+                         f"{face.pitch:.4f}", f"{face.roll:.4f}",
+                         *(f"{v:.6f}" for v in p.translation),
+                         *(f"{v:.7f}" for v in p.quaternion_xyzw), f"{face.score:.4f}"])
+        if self.csv is not None and rows:
+            self.csv.rows(rows)
 
     def _hri(self, camera: _Camera, header: Any, log_ns: int, width: int, height: int,
              faces: list[Face], names: list[str]) -> None:
@@ -292,12 +407,83 @@ class _Outputs:
         return written
 
 
+class _BagRun:
+    """One bag being processed: its cameras, trackers and outputs, frame by frame."""
+
+    def __init__(self, bag: BagInput, estimator: HeadPoseEstimator, tracker: TrackerOptions,
+                 options: BagOptions, outputs: _Outputs, summary: BagSummary,
+                 on_frame: Callable[[int, int | None], None] | None) -> None:
+        self.bag = bag
+        self.cameras = cameras_of(bag, options, outputs.hri)
+        self.outputs = outputs
+        self.summary = summary
+        self.on_frame = on_frame
+        outputs.several = len(self.cameras) > 1
+        self.pools = {c.topic: TrackerPool(estimator, tracker) for c in self.cameras}
+        self.total = sum(bag.topics[c.topic].count or 0 for c in self.cameras) or None
+        self.by_topic = {c.topic: c for c in self.cameras}
+        self.by_info = {c.info_topic: c for c in self.cameras if c.info_topic}
+        self.first_ns: int | None = None
+        self.last_ns: int | None = None
+
+    def run(self) -> None:
+        """Every message of the camera topics, in recording order."""
+        summary = self.summary
+        topics = set(self.by_topic) | set(self.by_info)
+        for topic, msgtype, log_ns, data in self.bag.messages(topics):
+            try:
+                msg = self.bag.deserialize(data, msgtype)
+            except Exception as exc:  # bytes that are not this type: say, count, go on
+                summary.undeserializable += 1
+                _say_once(summary, "undeserializable", f"{topic}: a message that does not "
+                          f"deserialize as {msgtype} ({type(exc).__name__}: {exc})")
+                continue
+            if topic in self.by_info:
+                camera = self.by_info[topic]
+                camera.infos.add(msg)
+                for held_ns, held in camera.release():  # the images that waited for it
+                    self._process(camera, held_ns, held)
+                continue
+            camera = self.by_topic[topic]
+            summary.frames_read += 1
+            self.first_ns = log_ns if self.first_ns is None else self.first_ns
+            self.last_ns = log_ns
+            if camera.info_topic and camera.infos.empty and not camera.gave_up_waiting:
+                if camera.hold(log_ns, msg):
+                    continue
+                camera.gave_up_waiting = True  # as the node: it waits once
+                for held_ns, held_msg in camera.release():
+                    self._process(camera, held_ns, held_msg)
+                continue
+            self._process(camera, log_ns, msg)
+        for camera in self.cameras:  # images still waiting when the bag ended
+            for held_ns, held_msg in camera.release():
+                self._process(camera, held_ns, held_msg)
+
+    def _process(self, camera: _Camera, log_ns: int, msg: Any) -> None:
+        faces = _frame(camera, log_ns, msg, self.pools[camera.topic], self.outputs,
+                       self.summary)
+        if faces:
+            self.summary.faces += len(faces)
+        if self.on_frame:
+            self.on_frame(self.summary.frames_read, self.total)
+
+    def recorded_s(self) -> float:
+        """The recording's span of camera frames, n frame periods for n frames."""
+        if self.first_ns is None or self.last_ns is None:
+            return 0.0
+        span = (self.last_ns - self.first_ns) * 1e-9
+        n = self.summary.frames_read
+        return span * n / (n - 1) if n > 1 else span
+
+
 def process_bag(path: str | Path, estimator: HeadPoseEstimator, tracker: TrackerOptions,
                 options: BagOptions,
                 on_frame: Callable[[int, int | None], None] | None = None) -> BagSummary:
     """Process one bag (see the module docstring); its summary. ``on_frame(n, total)`` hears
     of progress. Ctrl-C or SIGTERM (raised as exceptions) end it with the outputs closed and
-    valid; the summary then says ``interrupted`` and the exception goes on."""
+    valid; the summary then says ``interrupted`` and the exception goes on. A disk that
+    fills up ends it the same way, and the summary says so in ``error``."""
     store, hri_known = typestore()
     hri = hri_known if options.hri is None else options.hri
     if options.hri and not hri_known:
@@ -306,84 +492,45 @@ def process_bag(path: str | Path, estimator: HeadPoseEstimator, tracker: Tracker
     summary = BagSummary(str(path))
     wall0, cpu0 = time.perf_counter(), time.process_time()
     with open_bag(path, store) as bag, contextlib.ExitStack() as stack:
-        cameras = cameras_of(bag, options, hri)
-        summary.cameras = [c.topic for c in cameras]
         summary.recovered = bag.recovered
-        csv_file = None
-        if options.csv:
-            try:
-                csv_file = stack.enter_context(open(options.csv, "x", newline=""))
-            except OSError as exc:
-                raise BagError(f"cannot write {options.csv}: {exc.strerror}") from None
-        outputs = _Outputs(options, store, hri, csv_file)
-        outputs.several = len(cameras) > 1
+        outputs = _Outputs(options, store, hri, stack)
         stack.callback(lambda: setattr(summary, "messages_written", outputs.close()))
-        pools = {c.topic: TrackerPool(estimator, tracker) for c in cameras}  # a node each
-        total = sum(bag.topics[c.topic].count or 0 for c in cameras) or None
-        by_topic = {c.topic: c for c in cameras}
-        by_info = {c.info_topic: c for c in cameras if c.info_topic}
-        first_ns = last_ns = None
-
-        def run(camera: _Camera, log_ns: int, msg: Any) -> None:
-            faces = _frame(camera, log_ns, msg, pools[camera.topic], outputs, summary)
-            if faces:
-                summary.faces += len(faces)
-            if on_frame:
-                on_frame(summary.frames_read, total)
-
+        run = _BagRun(bag, estimator, tracker, options, outputs, summary, on_frame)
+        summary.cameras = [c.topic for c in run.cameras]
         try:
-            for topic, msgtype, log_ns, data in bag.messages(set(by_topic) | set(by_info)):
-                try:
-                    msg = bag.deserialize(data, msgtype)
-                except Exception as exc:  # bytes that are not this type: say, count, go on
-                    summary.undeserializable += 1
-                    _say_once(summary, "undeserializable", f"{topic}: a message that does not "
-                              f"deserialize as {msgtype} ({type(exc).__name__}: {exc})")
-                    continue
-                if topic in by_info:
-                    camera = by_info[topic]
-                    camera.infos.add(msg)
-                    for held_ns, held in camera.pending:  # the images that waited for it
-                        run(camera, held_ns, held)
-                    camera.pending.clear()
-                    continue
-                camera = by_topic[topic]
-                summary.frames_read += 1
-                first_ns = log_ns if first_ns is None else first_ns
-                last_ns = log_ns
-                if camera.info_topic and camera.infos.empty and not camera.gave_up_waiting:
-                    camera.pending.append((log_ns, msg))
-                    if log_ns - camera.pending[0][0] <= _FIRST_CAMERA_INFO_WAIT_NS:
-                        continue
-                    camera.gave_up_waiting = True  # as the node: it waits once
-                    held, camera.pending = camera.pending, []
-                    for held_ns, held_msg in held:
-                        run(camera, held_ns, held_msg)
-                    continue
-                run(camera, log_ns, msg)
-            for camera in cameras:  # images still waiting when the bag ended
-                for held_ns, held_msg in camera.pending:
-                    run(camera, held_ns, held_msg)
-                camera.pending.clear()
+            run.run()
+        except OutputFullError as exc:
+            summary.error = str(exc)
         except BaseException:
             summary.interrupted = True
             raise
         finally:
             summary.face_ids = len(outputs.series)
             summary.problems += bag.problems
-            summary.recorded_s = ((last_ns - first_ns) * 1e-9 if first_ns is not None else 0.0)
-            if summary.frames_read > 1:  # the span covers n - 1 frame periods
-                summary.recorded_s *= summary.frames_read / (summary.frames_read - 1)
+            if bag.problems and not summary.frames_read and not summary.interrupted:
+                summary.error = summary.error or f"nothing could be read ({bag.problems[0]})"
+            summary.recorded_s = run.recorded_s()
             summary.wall_s = time.perf_counter() - wall0
             summary.cpu_s = time.process_time() - cpu0
-            if options.plot:
-                with contextlib.suppress(Exception) if summary.interrupted else \
-                        contextlib.nullcontext():
-                    plot_series(outputs.series, options.plot, title=Path(path).name)
+            _plot(outputs, options, path, summary)
             if summary.interrupted:  # the caller gets the exception, not the summary
                 for line in summary.lines():
                     LOG.warning("%s", line)
     return summary
+
+
+def _plot(outputs: _Outputs, options: BagOptions, path: str | Path,
+          summary: BagSummary) -> None:
+    """The plot of what was processed; a plot that cannot be written is the summary's
+    error (the other outputs are whole), never a traceback."""
+    if not options.plot:
+        return
+    try:
+        plot_series(outputs.series, options.plot, title=Path(path).name)
+    except (BagError, OSError, ValueError) as exc:
+        if summary.interrupted:
+            return
+        summary.error = summary.error or f"cannot write the plot {options.plot}: {exc}"
 
 
 def _say_once(summary: BagSummary, kind: str, text: str) -> None:
@@ -445,9 +592,7 @@ def gaps_as_nan(samples: Sequence[tuple[float, ...]], period: float
     return data[:, 0], data[:, 1:]
 
 
-def plot_series(series: dict[str, list[tuple[float, float, float, float]]], path: Path,
-                title: str = "") -> None:
-    """Yaw, pitch and roll against time (seconds from the first frame), a line per face."""
+def _pyplot() -> Any:
     try:
         import matplotlib
 
@@ -455,150 +600,275 @@ def plot_series(series: dict[str, list[tuple[float, float, float, float]]], path
         import matplotlib.pyplot as plt
     except ImportError:
         raise BagError("--plot needs matplotlib: pip install 'dense_head_pose[bag]'") from None
+    return plt
+
+
+def plot_series(series: dict[str, list[tuple[float, float, float, float]]], path: Path,
+                title: str = "") -> None:
+    """Yaw, pitch and roll against time (seconds from the first frame), a line per face."""
+    plt = _pyplot()
     times = sorted(t for samples in series.values() for t, *_ in samples)
     start = times[0] if times else 0.0
     period = float(np.median(np.diff(np.unique(times)))) if len(set(times)) > 1 else 0.0
     fig, axes = plt.subplots(3, 1, sharex=True, figsize=(10, 7), constrained_layout=True)
-    for name, samples in sorted(series.items(), key=lambda kv: kv[1][0][0]):
-        t, values = gaps_as_nan(samples, period)
-        for k, ax in enumerate(axes):
-            ax.plot(t - start, values[:, k], label=name, linewidth=1.2)
-    for ax, label in zip(axes, ("yaw", "pitch", "roll")):
-        ax.set_ylabel(f"{label} (deg)")
-        ax.grid(alpha=0.3)
-    axes[-1].set_xlabel("time (s, from the first frame)")
-    if series and len(series) <= 12:
-        axes[0].legend(loc="upper right", fontsize="small", ncol=min(len(series), 4))
-    elif series:
-        axes[0].set_title(f"{len(series)} faces")
-    fig.suptitle(title or "head pose")
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    try:
+        for name, samples in sorted(series.items(), key=lambda kv: kv[1][0][0]):
+            t, values = gaps_as_nan(samples, period)
+            for k, ax in enumerate(axes):
+                ax.plot(t - start, values[:, k], label=name, linewidth=1.2)
+        for ax, label in zip(axes, ("yaw", "pitch", "roll")):
+            ax.set_ylabel(f"{label} (deg)")
+            ax.grid(alpha=0.3)
+        axes[-1].set_xlabel("time (s, from the first frame)")
+        if series and len(series) <= 12:
+            axes[0].legend(loc="upper right", fontsize="small", ncol=min(len(series), 4))
+        elif series:
+            axes[0].set_title(f"{len(series)} faces")
+        fig.suptitle(title or "head pose")
+        fig.savefig(path, dpi=110)
+    finally:
+        plt.close(fig)
 
 
 # -------------------------------------------------------------------------- many bags
 def output_paths(inputs: Sequence[str], options: BagOptions) -> list[BagOptions]:
-    """Each input's options. With one input the paths are the outputs themselves; with
-    several they are directories (made if needed) holding one output per input, named
-    after it (``OUT/<bag>``, ``CSV/<bag>.csv``, ``PLOT/<bag>.png``). BagError if any
-    exists."""
-    out = [options] if len(inputs) == 1 else _per_input(inputs, options)
-    for o in out:  # before hours of work, not after
-        for target in (o.out, o.csv, o.plot):
-            if target is not None and target.exists():
-                raise BagError(f"{target} exists: outputs are never written over")
+    """Each input's options, every output checked before any work. With one input the
+    paths are the outputs themselves; with several they are directories (made if needed)
+    holding one output per input, named after it (``OUT/<bag>``, ``CSV/<bag>.csv``,
+    ``PLOT/<bag>.png``; inputs of the same name in different directories are told apart by
+    their directories). :class:`OutputPathError` (exit 2) if an output exists, cannot be
+    written, or would be an input or lie inside one."""
+    if options.plot:
+        _pyplot()  # before hours of work, not after
+    out = [_single(options)] if len(inputs) == 1 else _per_input(inputs, options)
+    for o in out:
+        for flag, target in (("--out", o.out), ("--csv", o.csv), ("--plot", o.plot)):
+            if target is not None:
+                refuse_inputs(flag, target, inputs)
+                check_new_file(flag, target)
     return out
+
+
+def _single(options: BagOptions) -> BagOptions:
+    return replace(options, plot=plot_path(options.plot) if options.plot else None)
+
+
+def unique_names(inputs: Sequence[str], suffixes: tuple[str, ...] = (".mcap", ".db3", ".bag")
+                 ) -> list[str]:
+    """A name per input, all different: its own name (:func:`input_stem`), preceded by as
+    many of its parent directories' names as it takes to tell it from the others."""
+    paths = [Path(os.path.realpath(i)) for i in inputs]
+    stems = [input_stem(i, suffixes) for i in inputs]
+
+    def name(i: int, depth: int) -> str:
+        parents = paths[i].parent.parts[-depth:] if depth else ()
+        return "-".join([*parents, stems[i]]).lstrip("/-")
+
+    names = []
+    for i in range(len(paths)):
+        depth = 0
+        while depth < len(paths[i].parts) and any(
+                paths[j] != paths[i] and name(j, depth) == name(i, depth)
+                for j in range(len(paths))):
+            depth += 1
+        names.append(name(i, depth))
+    seen: dict[str, int] = {}
+    unique = []
+    for name in names:  # the same input twice
+        seen[name] = seen.get(name, 0) + 1
+        unique.append(name if seen[name] == 1 else f"{name}-{seen[name]}")
+    return unique
 
 
 def _per_input(inputs: Sequence[str], options: BagOptions) -> list[BagOptions]:
-    names = [Path(i).name.removesuffix(".mcap").removesuffix(".db3") for i in inputs]
-    if len(set(names)) < len(names):
-        raise BagError("two inputs have the same name: their outputs would collide")
-    out = []
-    for directory in (options.out, options.csv, options.plot):
+    names = unique_names(inputs)
+    for flag, directory in (("--out", options.out), ("--csv", options.csv),
+                            ("--plot", options.plot)):
         if directory is not None:
-            directory.mkdir(parents=True, exist_ok=True)
-    for name in names:
-        out.append(replace(
-            options,
-            out=options.out / name if options.out else None,
-            csv=options.csv / f"{name}.csv" if options.csv else None,
-            plot=options.plot / f"{name}.png" if options.plot else None))
-    return out
+            refuse_inputs(flag, directory, inputs)
+            make_directory(flag, directory)
+    return [replace(options,
+                    out=options.out / name if options.out else None,
+                    csv=options.csv / f"{name}.csv" if options.csv else None,
+                    plot=options.plot / f"{name}.png" if options.plot else None)
+            for name in names]
 
 
-def _worker_init() -> None:
-    """In a worker: SIGTERM stops the bag as Ctrl-C does (its outputs closed, valid)."""
-    import signal
+_STOPPING = False
+_PROGRESS: Any = None
+
+
+def _worker_init(progress: Any) -> None:
+    """In a worker: SIGTERM stops the bag as Ctrl-C does (its outputs closed, valid), and
+    once stopped the worker takes no further bag."""
+    global _PROGRESS
+    _PROGRESS = progress
 
     def stop(signum: int, frame: object) -> None:
+        global _STOPPING
+        _STOPPING = True
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
 
 
 def _worker(path: str, estimator_options: EstimatorOptions, models: str | None,
-            tracker: TrackerOptions, options: BagOptions, progress: Any) -> BagSummary:
+            tracker: TrackerOptions, options: BagOptions) -> BagSummary | BagFailure:
     """One bag in a worker process (``--jobs``): its own estimator, one thread."""
-    estimator = HeadPoseEstimator.from_model_dir(models, estimator_options)
+    if _STOPPING:
+        raise KeyboardInterrupt
     sent = [0]
 
     def on_frame(n: int, total: int | None) -> None:
-        if progress is not None and n - sent[0] >= 10:
-            progress.put(n - sent[0])
+        if _PROGRESS is not None and n - sent[0] >= 10:
+            _PROGRESS.put(n - sent[0])
             sent[0] = n
 
-    summary = process_bag(path, estimator, tracker, options, on_frame)
-    if progress is not None:
-        progress.put(summary.frames_read - sent[0])
+    try:
+        estimator = HeadPoseEstimator.from_model_dir(models, estimator_options)
+        summary = process_bag(path, estimator, tracker, options, on_frame)
+    except Exception as exc:  # anything: reported for this bag, the batch goes on
+        return BagFailure(str(path), _reason(exc))
+    if _PROGRESS is not None:
+        _PROGRESS.put(summary.frames_read - sent[0])
     return summary
+
+
+def _reason(exc: BaseException) -> str:
+    """An exception as one line: our errors' own message, others' type too."""
+    text = " ".join(str(exc).split())[:500]
+    if isinstance(exc, DenseHeadPoseError) and text:
+        return text
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 def process_bags(inputs: Sequence[str], estimator_options: EstimatorOptions,
                  models: str | None, tracker: TrackerOptions, options: BagOptions,
                  jobs: int = 1, progress_factory: Callable[[int | None], Any] | None = None
-                 ) -> Iterator[BagSummary | BagError]:
-    """Process ``inputs``, ``jobs`` at a time (a process each); each bag's summary (or the
-    BagError that stopped it) as it finishes. A bag that fails does not stop the others."""
+                 ) -> Iterator[BagSummary | BagFailure]:
+    """Process ``inputs``, ``jobs`` at a time (a process each); each bag's summary, or a
+    :class:`BagFailure` saying why it could not be processed, as it finishes. A bag that
+    fails, for whatever reason, does not stop the others."""
     per_bag = output_paths(inputs, options)
     if jobs <= 1 or len(inputs) == 1:
-        estimator = HeadPoseEstimator.from_model_dir(models, estimator_options)
-        for path, bag_options in zip(inputs, per_bag):
-            bar = progress_factory(None) if progress_factory else None
-            seen = [0]
-
-            def on_frame(n: int, total: int | None, bar: Any = bar, seen: list = seen) -> None:
-                if bar is not None:
-                    if total and bar.total != total:
-                        bar.total = total
-                    bar.update(n - seen[0])
-                    seen[0] = n
-
-            try:
-                yield process_bag(path, estimator, tracker, bag_options, on_frame)
-            except BagError as exc:
-                yield exc
-            finally:
-                if bar is not None:
-                    bar.close()
+        yield from _serial(inputs, per_bag, estimator_options, models, tracker,
+                           progress_factory)
         return
     yield from _parallel(inputs, per_bag, estimator_options, models, tracker, jobs,
                          progress_factory)
+
+
+def _serial(inputs: Sequence[str], per_bag: Sequence[BagOptions],
+            estimator_options: EstimatorOptions, models: str | None,
+            tracker: TrackerOptions, progress_factory: Callable[[int | None], Any] | None
+            ) -> Iterator[BagSummary | BagFailure]:
+    estimator = HeadPoseEstimator.from_model_dir(models, estimator_options)
+    for path, bag_options in zip(inputs, per_bag):
+        bar = progress_factory(None) if progress_factory else None
+        seen = [0]
+
+        def on_frame(n: int, total: int | None, bar: Any = bar, seen: list = seen) -> None:
+            if bar is not None:
+                if total and bar.total != total:
+                    bar.total = total
+                bar.update(n - seen[0])
+                seen[0] = n
+
+        try:
+            result: BagSummary | BagFailure = process_bag(path, estimator, tracker,
+                                                          bag_options, on_frame)
+        except Exception as exc:  # anything: reported for this bag, the batch goes on
+            result = BagFailure(str(path), _reason(exc))
+        finally:
+            if bar is not None:
+                bar.close()
+        yield result
 
 
 def _parallel(inputs: Sequence[str], per_bag: Sequence[BagOptions],
               estimator_options: EstimatorOptions, models: str | None,
               tracker: TrackerOptions, jobs: int,
               progress_factory: Callable[[int | None], Any] | None
-              ) -> Iterator[BagSummary | BagError]:
-    """``jobs`` worker processes, one bag each at a time; one progress bar of frames."""
+              ) -> Iterator[BagSummary | BagFailure]:
+    """``jobs`` worker processes, one bag each at a time; one progress bar of frames. A
+    worker that dies takes only its own bag down: the bags it shared the pool with are
+    run again, one at a time, so the one that kills its worker is found and reported."""
     import multiprocessing
     import queue
-    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 
     context = multiprocessing.get_context("spawn")  # no LiteRT state forked
-    manager = context.Manager()
-    progress = manager.Queue()
+    progress = context.Queue()
     bar = progress_factory(None) if progress_factory else None
+    work = list(zip(inputs, per_bag))
+    suspects: list[tuple[str, BagOptions]] = []
+
+    def drain() -> None:
+        with contextlib.suppress(queue.Empty, OSError, ValueError):
+            while True:
+                n = progress.get_nowait()
+                if bar is not None:
+                    bar.update(n)
+
     try:
-        with ProcessPoolExecutor(max_workers=jobs, mp_context=context,
-                                 initializer=_worker_init) as pool:
-            pending = {pool.submit(_worker, path, estimator_options, models, tracker, o,
-                                   progress): path for path, o in zip(inputs, per_bag)}
-            while pending:
-                done, _ = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
-                with contextlib.suppress(queue.Empty):
-                    while True:
-                        n = progress.get_nowait()
-                        if bar is not None:
-                            bar.update(n)
-                for future in done:
-                    pending.pop(future)
-                    try:
-                        yield future.result()
-                    except BagError as exc:
-                        yield exc
+        while work or suspects:
+            batch, size = (work, jobs) if work else (suspects[:1], 1)
+            if not work:
+                suspects = suspects[1:]
+            broken: list[tuple[str, BagOptions]] = []
+            for item, result in _pool_run(context, batch, size, progress, drain,
+                                          (estimator_options, models, tracker)):
+                if result is None:
+                    broken.append(item)
+                else:
+                    yield result
+            work = []
+            if size == 1:
+                yield from (BagFailure(path, "its worker process died (killed, or a crash in "
+                                       "native code)") for path, _ in broken)
+            else:
+                suspects += broken
     finally:
+        drain()
         if bar is not None:
             bar.close()
-        manager.shutdown()
+        progress.close()
+
+
+def _pool_run(context: Any, work: Sequence[tuple[str, BagOptions]], jobs: int,
+              progress: Any, drain: Callable[[], None], shared: tuple[Any, ...]
+              ) -> Iterator[tuple[tuple[str, BagOptions], BagSummary | BagFailure | None]]:
+    """Run ``work`` in a pool of ``jobs`` processes; each item with its result, None when
+    its worker died. Whatever stops the caller (Ctrl-C, SIGTERM) stops every worker, each
+    closing its outputs as a single process does, and waits for them."""
+    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+    from concurrent.futures.process import BrokenProcessPool
+
+    pool = ProcessPoolExecutor(max_workers=jobs, mp_context=context, initializer=_worker_init,
+                               initargs=(progress,))
+    try:
+        pending = {pool.submit(_worker, path, *shared[:2], shared[2], options): (path, options)
+                   for path, options in work}
+        while pending:
+            done, _ = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
+            drain()
+            for future in done:
+                item = pending.pop(future)
+                try:
+                    yield item, future.result()
+                except BrokenProcessPool:
+                    yield item, None
+                except Exception as exc:
+                    yield item, BagFailure(item[0], _reason(exc))
+    except BaseException:
+        _stop_workers(pool)
+        raise
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _stop_workers(pool: Any) -> None:
+    """SIGTERM to every worker (each closes its outputs and takes no further bag)."""
+    for process in list(getattr(pool, "_processes", {}).values()):
+        with contextlib.suppress(OSError, ValueError):
+            os.kill(process.pid, signal.SIGTERM)

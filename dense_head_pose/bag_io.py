@@ -16,11 +16,15 @@ publishers' have them), with this package's message definitions and, where insta
 from __future__ import annotations
 
 import contextlib
+import csv
+import errno
+import io
 import os
 import shutil
 import sqlite3
+import stat
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -35,8 +39,30 @@ STORES = {"humble": "ROS2_HUMBLE", "jazzy": "ROS2_JAZZY", "kilted": "ROS2_KILTED
 _PACKAGE_MSGS = ("Face", "FaceArray")  # FaceArray uses Face: registered together
 
 
+#: Free bytes an output's disk must keep: what closing the outputs still writes (the MCAP
+#: chunk held in memory, up to 1 MiB, its index and summary, ``metadata.yaml``) with room to
+#: spare. Below it the run stops, with every output closed and whole.
+FREE_SPACE_MARGIN = 4 << 20
+
+
 class BagError(DenseHeadPoseError):
     """A bag that cannot be read at all, or an output that cannot be written."""
+
+
+class OutputFullError(BagError):
+    """An output's disk is full: the run stops with its outputs closed and whole."""
+
+
+def free_bytes(path: Path) -> int:
+    """Bytes an unprivileged writer can still put on the file system of ``path``."""
+    info = os.statvfs(path)
+    return info.f_bavail * info.f_frsize
+
+
+def _disk_full(exc: BaseException) -> bool:
+    if isinstance(exc, OSError):
+        return exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
+    return isinstance(exc, sqlite3.Error) and "full" in str(exc).lower()
 
 
 def _rosbags() -> Any:
@@ -129,8 +155,9 @@ class BagInput:
             reading = (_sqlite_messages if storage.suffix == ".db3" else _mcap_messages)
             try:
                 yield from reading(storage, topics)
-            except _UNREADABLE as exc:
-                self.problems.append(f"{storage.name}: unreadable from here on ({exc})")
+            except Exception as exc:  # whatever a damaged file raises: the rest is lost
+                self.problems.append(f"{storage.name}: unreadable from here on "
+                                     f"({_reason(exc)})")
                 return
 
     def _messages_rosbags(self, topics: set[str]) -> Iterator[tuple[str, str, int, bytes]]:
@@ -138,8 +165,8 @@ class BagInput:
         try:
             for connection, log_ns, data in self._reader.messages(connections=connections):
                 yield connection.topic, connection.msgtype, log_ns, bytes(data)
-        except _UNREADABLE as exc:
-            self.problems.append(f"unreadable from here on ({exc})")
+        except Exception as exc:  # whatever a damaged file raises: the rest is lost
+            self.problems.append(f"unreadable from here on ({_reason(exc)})")
 
     def deserialize(self, data: bytes, msgtype: str) -> Any:
         """A message from its bytes (ROS 2 CDR, or ROS 1 for a ROS 1 bag)."""
@@ -157,6 +184,11 @@ class BagInput:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _reason(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    return f"{type(exc).__name__}: {text[:200]}" if text else type(exc).__name__
 
 
 def _unreadable() -> tuple[type[BaseException], ...]:
@@ -191,13 +223,12 @@ def open_bag(path: str | Path, store: Any) -> BagInput:
     from rosbags.highlevel import AnyReader
 
     path = Path(path)
-    if not path.exists():
-        raise BagError(f"{path}: no such bag")
+    _check_input(path)
     try:
         reader = AnyReader([path], default_typestore=store)
         reader.open()
-    except _UNREADABLE as exc:
-        why = str(exc).rstrip(".") or type(exc).__name__
+    except Exception as exc:  # rosbags raises many kinds on a damaged bag
+        why = _reason(exc).rstrip(".")
         if path.is_dir() and not (path / "metadata.yaml").exists():
             why = "no metadata.yaml: the recording was not closed"
         storages = _storage_files(path)
@@ -208,9 +239,9 @@ def open_bag(path: str | Path, store: Any) -> BagInput:
             try:
                 found = (_sqlite_topics(storage) if storage.suffix == ".db3"
                          else _mcap_topics(storage))
-            except _UNREADABLE as inner:
-                raise BagError(f"{storage}: not readable as a bag ({why}; then {inner})") \
-                    from None
+            except Exception as inner:  # whatever a damaged file raises
+                raise BagError(f"{storage}: not readable as a bag ({why}; then "
+                               f"{_reason(inner)})") from None
             topics.update(found)
         return BagInput(path, topics, recovered=f"read without its index ({why})",
                         _store=store)
@@ -220,6 +251,28 @@ def open_bag(path: str | Path, store: Any) -> BagInput:
         count = c.msgcount + (known.count or 0 if known else 0)
         topics[c.topic] = Topic(c.topic, c.msgtype, count)
     return BagInput(path, topics, _reader=reader, _store=store)
+
+
+def _check_input(path: Path) -> None:
+    """BagError unless ``path`` is a directory or a regular file (a device, a FIFO or a
+    socket would be read forever or fail deep inside a reader)."""
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        raise BagError(f"{path}: no such bag") from None
+    except OSError as exc:
+        raise BagError(f"{path}: cannot read it ({exc.strerror or exc})") from None
+    if not (stat.S_ISDIR(mode) or stat.S_ISREG(mode)):
+        kind = ("a FIFO" if stat.S_ISFIFO(mode) else "a device" if stat.S_ISCHR(mode)
+                or stat.S_ISBLK(mode) else "a socket" if stat.S_ISSOCK(mode) else "special")
+        raise BagError(f"{path}: not a bag ({kind}, not a directory or a regular file)")
+    if stat.S_ISDIR(mode) and not os.access(path, os.R_OK | os.X_OK):
+        raise BagError(f"{path}: cannot read the directory")
+    if stat.S_ISREG(mode) and not os.access(path, os.R_OK):
+        raise BagError(f"{path}: cannot read the file")
+    for storage in _storage_files(path) if stat.S_ISDIR(mode) else []:
+        if not storage.is_file():
+            raise BagError(f"{storage}: not a regular file")
 
 
 def _storage_files(path: Path) -> list[Path]:
@@ -332,11 +385,53 @@ def _mcap_messages(path: Path, topics: set[str]) -> Iterator[tuple[str, str, int
 
 
 # ---------------------------------------------------------------------------- writing
+class CsvOutput:
+    """A CSV file written in whole rows: each call's rows go out in one write, and a write
+    the disk cannot take is cut back to the last whole row (then :class:`OutputFullError`)."""
+
+    def __init__(self, path: Path, header: Sequence[str]) -> None:
+        self.path = path
+        try:
+            self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC,
+                               0o666)
+        except OSError as exc:
+            raise BagError(f"cannot write {path}: {exc.strerror or exc}") from None
+        self._whole = 0
+        self.rows([header])
+
+    def rows(self, rows: Iterable[Sequence[object]]) -> None:
+        """Append ``rows`` (all or none of them)."""
+        text = io.StringIO()
+        csv.writer(text).writerows(rows)
+        data = memoryview(text.getvalue().encode())
+        if not data:
+            return
+        try:
+            while data:
+                data = data[os.write(self._fd, data):]
+        except OSError as exc:
+            os.ftruncate(self._fd, self._whole)
+            os.lseek(self._fd, self._whole, os.SEEK_SET)
+            if _disk_full(exc):
+                raise OutputFullError(f"{self.path}: the disk is full ({exc.strerror})") \
+                    from None
+            raise BagError(f"cannot write {self.path}: {exc.strerror or exc}") from None
+        self._whole = os.lseek(self._fd, 0, os.SEEK_CUR)
+
+    def close(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+
+
 class BagOutput:
     """A rosbag2 output bag; a connection per topic, made at its first message.
 
     ``close()`` writes the index and ``metadata.yaml``: whatever stopped the run (the end,
-    Ctrl-C, SIGTERM, an error), the caller closes it and the bag holds everything written.
+    Ctrl-C, SIGTERM, an error, a disk that filled up), the caller closes it and the bag
+    holds everything written. A write the disk cannot take (another program filled it
+    between two :func:`free_bytes` checks) loses the bag's index: it is then read back as a
+    recording that was cut off (:func:`open_bag`), up to the last whole chunk.
     """
 
     def __init__(self, path: str | Path, store: Any, storage: str = "mcap") -> None:
@@ -358,14 +453,31 @@ class BagOutput:
         self.written = 0
 
     def write(self, topic: str, msgtype: str, message: Any, log_ns: int) -> None:
-        connection = self._connections.get(topic)
-        if connection is None:
-            connection = self._writer.add_connection(topic, msgtype, typestore=self.store)
-            self._connections[topic] = connection
-        self._writer.write(connection, log_ns, self.store.serialize_cdr(message, msgtype))
+        if self._writer is None:
+            raise BagError(f"{self.path} is closed")
+        try:
+            connection = self._connections.get(topic)
+            if connection is None:
+                connection = self._writer.add_connection(topic, msgtype, typestore=self.store)
+                self._connections[topic] = connection
+            self._writer.write(connection, log_ns, self.store.serialize_cdr(message, msgtype))
+        except (OSError, sqlite3.Error) as exc:
+            self._abort()
+            if _disk_full(exc):
+                raise OutputFullError(f"{self.path}: the disk filled up while writing; the "
+                                      "bag is readable up to its last whole chunk") from None
+            raise BagError(f"cannot write {self.path}: {exc}") from None
         self.written += 1
+
+    def _abort(self) -> None:
+        writer, self._writer = self._writer, None
+        with contextlib.suppress(Exception):
+            writer.abort()
 
     def close(self) -> None:
         if self._writer is not None:
-            self._writer.close()
-            self._writer = None
+            writer, self._writer = self._writer, None
+            try:
+                writer.close()
+            except (OSError, sqlite3.Error) as exc:
+                raise BagError(f"cannot finish {self.path}: {exc}") from None

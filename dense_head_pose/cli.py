@@ -24,12 +24,20 @@ import numpy as np
 
 from . import __version__, images, model_pack
 from .benchmark import StageSamples, stage_table
+from .bfm_import import import_full_bfm
 from .drawing import DRAW_MODES, draw
 from .errors import DenseHeadPoseError, VideoError
 from .estimator import POSE_METHODS, PRECISIONS, EstimatorOptions, HeadPoseEstimator
 from .evaluation import PROTOCOLS
-from .morphable_model import import_full_bfm
 from .one_euro import OneEuroParams
+from .output_files import (
+    check_directory_writable,
+    check_new_file,
+    input_stem,
+    make_directory,
+    plot_path,
+    refuse_inputs,
+)
 from .pose import CameraIntrinsics
 from .quantization import INT8_NAME
 from .results import Face, FrameResult
@@ -54,11 +62,22 @@ def _count(low: int, high: int = 1_000_000) -> Callable[[str], int]:
     return parse
 
 
+def _open_fraction(text: str) -> float:
+    """An argparse type: a number strictly between 0 and 1."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0.0 < value < 1.0:  # NaN fails too
+        raise argparse.ArgumentTypeError(f"{text} is not between 0 and 1")
+    return value
+
+
 def _add_pipeline_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--models", metavar="DIR", help="model pack directory (default: search path)")
     p.add_argument("--threads", type=_count(1, 64), default=1,
                    help="LiteRT threads per model, and the BLAS threads used (default 1)")
-    p.add_argument("--threshold", type=float, default=0.6,
+    p.add_argument("--threshold", type=_open_fraction, default=0.6,
                    help="detector score threshold, 0..1 (default 0.6)")
     p.add_argument("--max-faces", type=_count(0, 1000), default=16,
                    help="largest N faces per frame (default 16)")
@@ -248,6 +267,28 @@ def build_parser() -> argparse.ArgumentParser:
     _add_tracking_args(p)
     p.set_defaults(max_faces=8)  # the node's defaults: the bag gives what live would
 
+    p = sub.add_parser("record", help="write a video (or folder of images) as a rosbag2 "
+                       "camera recording (images and camera_info), without ROS")
+    p.add_argument("source", metavar="VIDEO")
+    p.add_argument("out", metavar="OUT_BAG", type=Path, help="the bag directory to create")
+    p.add_argument("--storage", choices=("mcap", "sqlite3"), default="mcap",
+                   help="storage of the bag (default mcap)")
+    p.add_argument("--jpeg", action="store_true",
+                   help="CompressedImage (JPEG) on <camera>/image_raw/compressed instead of "
+                        "bgr8 Image on <camera>/image_raw")
+    p.add_argument("--camera", default="/camera", metavar="NAMESPACE",
+                   help="topics <camera>/image_raw and <camera>/camera_info (default /camera)")
+    p.add_argument("--frame-id", default="camera_optical_frame",
+                   help="frame_id of the images (default camera_optical_frame)")
+    p.add_argument("--intrinsics", nargs=4, type=float, metavar=("FX", "FY", "CX", "CY"),
+                   help="camera_info intrinsics in pixels (default: f = width, centred)")
+    p.add_argument("--repeat", type=_count(1, 10_000), default=1, metavar="N",
+                   help="the video N times in a row (default 1)")
+    p.add_argument("--max-frames", type=_count(0, 10**9), default=0,
+                   help="stop after N frames (0: all)")
+    p.add_argument("--start-time", type=float, metavar="SECONDS",
+                   help="stamp of the first frame, seconds since the epoch (default: now)")
+
     p = sub.add_parser("models", help="fetch, check or extend the model pack")
     msub = p.add_subparsers(dest="models_command", required=True, parser_class=_Parser)
     f = msub.add_parser("fetch", help="copy or download the pack, verifying SHA-256")
@@ -380,9 +421,7 @@ def output_paths(out: str, inputs: Sequence[str]) -> dict[str, Path]:
             result[path] = target
     seen: dict[Path, str] = {}
     for path, dest in result.items():
-        if dest.exists() and any(dest.samefile(i) for i in inputs if Path(i).exists()):
-            raise ValueError(f"--out {out}: the drawing of {path} would be written over the "
-                             f"input {dest}; give another file or directory")
+        refuse_inputs("--out", dest, inputs)
         if dest in seen:
             raise ValueError(f"--out {out}: {seen[dest]} and {path} would both be drawn to "
                              f"{dest}")
@@ -407,13 +446,26 @@ def _write_image(dest: Path, image: np.ndarray) -> bool:
     return False
 
 
+def video_output_path(out: str, source: str, mode: str) -> Path:
+    """Where ``video --out`` writes: the file ``out``, or ``<source>_<mode>.mp4`` in the
+    directory ``out`` (ending with ``/`` or existing as one); OutputPathError if that is
+    the input or lies inside an input folder."""
+    target = Path(out)
+    if out.endswith(("/", os.sep)) or target.is_dir():
+        stem = f"camera{source}" if source.isdigit() else input_stem(source, ())
+        target = make_directory("--out", target) / f"{Path(stem).stem}_{mode}.mp4"
+    refuse_inputs("--out", target, [source])
+    return target
+
+
 def cmd_video(args: argparse.Namespace) -> int:
     """``video``: estimate every frame, optionally write a drawn video and JSON lines."""
     intrinsics = _intrinsics(args)
+    out = video_output_path(args.out, args.source, args.mode) if args.out else None
     with open_source(args.source) as source:
         tracker = FaceTracker(_estimator(args), _tracker_options(args))
-        drawer = _drawer(args.mode) if args.out else None
-        writer = VideoWriter(args.out, source.fps) if args.out else None
+        drawer = _drawer(args.mode) if out else None
+        writer = VideoWriter(out, source.fps) if out else None
         # a folder's count is exact; a video container's often is not (the test video claims
         # 158 frames and has 55): no total rather than a wrong one
         total = source.frame_count if source.exact_count else None
@@ -445,7 +497,7 @@ def cmd_video(args: argparse.Namespace) -> int:
     if frames == 0:
         raise VideoError(f"{source.description}: no frame could be decoded")
     skipped = f", {source.skipped} undecodable file(s) skipped" if source.skipped else ""
-    wrote = f", wrote {args.out} ({writer.codec})" if writer is not None else ""
+    wrote = f", wrote {out} ({writer.codec})" if writer is not None else ""
     LOG.info("%s: %d frame(s)%s%s", source.description, frames, skipped, wrote)
     return 0
 
@@ -575,6 +627,12 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     """``evaluate aflw2000``: the standard accuracy table of the estimator's settings."""
     from . import evaluation
 
+    plot = None
+    if args.plot:  # checked before the work, not after it
+        plot = plot_path(args.plot)
+        refuse_inputs("--plot", plot, [p for p in (args.directory, args.benchmark_files) if p])
+        check_new_file("--plot", plot, overwrite=True)
+        evaluation.require_matplotlib()
     samples = evaluation.load_aflw2000(args.directory, args.benchmark_files, args.stride)
     estimator = _estimator(args)
     protocols = PROTOCOLS if args.protocol == "both" else (args.protocol,)
@@ -585,22 +643,20 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     finally:
         progress.close()
     summaries = [evaluation.summarise(run) for run in runs]
-    if args.plot:
-        evaluation.plot(runs, args.plot)
-        LOG.info("wrote %s", args.plot)
     if args.json:
         _print_json(_json_safe(evaluation.to_json(summaries, estimator.options)))
     else:
         print(f"AFLW2000-3D, {len(samples)} images ({args.directory}); NME in %, angles in "
-              "degrees")
-        print(evaluation.table(summaries))
+              "degrees", flush=True)
+        print(evaluation.table(summaries), flush=True)
+    if plot is not None:  # after the figures: a plot that fails loses nothing else
+        evaluation.plot(runs, plot)
+        LOG.info("wrote %s", plot)
     return 0
 
 
 def cmd_bag(args: argparse.Namespace) -> int:
     """``bag``: recordings in, the node's outputs, a CSV and a plot out (see :mod:`.bag`)."""
-    from dataclasses import asdict
-
     from .bag import BagOptions, BagSummary, process_bags
 
     options = BagOptions(
@@ -617,24 +673,48 @@ def cmd_bag(args: argparse.Namespace) -> int:
     for result in process_bags(args.inputs, estimator_options, args.models,
                                _tracker_options(args), options, jobs=args.jobs,
                                progress_factory=_progress):
-        if isinstance(result, DenseHeadPoseError):
-            LOG.error("%s", result)
+        if result.failed:
             failed += 1
-            continue
-        done.append(result)
-        for line in result.lines():
-            LOG.info("%s", line)
+        if isinstance(result, BagSummary):
+            done.append(result)
+        for i, line in enumerate(result.lines()):
+            LOG.log(logging.ERROR if result.failed and i == 0 else logging.INFO, "%s", line)
         if args.json:
-            record = {k: v for k, v in asdict(result).items() if k != "said"}
-            print(json.dumps({**record, "real_time_factor": result.real_time_factor}),
-                  flush=True)
+            _print_json(_json_safe(result.record()))
     wall = time.perf_counter() - start
     if len(args.inputs) > 1:
         recorded = sum(s.recorded_s for s in done)
-        LOG.info("%d of %d bag(s) processed: %.1f s of recording in %.1f s (%.1fx real time, "
-                 "%d job(s))", len(done), len(args.inputs), recorded, wall,
+        LOG.info("%d of %d bag(s) processed%s: %.1f s of recording in %.1f s (%.1fx real "
+                 "time, %d job(s))", len(args.inputs) - failed, len(args.inputs),
+                 f", {failed} failed" if failed else "", recorded, wall,
                  recorded / wall if wall else float("nan"), args.jobs)
     return 2 if failed else 0
+
+
+def cmd_record(args: argparse.Namespace) -> int:
+    """``record``: a video as a rosbag2 camera recording (see :mod:`.recording`)."""
+    from .recording import record_video
+
+    refuse_inputs("OUT_BAG", args.out, [args.source])
+    if args.out.exists():
+        raise ValueError(f"{args.out} exists: give a new directory for the bag")
+    check_directory_writable("OUT_BAG", args.out.parent if str(args.out.parent) else Path("."),
+                             args.out)
+    if args.start_time is not None and not 0 <= args.start_time < 2**32:
+        raise ValueError(f"--start-time {args.start_time}: seconds since the epoch, >= 0")
+    progress = _progress(args.max_frames or None)
+    try:
+        frames = record_video(
+            args.source, args.out, storage=args.storage, jpeg=args.jpeg, camera=args.camera,
+            frame_id=args.frame_id, intrinsics=_intrinsics(args),
+            start_ns=None if args.start_time is None else round(args.start_time * 1e9),
+            max_frames=args.max_frames, repeat=args.repeat,
+            on_frame=lambda n: progress.update(1))
+    finally:
+        progress.close()
+    LOG.info("wrote %s: %d frame(s) on %s/image_raw%s and %s/camera_info", args.out, frames,
+             args.camera, "/compressed" if args.jpeg else "", args.camera)
+    return 0
 
 
 def cmd_models(args: argparse.Namespace) -> int:
@@ -648,7 +728,7 @@ def cmd_models(args: argparse.Namespace) -> int:
         dest = Path(args.dest) if args.dest else model_pack.default_fetch_dest()
         model_pack.fetch(dest, Path(args.from_dir) if args.from_dir else None, args.url,
                          log=log, timeout=args.timeout)
-        print(f"model pack ready in {dest}", file=sys.stderr)
+        print(f"model pack ready in {dest} ({model_pack.describe(dest)})", file=sys.stderr)
         return 0
     if args.models_command == "build":
         from . import model_build
@@ -661,14 +741,22 @@ def cmd_models(args: argparse.Namespace) -> int:
         model_build.build(dest, Path(args.from_dir) if args.from_dir else None, args.url,
                           log=log, timeout=args.timeout, keep_upstream=keep,
                           calibration=args.calibration if args.precision == "int8" else None)
-        print(f"model pack built in {dest}", file=sys.stderr)
+        print(f"model pack built in {dest} ({model_pack.describe(dest)})", file=sys.stderr)
         return 0
     if args.models_command == "check":
         directory = model_pack.locate(args.models)
-        for name, problem in model_pack.verify(directory).items():
+        problems = model_pack.verify(directory)
+        for name, problem in problems.items():
             print(f"{'ok' if problem is None else 'BAD':4} {directory / name}"
                   f"{'' if problem is None else ': ' + problem}", file=sys.stderr)
-        print(f"model pack in {directory} is complete", file=sys.stderr)
+        bad = [name for name, problem in problems.items() if problem]
+        if bad:
+            raise model_pack.ModelError(
+                f"model pack in {directory} ({model_pack.describe(directory)}): "
+                f"{', '.join(bad)} bad; "
+                + "; ".join(model_pack.LOCAL_FILES.get(n, model_pack.FETCH_HINT) for n in bad))
+        print(f"model pack in {directory} ({model_pack.describe(directory)}) is complete",
+              file=sys.stderr)
         return 0
     directory = model_pack.locate(args.models)
     print(f"importing {args.pkl}: pickles can run code when loaded, so this reads only numpy "
@@ -722,7 +810,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                         format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     handler = {"image": cmd_image, "video": cmd_video, "benchmark": cmd_benchmark,
                "stability": cmd_stability, "evaluate": cmd_evaluate,
-               "models": cmd_models, "bag": cmd_bag}[args.command]
+               "models": cmd_models, "bag": cmd_bag, "record": cmd_record}[args.command]
     _handle_stop_signals()
     try:
         if getattr(args, "json", False) and sys.stdout is None:

@@ -28,14 +28,14 @@ from .alignment import (
 from .detection import Detection, FaceDetector
 from .errors import ModelError
 from .images import as_bgr8
-from .morphable_model import FULL_BFM_NAME, MorphableModel
+from .morphable_model import MorphableModel
 from .pose import CameraIntrinsics, euler_angles, metric_pose, pnp_pose, view_rotation
 from .results import Face, FrameResult, compute_vertices
 from .runtime import limit_native_threads
 
 POSE_METHODS = ("affine", "pnp")
 PRECISIONS = ("float32", "int8")
-REGRESSOR_FILES = {"float32": "face_3dmm_mb05.tflite", "int8": "face_3dmm_mb05_int8.tflite"}
+REGRESSOR_FILES = {"float32": "face_3dmm_mb05.tflite", "int8": model_pack.INT8_REGRESSOR}
 
 
 @dataclass(frozen=True)
@@ -172,13 +172,15 @@ class HeadPoseEstimator:
         detector = FaceDetector(directory / "face_detector_rfb320.tflite", opts.num_threads,
                                 opts.score_threshold, opts.nms_iou, opts.retry_mirrored)
         regressor_path = directory / REGRESSOR_FILES[opts.precision]
-        if not regressor_path.is_file():  # only the int8 model can be missing here
-            raise ModelError(f"{regressor_path} does not exist: build it with dense-head-pose "
-                             f"models build --precision int8 --calibration VIDEO --dest "
-                             f"{directory}")
+        if opts.precision == "int8":  # not in the manifest: checked against its own hash
+            if not regressor_path.exists():
+                raise ModelError(f"{regressor_path} does not exist: build it with "
+                                 f"dense-head-pose models build --precision int8 "
+                                 f"--calibration VIDEO --dest {directory}")
+            model_pack.require_recorded(regressor_path)
         regressor = Regressor(regressor_path, opts.num_threads)
         model = MorphableModel(directory / "bfm_sparse68.npz", directory / "bfm_dense_mean.npz",
-                               directory / FULL_BFM_NAME)
+                               directory / model_pack.FULL_BFM)
         return cls(detector, regressor, model, opts)
 
     @property

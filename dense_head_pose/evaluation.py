@@ -114,8 +114,9 @@ def _loadmat(path: Path) -> dict[str, Any]:
                               "'dense_head_pose[eval]'") from exc
     try:
         return loadmat(str(path))
-    except (OSError, ValueError, TypeError) as exc:
-        raise EvaluationError(f"{path}: not a readable label file ({exc})") from exc
+    except Exception as exc:  # scipy raises many kinds on junk (MatReadError, IndexError...)
+        raise EvaluationError(f"{path}: not a readable label file "
+                              f"({type(exc).__name__}: {exc})") from None
 
 
 def label_rotation(pitch: float, yaw: float, roll: float) -> np.ndarray:
@@ -170,22 +171,28 @@ def load_aflw2000(directory: str | Path, benchmark_files: str | Path | None = No
         raise EvaluationError(f"{directory} holds no imageNNNNN.jpg with its .mat label")
     extra = Path(benchmark_files) if benchmark_files else directory.parent / BENCHMARK_FILES
     rois = yaws = None
+    index: dict[str, int] = {}
     if (extra / "AFLW2000-3D_crop.list").is_file():
-        order = (extra / "AFLW2000-3D_crop.list").read_text().split()
+        order = _read_text(extra / "AFLW2000-3D_crop.list").split()
         index = {name: i for i, name in enumerate(order)}
-        rois = np.load(extra / "AFLW2000-3D_crop.roi_box.npy")
-        yaws = np.load(extra / "AFLW2000-3D.pose.npy")
+        rois = _load_rows(extra / "AFLW2000-3D_crop.roi_box.npy", len(order), 4)
+        yaws = _load_rows(extra / "AFLW2000-3D.pose.npy", len(order), None)
     elif benchmark_files:
         raise EvaluationError(f"{extra} does not hold 3DDFA's AFLW2000-3D_crop.list")
     samples = []
     for name in names[::stride]:
-        mat = _loadmat(directory / name.replace(".jpg", ".mat"))
+        label = directory / name.replace(".jpg", ".mat")
+        mat = _loadmat(label)
         try:
             points = np.asarray(mat["pt3d_68"], np.float64)[:2].T
             pitch, yaw, roll = (float(v) for v in np.asarray(mat["Pose_Para"]).ravel()[:3])
-        except (KeyError, ValueError, IndexError) as exc:
-            raise EvaluationError(f"{directory / name}: label without pt3d_68 / Pose_Para "
-                                  f"({exc})") from exc
+        except (KeyError, ValueError, IndexError, TypeError) as exc:
+            raise EvaluationError(f"{label}: label without pt3d_68 / Pose_Para "
+                                  f"({exc})") from None
+        if points.shape != (68, 2) or not np.all(np.isfinite(points)) \
+                or not all(math.isfinite(v) for v in (pitch, yaw, roll)):
+            raise EvaluationError(f"{label}: pt3d_68 must hold 68 finite points and Pose_Para "
+                                  f"finite angles (got {points.shape})")
         angles = np.degrees([yaw, pitch, roll])
         if rois is not None and yaws is not None and name in index:
             roi, bin_yaw = rois[index[name]].astype(np.float64), abs(float(yaws[index[name]]))
@@ -194,6 +201,31 @@ def load_aflw2000(directory: str | Path, benchmark_files: str | Path | None = No
         samples.append(Sample(name, directory / name, points, angles,
                               label_rotation(pitch, yaw, roll), bin_yaw, roi))
     return samples
+
+
+def _read_text(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise EvaluationError(f"{path}: cannot read it ({exc})") from None
+
+
+def _load_rows(path: Path, rows: int, columns: int | None) -> np.ndarray:
+    """One of 3DDFA's benchmark arrays: ``rows`` finite rows (of ``columns`` values)."""
+    try:
+        array = np.load(path, allow_pickle=False)
+    except FileNotFoundError:
+        raise EvaluationError(f"{path} is missing: 3DDFA's benchmark folder holds "
+                              "AFLW2000-3D_crop.list with its .npy files") from None
+    except (OSError, ValueError, EOFError) as exc:
+        raise EvaluationError(f"{path}: not a numpy array file ({exc})") from None
+    expected = (rows,) if columns is None else (rows, columns)
+    if array.dtype.kind not in "iuf" or array.shape[:1] != (rows,) or (
+            columns is not None and array.shape != expected) or not np.all(np.isfinite(array)):
+        raise EvaluationError(f"{path} holds {array.shape} {array.dtype} values; expected "
+                              f"{expected} finite numbers, one row per image of "
+                              "AFLW2000-3D_crop.list")
+    return array.reshape(rows, -1) if columns else array.reshape(rows)
 
 
 #: The labels' axes (x right, y up, z towards the camera) from the camera optical frame.
@@ -353,9 +385,8 @@ def table(summaries: Sequence[dict[str, Any]]) -> str:
     return "\n".join(out)
 
 
-def plot(runs: Sequence[Run], path: str | Path) -> None:
-    """Error against |yaw| (NME and geodesic error), one colour per protocol, with the
-    binned means, as a PNG."""
+def require_matplotlib() -> Any:
+    """``matplotlib.pyplot`` (Agg), or :class:`EvaluationError` saying how to install it."""
     try:
         import matplotlib
 
@@ -364,6 +395,13 @@ def plot(runs: Sequence[Run], path: str | Path) -> None:
     except ImportError as exc:
         raise EvaluationError("--plot needs matplotlib: pip install "
                               "'dense_head_pose[eval]'") from exc
+    return plt
+
+
+def plot(runs: Sequence[Run], path: str | Path) -> None:
+    """Error against |yaw| (NME and geodesic error), one colour per protocol, with the
+    binned means; :class:`EvaluationError` if the file cannot be written."""
+    plt = require_matplotlib()
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), dpi=110)
     edges = np.arange(0, 95, 5)
     for run, colour in zip(runs, ("tab:blue", "tab:orange", "tab:green")):
@@ -390,8 +428,12 @@ def plot(runs: Sequence[Run], path: str | Path) -> None:
         ax.legend(loc="upper left", fontsize=8)
     fig.suptitle("AFLW2000-3D")
     fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
+    try:
+        fig.savefig(path)
+    except (OSError, ValueError) as exc:
+        raise EvaluationError(f"cannot write the plot {path}: {exc}") from None
+    finally:
+        plt.close(fig)
 
 
 def to_json(summaries: Sequence[dict[str, Any]], options: Any) -> dict[str, Any]:

@@ -8,9 +8,23 @@ for reproducible runs. The live node and the bag processor name faces the same w
 from __future__ import annotations
 
 import random
+import re
 import string
 import threading
 from collections import deque
+
+#: A prefix of face ids: a part of topic names (``/humans/faces/<id>``) and TF frames.
+ID_PREFIX = re.compile(r"([A-Za-z][A-Za-z0-9_]{0,31})?")
+
+
+def id_prefix_problem(value: object) -> str | None:
+    """What is wrong with ``value`` as a face id prefix, or None."""
+    if isinstance(value, str) and ID_PREFIX.fullmatch(value):
+        return None
+    text = repr(value)
+    text = text if len(text) <= 60 else f"{text[:60]}... ({len(text)} characters)"
+    return ("must be a letter, then letters, digits and '_' (at most 32: a part of topic "
+            f"and frame names), got {text}")
 
 
 class FaceIds:

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import stat
+import struct
 import warnings
 
 import cv2
@@ -77,17 +79,52 @@ def declared_size(data: bytes | memoryview | np.ndarray) -> tuple[int, int]:
     A few hundred bytes of PNG can declare 30000 x 30000 pixels (a decompression bomb):
     the size is checked against :data:`MAX_PIXELS` before a single pixel is decoded. Raises
     :class:`ImageError` for data whose format is not recognised."""
+    raw = memoryview(data).cast("B")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", PILImage.DecompressionBombWarning)
-            with PILImage.open(io.BytesIO(memoryview(data).cast("B"))) as header:
+            with PILImage.open(io.BytesIO(raw)) as header:
                 return int(header.size[0]), int(header.size[1])
     except PILImage.DecompressionBombError as exc:
         raise ImageError(f"compressed image declares a size that exceeds {MAX_PIXELS} "
                          f"pixels ({exc})") from exc
     except (OSError, ValueError, SyntaxError) as exc:  # PIL.UnidentifiedImageError is OSError
+        size = _other_header_size(raw)
+        if size is not None:
+            return size
+        reason = "" if "cannot identify" in str(exc) else f": {exc}"
         raise ImageError("compressed image of an unrecognised or corrupt format (JPEG, PNG, "
-                         f"BMP, TIFF, WebP, PNM, ... are read): {exc}") from exc
+                         f"BMP, TIFF, WebP, PNM, Radiance HDR, PFM ... are read){reason}") \
+            from None
+
+
+def _other_header_size(data: memoryview) -> tuple[int, int] | None:
+    """(width, height) from the header of a format OpenCV decodes and Pillow does not
+    identify: floating-point TIFF, Radiance HDR, colour PFM; None if it is none of them."""
+    head = bytes(data[:4096])
+    if head[:4] in (b"II*\0", b"MM\0*"):
+        return _tiff_size(data)
+    if head.startswith((b"#?RADIANCE", b"#?RGBE")):
+        match = re.search(rb"\n\n[-+]Y (\d+) [-+]X (\d+)", head)
+        return (int(match[2]), int(match[1])) if match else None
+    match = re.match(rb"P[Ff]\s+(\d+)\s+(\d+)\s", head)
+    return (int(match[1]), int(match[2])) if match else None
+
+
+def _tiff_size(head: memoryview) -> tuple[int, int] | None:
+    """ImageWidth (256) and ImageLength (257) of a TIFF's first directory."""
+    order = "<" if bytes(head[:2]) == b"II" else ">"
+    try:
+        (offset,) = struct.unpack_from(order + "I", head, 4)
+        (count,) = struct.unpack_from(order + "H", head, offset)
+        tags = {}
+        for i in range(count):
+            tag, kind, _, value = struct.unpack_from(order + "HHI4s", head, offset + 2 + 12 * i)
+            if tag in (256, 257):
+                tags[tag] = struct.unpack_from(order + ("H" if kind == 3 else "I"), value)[0]
+    except struct.error:
+        return None
+    return (int(tags[256]), int(tags[257])) if 256 in tags and 257 in tags else None
 
 
 def decode(data: bytes | bytearray | memoryview | np.ndarray) -> np.ndarray:

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import io
 import json
-import shutil
 import struct
 import tempfile
 import urllib.parse
@@ -95,7 +94,7 @@ def obtain_upstream(work: Path, source_dir: Path | None, base_url: str | None,
             continue
         if source_dir is not None:
             where = str(source_dir / entry.name)
-            if not (source_dir / entry.name).is_file():
+            if not (source_dir / entry.name).exists():
                 raise ModelError(f"{where} does not exist (the upstream file {entry.path} of "
                                  f"{entry.repository})")
         else:
@@ -103,8 +102,8 @@ def obtain_upstream(work: Path, source_dir: Path | None, base_url: str | None,
                                           urllib.parse.quote(entry.name))
                      if base_url else entry.url)
         try:
-            model_pack.write_verified(target, _writer(where, source_dir is not None,
-                                                      entry.bytes, timeout),
+            model_pack.write_verified(target, _writer(where, entry, source_dir is not None,
+                                                      timeout),
                                       entry)  # type: ignore[arg-type]
         except ModelError as exc:
             raise ModelError(f"upstream file {entry.name} from {where}: {exc}") from exc
@@ -113,13 +112,14 @@ def obtain_upstream(work: Path, source_dir: Path | None, base_url: str | None,
     return out
 
 
-def _writer(where: str, is_file: bool, limit: int, timeout: float) -> Callable[[Path], None]:
-    """Fills a temporary file from a local file or a URL."""
+def _writer(where: str, entry: UpstreamFile, is_file: bool, timeout: float
+            ) -> Callable[[Path], None]:
+    """Fills a temporary file from a local file (its size checked first) or a URL."""
     def write(tmp: Path) -> None:
         if is_file:
-            shutil.copyfile(where, tmp)
+            model_pack.copy_checked(Path(where), tmp, entry)
         else:
-            model_pack.download(where, tmp, limit, timeout)
+            model_pack.download(where, tmp, entry.bytes, timeout)
     return write
 
 
@@ -270,7 +270,7 @@ def build_int8(dest: Path, calibration: list[str], log: Callable[[str], None] = 
     crops = calibration_crops(estimator, calibration_frames(calibration))
     data = quantize(dest / "face_3dmm_mb05.tflite", crops, log)
     target = dest / INT8_NAME
-    model_pack.write_verified(target, lambda tmp: tmp.write_bytes(data))
+    model_pack.write_with_hash(target, lambda tmp: tmp.write_bytes(data))
     log(f"built    {target} (int8, calibrated on {len(crops)} crops)")
     return target
 

@@ -14,6 +14,7 @@ import http.client
 import json
 import os
 import shutil
+import stat
 import sys
 import tempfile
 import urllib.parse
@@ -31,6 +32,18 @@ MANIFEST_NAME = "manifest.json"
 FETCH_HINT = "dense-head-pose models build"
 _CHUNK = 1 << 20
 DOWNLOAD_TIMEOUT_S = 60.0
+INT8_REGRESSOR = "face_3dmm_mb05_int8.tflite"
+FULL_BFM = "bfm_dense_full.npz"
+#: Files a pack may hold beyond the manifest, each made here (so not pinned: the int8 model
+#: depends on its calibration images, the full BFM is the user's) with the command that
+#: makes it. Each has its SHA-256 recorded beside it (``NAME.sha256``) when it is written,
+#: and is checked against it at load and by ``models check``.
+LOCAL_FILES = {
+    INT8_REGRESSOR: "dense-head-pose models build --precision int8 --calibration "
+                    "VIDEOS_OR_IMAGES",
+    FULL_BFM: "dense-head-pose models import-bfm bfm_noneck_v3.pkl",
+}
+HASH_SUFFIX = ".sha256"
 
 
 @dataclass(frozen=True)
@@ -111,10 +124,27 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+def _not_a_file(path: Path) -> str | None:
+    """What ``path`` is when it is not a regular file ("missing", "a directory", ...);
+    None for a regular file (a symlink to one included)."""
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        return "missing" if not path.is_symlink() else "a broken symlink"
+    except OSError as exc:
+        return f"unreadable ({exc.strerror})"
+    if stat.S_ISREG(mode):
+        return None
+    kind = ("a directory" if stat.S_ISDIR(mode) else "a FIFO" if stat.S_ISFIFO(mode)
+            else "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else "a socket")
+    return f"not a regular file ({kind})"
+
+
 def check_file(path: Path, entry: ModelFile) -> str | None:
     """Return ``None`` when ``path`` matches the manifest entry, else what is wrong with it."""
-    if not path.is_file():
-        return "missing"
+    problem = _not_a_file(path)
+    if problem:
+        return problem
     size = path.stat().st_size
     if size != entry.bytes:
         return f"size {size} bytes, expected {entry.bytes} (truncated or wrong file)"
@@ -127,10 +157,72 @@ def check_file(path: Path, entry: ModelFile) -> str | None:
     return None
 
 
-def verify(directory: Path, entries: Iterable[ModelFile] | None = None) -> dict[str, str | None]:
-    """Check every manifest file in ``directory``; map file name to problem or ``None``."""
+def recorded_hash_problem(path: Path) -> str | None:
+    """What is wrong with a :data:`LOCAL_FILES` file against the SHA-256 recorded beside it
+    when it was written; None if it matches."""
+    problem = _not_a_file(path)
+    if problem:
+        return problem
+    record = path.with_name(path.name + HASH_SUFFIX)
+    try:
+        recorded = record.read_text(encoding="ascii").split()[0].lower()
+        actual = _sha256(path)
+    except (OSError, IndexError, UnicodeDecodeError) as exc:
+        return f"its recorded hash {record.name} is missing or unreadable ({exc})"
+    if actual != recorded:
+        return (f"changed since it was written (SHA-256 {actual[:12]}..., recorded "
+                f"{recorded[:12]}...)")
+    return None
+
+
+def require_recorded(path: Path) -> None:
+    """:class:`ModelError`, with the command that makes the file again, unless ``path`` (a
+    :data:`LOCAL_FILES` file) matches its recorded SHA-256."""
+    problem = recorded_hash_problem(path)
+    if problem:
+        remake = LOCAL_FILES.get(path.name, FETCH_HINT)
+        raise ModelError(f"{path}: {problem}; make it again: {remake} --dest {path.parent}"
+                         if path.name == INT8_REGRESSOR else
+                         f"{path}: {problem}; make it again: {remake} --models {path.parent}")
+
+
+def write_with_hash(target: Path, produce: Callable[[Path], None]) -> None:
+    """Write a :data:`LOCAL_FILES` file as :func:`write_verified` does, its SHA-256
+    recorded beside it first: an interrupted write leaves the old file (or none) and a
+    record that does not match it, which the load refuses with the command that repairs
+    it, never a file that passes for what it is not."""
+    try:
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".partial",
+                                        dir=target.parent)
+    except OSError as exc:
+        raise ModelError(f"cannot write into {target.parent}: {exc.strerror or exc}") from exc
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        produce(tmp)
+        digest = _sha256(tmp)
+        write_verified(target.with_name(target.name + HASH_SUFFIX),
+                       lambda out: out.write_text(f"{digest}  {target.name}\n",
+                                                  encoding="ascii"))
+        tmp.chmod(_file_mode())
+        os.replace(tmp, target)
+    except OSError as exc:  # a full disk, a read-only or vanished directory
+        raise ModelError(f"cannot write {target}: {exc.strerror or exc}") from exc
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def verify(directory: Path, entries: Iterable[ModelFile] | None = None,
+           local: bool = True) -> dict[str, str | None]:
+    """Check every manifest file in ``directory``, and (``local``) each :data:`LOCAL_FILES`
+    file that is there (or whose hash record is); map file name to problem or ``None``."""
     entries = list(entries) if entries is not None else load_manifest()
-    return {e.name: check_file(directory / e.name, e) for e in entries}
+    out = {e.name: check_file(directory / e.name, e) for e in entries}
+    for name in LOCAL_FILES if local else ():
+        path = directory / name
+        if path.exists() or path.is_symlink() or path.with_name(name + HASH_SUFFIX).exists():
+            out[name] = recorded_hash_problem(path)
+    return out
 
 
 def locate(explicit: str | os.PathLike[str] | None = None) -> Path:
@@ -148,7 +240,8 @@ def locate(explicit: str | os.PathLike[str] | None = None) -> Path:
             raise ModelError(f"{directory} is not a directory (the model pack is a directory "
                              f"of files); point --models / ${ENV_VAR} at one")
         if any((directory / e.name).exists() for e in entries):
-            problems = {k: v for k, v in verify(directory, entries).items() if v}
+            # the optional files are checked when they are loaded (and by models check)
+            problems = {k: v for k, v in verify(directory, entries, local=False).items() if v}
             if problems:
                 detail = "; ".join(f"{directory / k}: {v}" for k, v in problems.items())
                 raise ModelError(f"model pack in {directory} is incomplete: {detail}. "
@@ -160,14 +253,37 @@ def locate(explicit: str | os.PathLike[str] | None = None) -> Path:
 
 
 def default_fetch_dest() -> Path:
-    """Where ``models build``/``fetch`` write without ``--dest``: env var, source tree, else
-    user dir."""
+    """Where ``models build``/``fetch`` write without ``--dest``, by the rule :func:`locate`
+    reads by: ``$DENSE_HEAD_POSE_MODELS``, else the first directory of the search path that
+    holds a pack (so a build repairs the very pack the commands load), else the source
+    checkout's ``models/`` when writable, else the per-user data directory."""
     if os.environ.get(ENV_VAR):
         return Path(os.environ[ENV_VAR])
+    names = [e.name for e in load_manifest()]
+    for directory in search_path():
+        if directory.is_dir() and any((directory / n).exists() for n in names):
+            return directory
     repo_models = _package_dir().parent / "models"
     if (repo_models / MANIFEST_NAME).is_file() and os.access(repo_models, os.W_OK):
         return repo_models
     return user_data_dir()
+
+
+def describe(directory: Path) -> str:
+    """Which place of the search path ``directory`` is, for the commands' messages."""
+    def same(a: Path, b: Path) -> bool:
+        return os.path.realpath(a) == os.path.realpath(b)
+
+    directory = Path(directory)
+    if os.environ.get(ENV_VAR) and same(Path(os.environ[ENV_VAR]), directory):
+        return f"${ENV_VAR}"
+    if any(same(d, directory) for d in _share_dirs()):
+        return "the installed package's share directory"
+    if same(directory, _package_dir().parent / "models"):
+        return "the source checkout"
+    if same(directory, user_data_dir()):
+        return "the per-user data directory"
+    return "given"
 
 
 class Pinned(Protocol):
@@ -178,10 +294,16 @@ class Pinned(Protocol):
     sha256: str
 
 
-def _copy_from_dir(source: Path, name: str, out: Path) -> None:
-    src = source / name
-    if not src.is_file():
-        raise ModelError(f"{src} does not exist")
+def copy_checked(src: Path, out: Path, entry: Pinned) -> None:
+    """Copy ``src`` to ``out`` after checking that it is a regular file of the pinned size
+    (a wrong file is refused before any byte is copied, however large it is)."""
+    problem = _not_a_file(src)
+    if problem:
+        raise ModelError(f"{src}: {'does not exist' if problem == 'missing' else problem}")
+    size = src.stat().st_size
+    if size != entry.bytes:
+        raise ModelError(f"{src} is {size} bytes, expected {entry.bytes} (truncated or wrong "
+                         "file)")
     shutil.copyfile(src, out)
 
 
@@ -262,8 +384,8 @@ def fetch(
             written.append(target)
             continue
         if source_dir is not None:
-            write_verified(target, lambda tmp, e=entry: _copy_from_dir(source_dir, e.name, tmp),
-                           entry)
+            write_verified(target, lambda tmp, e=entry: copy_checked(source_dir / e.name, tmp,
+                                                                     e), entry)
         else:
             assert base_url is not None
             url = urllib.parse.urljoin(base_url.rstrip("/") + "/", urllib.parse.quote(entry.name))

@@ -6,20 +6,18 @@ The pack's dense model is only the mean face (no dense bases). Its vertices are 
 spline (polyharmonic kernel ``phi(r) = r`` plus an affine part). The spline is linear in the
 displacements, so it reduces to one ``38365 x 68`` matrix computed once at load: per face the
 dense reconstruction is one product (:class:`~dense_head_pose.dense_product.DenseProduct`).
-If the full 3DDFA_V2 model was imported (``dense-head-pose models import-bfm``), its exact
-dense bases are used instead, through the same product.
+If the full 3DDFA_V2 model was imported (``dense-head-pose models import-bfm``,
+:mod:`dense_head_pose.bfm_import`), its exact dense bases are used instead, through the same
+product.
 
 Model space: micrometres, x towards the subject's left, y up, z out of the face.
 """
 
 from __future__ import annotations
 
-import hashlib
-import pickle
 import zipfile
 from collections.abc import Sequence
 from pathlib import Path
-from typing import ClassVar
 
 import numpy as np
 
@@ -30,9 +28,6 @@ N_SHAPE = 40
 N_EXP = 10
 N_LANDMARKS = 68
 SELLION = 27  #: landmark index of the top of the nose bridge (the REP-155 face frame origin)
-FULL_BFM_NAME = "bfm_dense_full.npz"
-FULL_BFM_HASH_NAME = "bfm_dense_full.npz.sha256"  #: written by import, checked at load
-MAX_PICKLE_BYTES = 1 << 30  #: a full BFM pickle is tens of MB
 _TPS_REGULARISATION = 1e-6  # relative to the mean kernel value, for conditioning only
 
 
@@ -158,125 +153,41 @@ class MorphableModel:
         return self.project(self.landmarks_model(params), camera)
 
 
-def _file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+def check_full_bfm(arrays: dict[str, np.ndarray], path: Path | str, fix: str) -> None:
+    """:class:`ModelError` (naming ``path`` and ``fix``) unless the full BFM's arrays agree
+    with each other: ``u`` (N, 3) and both bases 3N rows of 40 and 10 finite values, the
+    triangles and the 68 keypoints vertex indices in [0, N). The import checks what it is
+    about to write with it, the load what it reads: a pack the import wrote always loads."""
+    u = arrays["u"]
+    if u.ndim != 2 or u.shape[1] != 3 or len(u) == 0:
+        raise ModelError(f"{path}: 'u' has shape {u.shape}, expected (N, 3); {fix}")
+    n = len(u)
+    for key, columns in (("w_shp", N_SHAPE), ("w_exp", N_EXP)):
+        if arrays[key].shape != (3 * n, columns):
+            raise ModelError(f"{path}: {key!r} has shape {arrays[key].shape}, expected "
+                             f"({3 * n}, {columns}); {fix}")
+    for key in ("u", "w_shp", "w_exp"):
+        if arrays[key].dtype.kind != "f" or not np.all(np.isfinite(arrays[key])):
+            raise ModelError(f"{path}: {key!r} must hold finite numbers; {fix}")
+    for key, shape in (("triangles", (None, 3)), ("keypoints", (N_LANDMARKS,))):
+        values = arrays[key]
+        if values.ndim != len(shape) or any(s is not None and s != g
+                                            for s, g in zip(shape, values.shape)):
+            raise ModelError(f"{path}: {key!r} has shape {values.shape}; {fix}")
+        if values.dtype.kind not in "iu" or values.size == 0 or values.min() < 0 \
+                or values.max() >= n:
+            raise ModelError(f"{path}: {key!r} must be vertex indices in [0, {n}); {fix}")
 
 
 def _load_full_bfm(path: Path) -> dict[str, np.ndarray]:
     """The imported full BFM, checked like the fetched pack: the hash recorded when it was
-    imported, array shapes that agree with each other, indices within range."""
-    fix = "re-import it: dense-head-pose models import-bfm bfm_noneck_v3.pkl"
-    hash_path = path.with_name(FULL_BFM_HASH_NAME)
-    try:
-        recorded = hash_path.read_text(encoding="ascii").split()[0]
-        actual = _file_sha256(path)
-    except (OSError, IndexError, UnicodeDecodeError) as exc:
-        raise ModelError(f"{path}: its recorded hash {hash_path} is missing or unreadable "
-                         f"({exc}); {fix}") from exc
-    if actual != recorded:
-        raise ModelError(f"{path} changed since it was imported (SHA-256 {actual[:12]}..., "
-                         f"recorded {recorded[:12]}...); {fix}")
+    imported (:func:`~dense_head_pose.model_pack.require_recorded`), then its arrays
+    (:func:`check_full_bfm`)."""
+    from .model_pack import LOCAL_FILES, require_recorded
+
+    require_recorded(path)
+    fix = f"re-import it: {LOCAL_FILES[path.name]}"
     full = _load_npz(path, {"u": (None, 3), "w_shp": (None, N_SHAPE), "w_exp": (None, N_EXP),
                             "triangles": (None, 3), "keypoints": (N_LANDMARKS,)})
-    n = len(full["u"])
-    for key in ("w_shp", "w_exp"):
-        if full[key].shape[0] != 3 * n:
-            raise ModelError(f"{path}: {key!r} has {full[key].shape[0]} rows for {n} vertices "
-                             f"(expected {3 * n}); {fix}")
-    for key in ("triangles", "keypoints"):
-        values = full[key]
-        if values.dtype.kind not in "iu" or values.size == 0 or values.min() < 0 \
-                or values.max() >= n:
-            raise ModelError(f"{path}: {key!r} must be vertex indices in [0, {n}); {fix}")
+    check_full_bfm(full, path, fix)
     return full
-
-
-class _NumpyOnlyUnpickler(pickle.Unpickler):
-    """Unpickler that admits numpy arrays, dtypes and plain containers, nothing callable else.
-
-    A pickle can run arbitrary code when loaded; restricting the globals it may reference
-    keeps a malicious file from doing more than failing to load.
-    """
-
-    _ALLOWED: ClassVar[frozenset[tuple[str, str]]] = frozenset({
-        ("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
-        ("numpy.core.multiarray", "scalar"), ("numpy._core.multiarray", "scalar"),
-        ("numpy", "ndarray"), ("numpy", "dtype"), ("_codecs", "encode"),
-    })
-
-    def find_class(self, module: str, name: str) -> object:
-        if (module, name) in self._ALLOWED:
-            return super().find_class(module, name)
-        raise pickle.UnpicklingError(f"refusing pickled global {module}.{name}")
-
-
-def import_full_bfm(pkl_path: Path, dest_dir: Path, dense_path: Path) -> Path:
-    """Convert 3DDFA_V2's ``bfm_noneck_v3.pkl`` to ``bfm_dense_full.npz`` in ``dest_dir``.
-
-    Expected keys: ``u`` (3N or 3Nx1), ``w_shp`` (3N x >=40), ``w_exp`` (3N x >=10), ``tri``
-    (Mx3 or 3xM) and ``keypoints`` (204 indices into the flattened xyz vector). When the
-    vertex count matches the pack's dense mesh, the pack's triangles (3DDFA_V2's rebuilt
-    ``tri.pkl``) are kept, as 3DDFA_V2 itself does for this model.
-    """
-    try:
-        size = pkl_path.stat().st_size
-        if not pkl_path.is_file() or size > MAX_PICKLE_BYTES:
-            raise ModelError(f"{pkl_path}: not a regular file of at most {MAX_PICKLE_BYTES} "
-                             "bytes")
-        with pkl_path.open("rb") as fh:
-            data = _NumpyOnlyUnpickler(fh, encoding="latin1").load()
-    except (OSError, pickle.UnpicklingError, EOFError, ValueError, AttributeError,
-            TypeError, MemoryError, RecursionError) as exc:
-        raise ModelError(f"{pkl_path}: cannot read as a BFM pickle ({exc!r})") from exc
-    if not isinstance(data, dict):
-        raise ModelError(f"{pkl_path}: expected a dict of arrays, got {type(data).__name__}")
-    missing = {"u", "w_shp", "w_exp", "tri", "keypoints"} - set(data)
-    if missing:
-        raise ModelError(f"{pkl_path}: missing keys {sorted(missing)}")
-    # numpy arrays only: nested lists that share their items (a few hundred bytes of pickle)
-    # would expand into billions of elements in np.asarray
-    for key in ("u", "w_shp", "w_exp", "tri", "keypoints"):
-        if not isinstance(data[key], np.ndarray) or data[key].dtype.kind not in "iuf":
-            raise ModelError(f"{pkl_path}: {key!r} is a {type(data[key]).__name__}, expected a "
-                             "numeric numpy array")
-    u = np.asarray(data["u"], np.float32).reshape(-1)
-    if u.size % 3:
-        raise ModelError(f"{pkl_path}: 'u' has {u.size} values, not a multiple of 3")
-    n = u.size // 3
-    w_shp = np.asarray(data["w_shp"], np.float32)
-    w_exp = np.asarray(data["w_exp"], np.float32)
-    if w_shp.shape[0] != 3 * n or w_shp.shape[1] < N_SHAPE:
-        raise ModelError(f"{pkl_path}: 'w_shp' has shape {w_shp.shape}, expected ({3 * n}, >=40)")
-    if w_exp.shape[0] != 3 * n or w_exp.shape[1] < N_EXP:
-        raise ModelError(f"{pkl_path}: 'w_exp' has shape {w_exp.shape}, expected ({3 * n}, >=10)")
-    flat_kp = np.asarray(data["keypoints"]).reshape(-1).astype(np.int64)
-    xyz = flat_kp.reshape(-1, 3) if flat_kp.size == 3 * N_LANDMARKS else None
-    if xyz is None or np.any(xyz[:, 0] % 3) or np.any(xyz - xyz[:, :1] != np.arange(3)):
-        raise ModelError(f"{pkl_path}: 'keypoints' must be 204 xyz indices of 68 vertices")
-    keypoints = flat_kp[0::3] // 3
-    if keypoints.max() >= n:
-        raise ModelError(f"{pkl_path}: keypoint index out of range")
-    tri = np.asarray(data["tri"]).astype(np.int64)
-    if tri.ndim != 2 or 3 not in tri.shape:
-        raise ModelError(f"{pkl_path}: 'tri' has shape {tri.shape}, expected (M, 3) or (3, M)")
-    tri = tri if tri.shape[1] == 3 else tri.T
-    with np.load(dense_path, allow_pickle=False) as pack:
-        if len(pack["vertices"]) == n:
-            tri = pack["triangles"].astype(np.int64)
-    if tri.min() < 0 or tri.max() >= n:
-        raise ModelError(f"{pkl_path}: triangle index out of range")
-    values = [u, w_shp, w_exp]
-    if not all(np.all(np.isfinite(a)) for a in values):
-        raise ModelError(f"{pkl_path}: non-finite values in the bases")
-    out = dest_dir / FULL_BFM_NAME
-    tmp = dest_dir / (FULL_BFM_NAME + ".partial.npz")
-    np.savez(tmp, u=u.reshape(n, 3), w_shp=w_shp[:, :N_SHAPE], w_exp=w_exp[:, :N_EXP],
-             triangles=tri.astype(np.int32), keypoints=keypoints.astype(np.int32))
-    (dest_dir / FULL_BFM_HASH_NAME).write_text(f"{_file_sha256(tmp)}  {FULL_BFM_NAME}\n",
-                                               encoding="ascii")
-    tmp.replace(out)
-    return out

@@ -19,7 +19,10 @@ needed only to build the model, never to run it.
 
 from __future__ import annotations
 
+import contextlib
 import math
+import os
+import sys
 import warnings
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
@@ -28,8 +31,9 @@ import cv2
 import numpy as np
 
 from .errors import ModelError
+from .model_pack import INT8_REGRESSOR
 
-INT8_NAME = "face_3dmm_mb05_int8.tflite"
+INT8_NAME = INT8_REGRESSOR
 #: Layers (by output tensor name) made int8: all convolutions but the stride-2 block
 #: ``dw5_6`` (8x8 -> 4x4) and the depthwise half of the last block. Measured on AFLW2000-3D
 #: (every 2nd image, own detector, defaults; float: NME 3.73 %, MAE 3.83 deg), inference time
@@ -99,6 +103,32 @@ def _jittered(frame: np.ndarray, roi: np.ndarray, rng: np.random.Generator) -> n
     return cv2.convertScaleAbs(out, alpha=float(gain), beta=float(bias))
 
 
+@contextlib.contextmanager
+def _progress_bars_as_tqdm_says() -> Iterator[None]:
+    """ai-edge-quantizer forces its calibration bar on (thousands of steps, a line each in
+    a log): show it only where tqdm would, on a terminal and without ``TQDM_DISABLE``."""
+    try:
+        from ai_edge_quantizer.utils import progress_utils
+    except ImportError:
+        yield
+        return
+    original = progress_utils.ProgressBar
+    show = sys.stderr is not None and sys.stderr.isatty() and \
+        os.environ.get("TQDM_DISABLE", "").lower() not in ("1", "true", "yes")
+
+    class Bar(original):  # type: ignore[misc, valid-type]
+        def __init__(self, total_steps: int, description: str = "",
+                     disappear_on_finish: bool = False, enable: bool | None = None) -> None:
+            super().__init__(total_steps, description, disappear_on_finish,
+                             enable=show and enable is not False)
+
+    progress_utils.ProgressBar = Bar
+    try:
+        yield
+    finally:
+        progress_utils.ProgressBar = original
+
+
 def quantize(float_model: Path, crops: list[np.ndarray],
              log: Callable[[str], None] = print) -> bytes:
     """The int8 model of ``float_model`` calibrated on ``crops`` (see module)."""
@@ -116,8 +146,8 @@ def quantize(float_model: Path, crops: list[np.ndarray],
     qt = quantizer.Quantizer(str(float_model))
     qt.load_quantization_recipe(manager.get_quantization_recipe())
     log(f"calibrating on {len(crops)} crops")
-    with warnings.catch_warnings():  # its interpreter keeps every tensor, and says so
-        warnings.simplefilter("ignore", UserWarning)
+    with warnings.catch_warnings(), _progress_bars_as_tqdm_says():
+        warnings.simplefilter("ignore", UserWarning)  # its interpreter keeps every tensor
         calibration = qt.calibrate({"serving_default": [{"input_bgr": c} for c in crops]},
                                    num_threads=1)
         result = qt.quantize(calibration, enable_progress_report=False)

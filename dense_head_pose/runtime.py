@@ -108,10 +108,17 @@ class TFLiteModel:
         self.path = path
 
     def run(self, tensor: np.ndarray) -> list[np.ndarray]:
-        """Run the model on ``tensor`` (float32, the input shape) and return its outputs."""
-        self._interp.set_tensor(self._input_index, tensor)
-        self._interp.invoke()
-        return [self._interp.get_tensor(i) for i in self._output_indices]
+        """Run the model on ``tensor`` (float32, the input shape) and return its outputs;
+        :class:`ModelError` (one bounded line) if the interpreter fails."""
+        try:
+            self._interp.set_tensor(self._input_index, tensor)
+            self._interp.invoke()
+            return [self._interp.get_tensor(i) for i in self._output_indices]
+        except (RuntimeError, ValueError) as exc:
+            # LiteRT appends to one error text on every failed invoke: keep its first line
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+            raise ModelError(f"{self.path} failed to run ({first}); rebuild it with: "
+                             "dense-head-pose models build") from None
 
 
 def limit_native_threads(count: int) -> None:

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -43,20 +43,43 @@ OUTER_EYES = (36, 45)
 
 @dataclass
 class Clip:
-    """Frames, their timestamps, and the 2x3 image transform applied to each."""
+    """A synthetic clip: an image moved by a 2x3 transform per frame, with noise. Frames
+    are made as they are iterated (:meth:`frames`), one at a time, never held: a clip of
+    large frames costs one frame of memory, not all of them."""
 
-    frames: list[np.ndarray]
+    image: np.ndarray
     times: list[float]
     transforms: list[np.ndarray]
     angles_deg: list[float]
     """In-plane rotation applied (counter-clockwise as displayed)."""
+    seed: int
+
+    def frames(self) -> Iterator[np.ndarray]:
+        """The noisy frames, in order (the same ones on every call)."""
+        rng = np.random.default_rng(self.seed + 1000)
+        h, w = self.image.shape[:2]
+        for m in self.transforms:
+            moved = cv2.warpAffine(self.image, m, (w, h), flags=cv2.INTER_LINEAR,
+                                   borderMode=cv2.BORDER_REPLICATE)
+            yield _noisy(moved, rng)
+
+    def timed(self) -> Iterator[tuple[float, np.ndarray]]:
+        """``(seconds, frame)`` pairs."""
+        yield from zip(self.times, self.frames())
 
 
 def _noisy(image: np.ndarray, rng: np.random.Generator, quality: int = 85,
            sigma: float = 4.0) -> np.ndarray:
-    noisy = image.astype(np.float32) + rng.normal(0.0, sigma, image.shape).astype(np.float32)
-    ok, jpeg = cv2.imencode(".jpg", np.clip(noisy, 0, 255).astype(np.uint8),
-                            [cv2.IMWRITE_JPEG_QUALITY, quality])
+    """Gaussian noise, then a JPEG round trip; in bands of rows, so a large frame never
+    has a floating-point copy of itself in memory."""
+    out = np.empty_like(image)
+    band = max(1, (1 << 20) // max(1, image[0].size))
+    for y in range(0, len(image), band):
+        part = image[y:y + band].astype(np.float32)
+        part += rng.standard_normal(part.shape, dtype=np.float32) * sigma
+        np.clip(part, 0, 255, out=part)
+        out[y:y + band] = part
+    ok, jpeg = cv2.imencode(".jpg", out, [cv2.IMWRITE_JPEG_QUALITY, quality])
     assert ok
     return cv2.imdecode(jpeg, cv2.IMREAD_COLOR)
 
@@ -64,34 +87,26 @@ def _noisy(image: np.ndarray, rng: np.random.Generator, quality: int = 85,
 def still_clip(image: np.ndarray, n: int = 90, seed: int = 0) -> Clip:
     """The still-head clip (see module)."""
     rng = np.random.default_rng(seed)
-    h, w = image.shape[:2]
-    frames, transforms = [], []
+    transforms = []
     for _ in range(n):
         dx, dy = rng.uniform(-0.7, 0.7, 2) / math.sqrt(2.0)  # |shift| <= 0.7 px
-        m = np.array([[1.0, 0.0, dx], [0.0, 1.0, dy]])
-        shifted = cv2.warpAffine(image, m, (w, h), flags=cv2.INTER_LINEAR,
-                                 borderMode=cv2.BORDER_REPLICATE)
-        frames.append(_noisy(shifted, rng))
-        transforms.append(m)
-    return Clip(frames, [i / FPS for i in range(n)], transforms, [0.0] * n)
+        transforms.append(np.array([[1.0, 0.0, dx], [0.0, 1.0, dy]]))
+    return Clip(image, [i / FPS for i in range(n)], transforms, [0.0] * n, seed)
 
 
 def moving_clip(image: np.ndarray, n: int = 120, seed: int = 1, amplitude_deg: float = 20.0,
                 rotation_hz: float = 0.5, sweep: float = 0.10, sweep_hz: float = 0.25) -> Clip:
     """The moving-head clip (see module); the principal point is the image centre."""
-    rng = np.random.default_rng(seed)
     h, w = image.shape[:2]
-    frames, transforms, angles = [], [], []
+    transforms, angles = [], []
     for i in range(n):
         t = i / FPS
         angle = amplitude_deg * math.sin(2 * math.pi * rotation_hz * t)
         m = cv2.getRotationMatrix2D((w / 2.0, h / 2.0), angle, 1.0)
         m[0, 2] += sweep * w * math.sin(2 * math.pi * sweep_hz * t)
-        frames.append(_noisy(cv2.warpAffine(image, m, (w, h), flags=cv2.INTER_LINEAR,
-                                            borderMode=cv2.BORDER_REPLICATE), rng))
         transforms.append(m)
         angles.append(angle)
-    return Clip(frames, [i / FPS for i in range(n)], transforms, angles)
+    return Clip(image, [i / FPS for i in range(n)], transforms, angles, seed)
 
 
 def _follow(results: Sequence[FrameResult], reference: Face, transforms: Sequence[np.ndarray]
@@ -219,15 +234,39 @@ STILL_KEYS = ("yaw_std", "pitch_std", "roll_std", "yaw_step_rms", "translation_m
 MOVING_KEYS = ("rotation_rms_deg", "landmarks_rms_pct", "lag_frames")
 
 
-def at_face_size(estimator: Any, image: np.ndarray, width: int) -> np.ndarray:
-    """``image`` scaled so that its largest face's detector box is ``width`` pixels wide
-    (:class:`ValueError` if it has no face)."""
+#: The largest frame of a clip (an 8K frame is 33 Mpixel): each clip frame is made, noised
+#: and JPEG-coded, and larger ones would cost seconds and gigabytes each.
+MAX_CLIP_PIXELS = 36_000_000
+
+
+def face_size_scale(estimator: Any, image: np.ndarray, width: int) -> float:
+    """The scale that makes ``image``'s largest face ``width`` pixels wide; ValueError if
+    it has no face or the scaled image would be larger than :data:`MAX_CLIP_PIXELS`."""
     faces = estimator(image).faces
     if not faces:
         raise ValueError("no face to scale")
     scale = width / float(faces[0].box[2] - faces[0].box[0])
+    h, w = image.shape[:2]
+    size = (round(w * scale), round(h * scale))
+    if size[0] * size[1] > MAX_CLIP_PIXELS:
+        raise ValueError(f"--face-sizes {width}: the image would be {size[0]}x{size[1]} "
+                         f"({size[0] * size[1] / 1e6:.0f} Mpixel), more than the "
+                         f"{MAX_CLIP_PIXELS / 1e6:.0f} Mpixel a clip frame may have; give a "
+                         "smaller size")
+    return scale
+
+
+def scaled(image: np.ndarray, scale: float) -> np.ndarray:
+    """``image`` resized by ``scale`` (area-averaged down, cubic up)."""
+    h, w = image.shape[:2]
     interpolation = cv2.INTER_AREA if scale < 1 else cv2.INTER_CUBIC
-    return cv2.resize(image, None, fx=scale, fy=scale, interpolation=interpolation)
+    return cv2.resize(image, (round(w * scale), round(h * scale)), interpolation=interpolation)
+
+
+def at_face_size(estimator: Any, image: np.ndarray, width: int) -> np.ndarray:
+    """``image`` scaled so that its largest face's detector box is ``width`` pixels wide
+    (see :func:`face_size_scale`)."""
+    return scaled(image, face_size_scale(estimator, image, width))
 
 
 def evaluate(estimator: Any, tracker_factory: Callable[[], Any],
@@ -237,16 +276,17 @@ def evaluate(estimator: Any, tracker_factory: Callable[[], Any],
     image; one entry per face of the clean image. ``face_sizes``: also each image scaled so
     its largest face is that many pixels wide (a person far from a small camera)."""
     rows = []
-    scaled = [(f"{name} @{width}px", at_face_size(estimator, image, width))
-              for name, image in named_images for width in face_sizes]
-    for name, image in [*named_images, *scaled]:
+    for name, image in _clip_images(estimator, named_images, face_sizes):
         reference = estimator(image).faces
         still, moving = still_clip(image, still_frames), moving_clip(image, moving_frames)
         runs = {}
         for label, clip in (("still", still), ("moving", moving)):
-            runs[("raw", label)] = [estimator(f) for f in clip.frames]
             tracker = tracker_factory()
-            runs[("tracked", label)] = [tracker(f, t) for f, t in zip(clip.frames, clip.times)]
+            raw, tracked = [], []
+            for t, frame in clip.timed():  # one frame in memory at a time
+                raw.append(_light(estimator(frame)))
+                tracked.append(_light(tracker(frame, t)))
+            runs[("raw", label)], runs[("tracked", label)] = raw, tracked
         # the tracker's own estimate of the clean image: its crops follow the landmarks,
         # not the detector box, and the two settle on slightly different fits (0.3-1.7 deg
         # on the test images); that constant offset is reported, not counted as motion error
@@ -262,6 +302,25 @@ def evaluate(estimator: Any, tracker_factory: Callable[[], Any],
                                                 own if mode == "tracked" else face, moving)}
                 for mode in ("raw", "tracked")}})
     return {"faces": rows}
+
+
+def _clip_images(estimator: Any, named_images: Sequence[tuple[str, np.ndarray]],
+                 face_sizes: Sequence[int]) -> Iterator[tuple[str, np.ndarray]]:
+    """The images the clips are made of: each as it is, then at each face size. Every size
+    is checked before the first clip (ValueError); each scaled image is made when its turn
+    comes, so only one is in memory."""
+    scales = [(name, image, width, face_size_scale(estimator, image, width))
+              for name, image in named_images for width in face_sizes]
+    yield from named_images
+    for name, image, width, scale in scales:
+        yield f"{name} @{width}px", scaled(image, scale)
+
+
+def _light(result: FrameResult) -> FrameResult:
+    """A frame's result without what the metrics do not read (the dense vertices)."""
+    for face in result.faces:
+        face._vertices = face._model_vertices = None
+    return result
 
 
 def report_tables(report: dict[str, Any]) -> str:

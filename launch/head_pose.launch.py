@@ -45,10 +45,11 @@ def generate_launch_description() -> LaunchDescription:
         DeclareLaunchArgument("transport", default_value="raw", choices=["raw", "compressed"],
                               description="raw: sensor_msgs/Image on <image>; compressed: "
                                           "sensor_msgs/CompressedImage on <image>/compressed"),
-        DeclareLaunchArgument("image_qos", default_value="sensor_data",
-                              choices=["sensor_data", "reliable"],
-                              description="Image subscription QoS (reliable: no loss from a "
-                                          "reliable publisher on the same machine)"),
+        DeclareLaunchArgument("image_qos", default_value="auto",
+                              choices=["auto", "sensor_data", "reliable"],
+                              description="Image subscription QoS: auto (reliable when the "
+                                          "publishers are, else best effort), sensor_data, "
+                                          "reliable"),
         DeclareLaunchArgument("namespace", default_value="",
                               description="Namespace of the face topics"),
         DeclareLaunchArgument("hri", default_value="auto", choices=["auto", "on", "off"],

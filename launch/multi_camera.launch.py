@@ -64,9 +64,11 @@ def generate_launch_description() -> LaunchDescription:
         DeclareLaunchArgument("transport", default_value="raw", choices=["raw", "compressed"],
                               description="raw: sensor_msgs/Image; compressed: "
                                           "CompressedImage on <image>/compressed"),
-        DeclareLaunchArgument("image_qos", default_value="sensor_data",
-                              choices=["sensor_data", "reliable"],
-                              description="Image subscription QoS of every node"),
+        DeclareLaunchArgument("image_qos", default_value="auto",
+                              choices=["auto", "sensor_data", "reliable"],
+                              description="Image subscription QoS of every node: auto "
+                                          "(reliable when the publishers are), sensor_data, "
+                                          "reliable"),
         DeclareLaunchArgument("hri", default_value="auto", choices=["auto", "on", "off"],
                               description="ROS4HRI face topics and the merged "
                                           "/humans/faces/tracked; auto: on when hri_msgs is "

@@ -137,7 +137,11 @@ build_models() {
 
 build_int8_model() {
     # the int8 regressor, calibrated on the test video and stills (the tests compare it)
-    [ -f "$REPO/models/face_3dmm_mb05_int8.tflite" ] && return
+    # (built before, with the SHA-256 recorded beside it that the load checks)
+    [ -f "$REPO/models/face_3dmm_mb05_int8.tflite.sha256" ] && \
+        python -c 'import sys; from pathlib import Path; from dense_head_pose import model_pack
+sys.exit(model_pack.recorded_hash_problem(Path(sys.argv[1])) is not None)' \
+        "$REPO/models/face_3dmm_mb05_int8.tflite" && return
     log "building the int8 regressor (calibrated on $SHARED/testdata)"
     # (TQDM_DISABLE: ai-edge-quantizer's calibration progress bar)
     TQDM_DISABLE=1 dense-head-pose models build --from "$SHARED/upstream" \

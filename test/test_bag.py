@@ -7,10 +7,8 @@ from __future__ import annotations
 
 import csv
 import os
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import cv2
@@ -277,32 +275,7 @@ def test_several_bags_in_parallel_jobs(tmp_path, small, capsys) -> None:
         assert len(_poses(out / f"rec{i}")) == 10
         assert len(list(csv.DictReader((tables / f"rec{i}.csv").open()))) == 10
     printed = capsys.readouterr().out.strip().splitlines()
-    assert len(printed) == 3 and all('"frames_processed": 10' in line for line in printed)
-
-
-@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
-def test_an_interrupted_run_leaves_a_valid_shorter_bag(tmp_path, video_frames, sig) -> None:
-    """Ctrl-C or SIGTERM in the middle: exit 130/143, and the output bag and CSV hold every
-    frame processed so far, readable, the bag with its metadata."""
-    recording = write_camera_bag(tmp_path / "rec", video_frames * 6)  # 1280x720, 330 frames
-    out, table = tmp_path / "out", tmp_path / "poses.csv"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "dense_head_pose", "bag", str(recording), "--out", str(out),
-         "--csv", str(table), "--models", str(PACK)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    end = time.monotonic() + 60
-    while not (table.exists() and table.stat().st_size > 20_000):
-        assert proc.poll() is None and time.monotonic() < end, proc.stderr.read()
-        time.sleep(0.05)
-    proc.send_signal(sig)
-    assert proc.wait(timeout=30) == 128 + sig
-    err = proc.stderr.read()
-    assert "interrupted" in err and "Traceback" not in err, err
-    poses = _poses(out)
-    rows = list(csv.DictReader(table.open()))
-    assert 20 < len(poses) < 330
-    assert len(rows) >= len(poses) - 1  # the CSV row of a frame is written with it
-    assert (out / "metadata.yaml").exists()
+    assert len(printed) == 3 and all('"frames_processed":10,' in line for line in printed)
 
 
 def test_bag_needs_no_ros(tmp_path) -> None:

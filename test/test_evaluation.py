@@ -108,3 +108,72 @@ def test_a_folder_that_is_not_the_data_set_is_one_clear_error(tmp_path) -> None:
     assert result.returncode == 2
     assert "holds no imageNNNNN.jpg with its .mat label" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def _small_copy(tmp_path: Path, names=("image00002", "image00004")) -> Path:
+    folder = tmp_path / "AFLW2000"
+    folder.mkdir()
+    for name in names:
+        for suffix in (".jpg", ".mat"):
+            shutil.copy(DATA / f"{name}{suffix}", folder / f"{name}{suffix}")
+    return folder
+
+
+@pytest.mark.parametrize("damage", ["empty_mat", "text_mat", "no_points"])
+def test_a_broken_label_file_is_one_line_naming_it(tmp_path, damage) -> None:
+    folder = _small_copy(tmp_path)
+    label = folder / "image00004.mat"
+    if damage == "empty_mat":
+        label.write_bytes(b"")
+    elif damage == "text_mat":
+        label.write_text("not a matlab file\n" * 20)
+    else:
+        from scipy.io import savemat
+
+        savemat(label, {"pt3d_68": np.zeros((3, 5)), "Pose_Para": np.zeros((1, 7))})
+    result = evaluate(str(folder))
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr and "image00004.mat" in result.stderr
+
+
+@pytest.mark.parametrize("damage", ["no_npy", "short_roi", "junk_npy"])
+def test_broken_benchmark_files_are_one_line_naming_the_file(tmp_path, damage) -> None:
+    folder = _small_copy(tmp_path)
+    extra = tmp_path / ev.BENCHMARK_FILES
+    extra.mkdir()
+    names = ["image00002.jpg", "image00004.jpg"]
+    (extra / "AFLW2000-3D_crop.list").write_text("\n".join(names) + "\n")
+    if damage != "no_npy":
+        np.save(extra / "AFLW2000-3D.pose.npy", np.zeros(2))
+        rois = np.zeros((1 if damage == "short_roi" else 2, 4))
+        np.save(extra / "AFLW2000-3D_crop.roi_box.npy", rois)
+        if damage == "junk_npy":
+            (extra / "AFLW2000-3D_crop.roi_box.npy").write_bytes(b"\x93NUMPY junk")
+    result = evaluate(str(folder))
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr
+    expected = "AFLW2000-3D.pose.npy" if damage == "no_npy" else "AFLW2000-3D_crop.roi_box.npy"
+    assert expected in result.stderr or "roi_box" in result.stderr
+
+
+def test_a_plot_that_fails_after_the_work_keeps_the_table(tmp_path) -> None:
+    """The table comes first: a plot that cannot be written at the end (its directory
+    removed during the run, as a full disk would fail it) loses nothing else."""
+    folder = _small_copy(tmp_path)
+    plots = tmp_path / "plots"
+    plots.mkdir()
+    proc = subprocess.Popen([sys.executable, "-c", (
+        "import shutil, sys\n"
+        "from dense_head_pose import evaluation\n"
+        "real = evaluation.evaluate\n"
+        "def evaluate(*a, **k):\n"
+        f"    shutil.rmtree({str(plots)!r})\n"
+        "    return real(*a, **k)\n"
+        "evaluation.evaluate = evaluate\n"
+        "from dense_head_pose.cli import main\n"
+        f"sys.exit(main(['evaluate', 'aflw2000', {str(folder)!r}, '--plot', "
+        f"{str(plots / 'e.png')!r}]))\n")], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        text=True)
+    out, err = proc.communicate(timeout=600)
+    assert proc.returncode == 2 and "cannot write the plot" in err, err
+    assert "Traceback" not in err and "NME by |yaw|" in out

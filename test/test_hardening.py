@@ -38,8 +38,10 @@ from dense_head_pose import (
     images,
     model_pack,
 )
+from dense_head_pose.bfm_import import import_full_bfm
 from dense_head_pose.drawing import draw_pose
-from dense_head_pose.morphable_model import FULL_BFM_NAME, MorphableModel, import_full_bfm
+from dense_head_pose.model_pack import FULL_BFM as FULL_BFM_NAME
+from dense_head_pose.morphable_model import MorphableModel
 from dense_head_pose.render import MAX_SIDE
 
 
@@ -186,7 +188,7 @@ def test_d4_never_writes_over_an_input(tmp_path) -> None:
     for out in ("./", str(tmp_path), "a.jpg"):
         proc = run("image", "a.jpg", "--out", out, cwd=tmp_path)
         assert proc.returncode == 2, proc.stderr
-        assert "written over the input" in proc.stderr
+        assert "never written over" in proc.stderr
     assert hashlib.sha256(face.read_bytes()).hexdigest() == before
 
 
@@ -366,3 +368,25 @@ def test_estimator_from_model_dir_with_a_file_path_says_so() -> None:
     with pytest.raises(ModelError, match="not a directory"):
         HeadPoseEstimator.from_model_dir("/etc/passwd")
     assert cv2.haveImageWriter("x.png")
+
+
+@pytest.mark.parametrize("ext", [".tiff", ".hdr", ".pfm"])
+def test_compressed_formats_opencv_decodes_are_taken(ext) -> None:
+    """Floating-point TIFF, Radiance HDR and colour PFM, which Pillow does not identify:
+    their header's size is read (the bomb check still applies) and OpenCV decodes them (they
+    were refused with "<_io.BytesIO object at 0x...>" in the message)."""
+    from dense_head_pose import messages
+
+    image = np.linspace(0, 1, 40 * 60 * 3, dtype=np.float32).reshape(40, 60, 3)
+    ok, data = cv2.imencode(ext, image)
+    assert ok
+    assert images.declared_size(data) == (60, 40)
+
+    class Msg:
+        format = ext.lstrip(".")
+
+    Msg.data = data.tobytes()
+    assert messages.compressed_to_bgr(Msg).shape == (40, 60, 3)
+    with pytest.raises(ImageError) as raised:
+        images.decode(np.frombuffer(b"neither of them" * 10, np.uint8))
+    assert "BytesIO" not in str(raised.value)

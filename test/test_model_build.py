@@ -295,3 +295,16 @@ def test_bad_downloads_are_one_clear_error_and_leave_nothing(server, tmp_path, m
     for folder in (dest, tmp_path / "upstream"):
         assert not list(folder.glob(".*.partial"))
     assert not (tmp_path / "upstream" / message).exists()  # no half file that looks whole
+
+
+def test_the_quantiser_bar_hides_where_tqdm_would(monkeypatch) -> None:
+    """ai-edge-quantizer forces its calibration bar on (13,542 steps flooded the set-up's
+    log): with TQDM_DISABLE, or without a terminal, it is off."""
+    progress_utils = pytest.importorskip("ai_edge_quantizer.utils.progress_utils")
+    from dense_head_pose.quantization import _progress_bars_as_tqdm_says
+
+    monkeypatch.setenv("TQDM_DISABLE", "1")
+    with _progress_bars_as_tqdm_says():
+        bar = progress_utils.ProgressBar(total_steps=13_542, description="Running Calibration:")
+        assert bar._progress_bar.disable
+    assert progress_utils.ProgressBar.__name__ == "ProgressBar"

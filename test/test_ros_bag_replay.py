@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from bag_files import digests, raw_messages, read_bag
 from conftest import PACK, TESTDATA
-from ros_harness import NodeProcess, Probe, require_ros
+from ros_harness import TIMEOUT_SCALE, NodeProcess, Probe, require_ros
 
 pytestmark = pytest.mark.ros
 require_ros()
@@ -139,7 +139,7 @@ def test_type_hashes_of_every_output_match_the_node(recording, tmp_path) -> None
              "--models", str(PACK)], capture_output=True, timeout=300).returncode == 0
         got = digests(out)
         wanted = ["/head_poses", "/tf", "/faces"]
-        end = time.monotonic() + 20
+        end = time.monotonic() + 20 * TIMEOUT_SCALE
         found: dict[str, str] = {}
         while time.monotonic() < end and len(found) < len(wanted):
             for topic in wanted:

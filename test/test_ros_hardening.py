@@ -22,7 +22,7 @@ from sensor_msgs.msg import CompressedImage, Image  # noqa: E402
 from std_msgs.msg import Header  # noqa: E402
 from test_hardening import _pack_with_full_bfm, _system_library, png_bomb  # noqa: E402
 
-from dense_head_pose.morphable_model import FULL_BFM_NAME  # noqa: E402
+from dense_head_pose.model_pack import FULL_BFM as FULL_BFM_NAME  # noqa: E402
 
 
 def _compressed(data: bytes, t, fmt: str = "png") -> CompressedImage:

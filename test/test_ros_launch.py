@@ -27,6 +27,7 @@ import pytest
 import yaml
 from conftest import TESTDATA
 from ros_harness import (
+    TIMEOUT_SCALE,
     Launch,
     Probe,
     become_subreaper,
@@ -300,7 +301,7 @@ def test_demo_video_topic_echo_and_param_cli(tmp_path) -> None:
         assert re.search(r"dense vertices: (avx2\+fma|portable)", launch.output()), \
             launch.output()[-3000:]
         # as a user would: wait until the CLI's daemon lists the topic, then echo it
-        end = time.monotonic() + 15
+        end = time.monotonic() + 15 * TIMEOUT_SCALE
         while "/head_pose" not in _ros2("topic", "list").stdout.split():
             assert time.monotonic() < end, "ros2 topic list never showed /head_pose"
         echo = _ros2(*readme_command("ros2 topic echo /head_pose --once")[1:])
@@ -520,7 +521,7 @@ def test_lifecycle_readme_commands(tmp_path, video_frames) -> None:
     get = readme_command("ros2 lifecycle get /head_pose_node")
 
     def run(cmd: list[str]) -> str:
-        end = time.monotonic() + 30
+        end = time.monotonic() + 30 * TIMEOUT_SCALE
         while True:  # the CLI's daemon may not have discovered the node yet
             out = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
             text = out.stdout + out.stderr
@@ -557,6 +558,22 @@ def test_camera_list_argument() -> None:
                       ("front=/front/image_raw", "absolute")]:
         with pytest.raises(ValueError, match=says):
             parse_cameras(bad)
+
+
+def test_camera_names_give_face_ids_that_never_collide() -> None:
+    """Each camera's node prefixes its ids with `NAME_`; names are unique and an id never
+    holds `_` after its prefix, so no two cameras' faces can share an id or a TF frame,
+    however the names nest (`a`, `a_b`, `a_b_c`, `a_`)."""
+    from dense_head_pose.face_ids import FaceIds
+    from dense_head_pose.ros.launching import parse_cameras
+
+    cameras = parse_cameras("a a_b a_b_c a_ b")
+    for deterministic in (True, False):
+        names = [{FaceIds(deterministic, seed=0, prefix=f"{c.name}_")(i) for i in range(300)}
+                 for c in cameras]
+        for i, ids in enumerate(names):
+            for other in names[i + 1:]:
+                assert not ids & other
 
 
 def test_tracked_union_merges_and_forgets_stale_lists() -> None:

@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 from conftest import PACK
 from ros_harness import (
+    TIMEOUT_SCALE,
     Launch,
     Probe,
     become_subreaper,
@@ -66,7 +67,7 @@ def state() -> str:
 
 
 def node_pid(launch: Launch) -> int:
-    end = time.monotonic() + 20
+    end = time.monotonic() + 20 * TIMEOUT_SCALE
     while "head_pose_node" not in launch.processes():
         assert time.monotonic() < end, launch.output()
         time.sleep(0.1)
@@ -252,7 +253,7 @@ def test_autostart_and_fifty_cycles_without_leaks(tmp_path, video_frames) -> Non
     probe = _probe()
     try:
         pid = node_pid(launch)
-        end = time.monotonic() + 30
+        end = time.monotonic() + 30 * TIMEOUT_SCALE
         while state() != "active":  # autostart: launch configures, then activates
             assert time.monotonic() < end, launch.output()[-3000:]
             time.sleep(0.3)

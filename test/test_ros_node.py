@@ -361,7 +361,8 @@ def test_tracking_smooths_the_pose_and_restarts_on_a_bag_loop(rig, rclpy_context
     try:
         results = {"raw": [], "tracked": []}
         base = next(STAMPS)
-        for i, frame in enumerate(clip.frames):
+        frames = list(clip.frames())
+        for i, frame in enumerate(frames):
             t = stamp(base, i * 33_333_333)
             for name, node in (("raw", rig), ("tracked", tracked)):
                 results[name].append(node.send(image_msg(frame, FRAME, t)).faces[0])
@@ -378,7 +379,7 @@ def test_tracking_smooths_the_pose_and_restarts_on_a_bag_loop(rig, rclpy_context
         ids = [f.id for f in results["tracked"]]
         assert set(ids) == {ids[0]}, ids
         # the bag starts over: earlier stamps, a new start, a new id
-        again = tracked.send(image_msg(clip.frames[0], FRAME, stamp(base, 1)))
+        again = tracked.send(image_msg(frames[0], FRAME, stamp(base, 1)))
         assert again.faces[0].id != ids[0], (again.faces[0].id, ids)
         # run-time switches: per-frame and unsmoothed gives the core's result exactly
         assert all(r.successful for r in set_parameters(

@@ -97,9 +97,9 @@ def test_track_quality_separates_faces_from_background(estimator, one_face) -> N
 def test_still_clip_jitter_is_below_raw(estimator, one_face) -> None:
     clip = stability.still_clip(one_face, n=40)
     reference = estimator(one_face).faces[0]
-    raw = stability.still_metrics([estimator(f) for f in clip.frames], reference, clip)
+    raw = stability.still_metrics([estimator(f) for f in clip.frames()], reference, clip)
     tracker = FaceTracker(estimator)
-    tracked = stability.still_metrics([tracker(f, t) for f, t in zip(clip.frames, clip.times)],
+    tracked = stability.still_metrics([tracker(f, t) for f, t in zip(clip.frames(), clip.times)],
                                       reference, clip)
     assert tracked["found"] == 1.0
     for key in ("yaw_std", "pitch_std", "roll_std", "translation_mm", "landmarks_pct"):
@@ -232,7 +232,7 @@ def test_smoothed_rotation_and_angles_agree(estimator, one_face) -> None:
     """A smoothed face is a consistent face: its angles are those of its camera."""
     clip = stability.still_clip(one_face, n=10)
     tracker = FaceTracker(estimator)
-    for f, t in zip(clip.frames, clip.times):
+    for f, t in zip(clip.frames(), clip.times):
         face = tracker(f, t).faces[0]
     rot = view_rotation(face.camera)[0]
     intrinsics = CameraIntrinsics.default(one_face.shape[1], one_face.shape[0])

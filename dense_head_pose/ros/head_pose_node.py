@@ -30,10 +30,12 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import functools
 import gc
 import sys
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 from diagnostic_msgs.msg import DiagnosticArray
@@ -67,7 +69,7 @@ from .parameters import (
     unknown_parameters,
 )
 from .problem_log import ProblemLog, clip
-from .runner import run_node
+from .runner import help_text, run_node
 from .workers import Worker
 
 NODE_NAME = "head_pose_node"
@@ -75,8 +77,23 @@ _THROTTLE_S = 5.0
 _FIRST_CAMERA_INFO_WAIT_S = 0.5  # see camera_info.py; once, and only if someone publishes it
 _RETRY_S = 5.0
 _DRAIN_S = 2.0  # a deactivation waits this long at most for the frame in hand
+_QOS_CHECK_S = 2.0  # image_qos auto: how often the publishers' QoS is looked at
 ESTIMATOR_KEYS = frozenset({"score_threshold", "max_faces", "retry_mirrored", "refine",
                             "mirror", "accurate", "pose_method"})
+
+
+def _logged(transition: Callable[..., TransitionCallbackReturn]
+            ) -> Callable[..., TransitionCallbackReturn]:
+    """A transition callback whose unexpected exception is logged, with its type, before
+    rclpy turns it into the error transition (rclpy itself says nothing about it)."""
+    @functools.wraps(transition)
+    def run(self: HeadPoseNode, state: LifecycleState) -> TransitionCallbackReturn:
+        try:
+            return transition(self, state)
+        except Exception as exc:
+            self.get_logger().error(f"{transition.__name__} failed: {clip(repr(exc))}")
+            raise
+    return run
 
 
 class HeadPoseNode(LifecycleNode):
@@ -104,6 +121,9 @@ class HeadPoseNode(LifecycleNode):
         self._workers: list[Worker] = []
         self._inputs: list[Any] = []
         self._camera_info_sub: Any = None
+        self._image_sub: Any = None
+        self._image_reliable = self.p["image_qos"] == "reliable"
+        self._qos_timer: Any = None
         self.exit_status: int | None = None
         """Set by ``shutdown``; the runner then ends the process with it."""
         self.state = "unconfigured"
@@ -133,6 +153,7 @@ class HeadPoseNode(LifecycleNode):
             self.trigger_activate()
 
     # ---------------------------------------------------------------------- transitions
+    @_logged
     def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
         """Load the models, create the publishers, start the workers."""
         try:
@@ -162,25 +183,55 @@ class HeadPoseNode(LifecycleNode):
         self.state = "inactive"
         return super().on_configure(state)
 
+    @_logged
     def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
         """Subscribe; the lifecycle publishers are enabled by the base class."""
-        image_qos = qos_profile_sensor_data
-        if self.p["image_qos"] == "reliable":
-            image_qos = QoSProfile(depth=3, reliability=ReliabilityPolicy.RELIABLE)
-        if self.p["input_transport"] == "compressed":
-            image = self.create_subscription(CompressedImage, "image/compressed",
-                                             self._on_image, image_qos)
-        else:
-            image = self.create_subscription(Image, "image", self._on_image, image_qos)
+        self._image_sub = self._subscribe_image(self.p["image_qos"] == "reliable")
         self._camera_info_sub = self.create_subscription(
             CameraInfo, "camera_info", self.camera_infos.add, qos_profile_sensor_data)
-        self._inputs = [image, self._camera_info_sub]
+        self._inputs = [self._image_sub, self._camera_info_sub]
+        if self.p["image_qos"] == "auto":
+            self._match_image_qos()
+            self._qos_timer = self.create_timer(_QOS_CHECK_S, self._match_image_qos)
         if self.hri is not None:
             self.hri.resume()
         self.state = "active"
         self.get_logger().info("active")
         return super().on_activate(state)
 
+    def _subscribe_image(self, reliable: bool) -> Any:
+        """The image subscription: reliable (a few frames deep) or best effort."""
+        qos = (QoSProfile(depth=3, reliability=ReliabilityPolicy.RELIABLE) if reliable
+               else qos_profile_sensor_data)
+        if self.p["input_transport"] == "compressed":
+            return self.create_subscription(CompressedImage, "image/compressed",
+                                            self._on_image, qos)
+        return self.create_subscription(Image, "image", self._on_image, qos)
+
+    def _match_image_qos(self) -> None:
+        """``image_qos: auto``: subscribe reliably when every publisher of the image topic is
+        reliable (large frames then cross DDS without loss), else best effort (which matches
+        every publisher). Run at activation and every few seconds, as publishers come and
+        go: a reliable subscription would not hear a best-effort publisher at all."""
+        sub = self._image_sub
+        if sub is None or sub not in self._inputs:
+            return
+        topic = sub.topic_name
+        infos = self.get_publishers_info_by_topic(topic)
+        want = bool(infos) and all(i.qos_profile.reliability == ReliabilityPolicy.RELIABLE
+                                   for i in infos)
+        if want == self._image_reliable:
+            return
+        self.destroy_subscription(sub)
+        self._inputs.remove(sub)
+        self._image_sub = self._subscribe_image(want)
+        self._inputs.append(self._image_sub)
+        self._image_reliable = want
+        self.get_logger().info(f"image_qos auto: {len(infos)} publisher(s) of {topic}, "
+                               f"subscribed "
+                               f"{'reliable' if want else 'best effort'}")
+
+    @_logged
     def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
         """Stop taking frames, finish the one in hand, reset the tracks."""
         self._unsubscribe()
@@ -197,6 +248,7 @@ class HeadPoseNode(LifecycleNode):
         self.get_logger().info("inactive: models held, no frames taken")
         return super().on_deactivate(state)
 
+    @_logged
     def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
         """Free the models and everything made at configure."""
         self._release()
@@ -218,9 +270,14 @@ class HeadPoseNode(LifecycleNode):
         return TransitionCallbackReturn.SUCCESS
 
     def _unsubscribe(self) -> None:
+        if self._qos_timer is not None:
+            self.destroy_timer(self._qos_timer)
+            self._qos_timer = None
         for sub in self._inputs:
             self.destroy_subscription(sub)
         self._inputs = []
+        self._image_sub = None
+        self._image_reliable = self.p["image_qos"] == "reliable"
 
     def _release(self) -> None:
         """Stop the workers, destroy the publishers, free the models (back to
@@ -424,7 +481,10 @@ def _return_heap_to_system() -> None:
 
 def main(args: list[str] | None = None) -> int:
     """Run the node until shutdown (Ctrl-C or SIGTERM); see :mod:`.runner`."""
-    return run_node(HeadPoseNode, args, close=HeadPoseNode.stop)
+    return run_node(HeadPoseNode, args, close=HeadPoseNode.stop, usage=help_text(
+        "head_pose_node: camera images in (image, camera_info); head pose, faces, TF, "
+        "markers, mesh and ROS4HRI out.",
+        [(spec.name, spec.default, spec.description) for spec in PARAMETERS]))
 
 
 if __name__ == "__main__":

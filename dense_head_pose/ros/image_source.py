@@ -26,7 +26,7 @@ from ..errors import DenseHeadPoseError
 from ..pose import CameraIntrinsics
 from ..video import open_source
 from . import conversions
-from .runner import run_node
+from .runner import help_text, run_node
 
 #: At the end of the source, how long to wait for reliable subscribers to acknowledge.
 _ACK_WAIT_S = 1.0
@@ -58,34 +58,43 @@ def load_calibration(path: str) -> CameraInfo:
     return info
 
 
+#: (name, default, descriptor) of every parameter (``--help`` lists them).
+PARAMETERS = (
+    # dynamic typing: `-p source:=0` arrives as an integer (a camera index), a path as text
+    ("source", "", ParameterDescriptor(
+        description="Video file, image folder or camera index (OpenCV).", read_only=True,
+        dynamic_typing=True)),
+    ("rate", 0.0, ParameterDescriptor(
+        description="Frames per second; 0: the video's own rate (folders: 10).",
+        floating_point_range=[FloatingPointRange(from_value=0.0, to_value=1000.0)])),
+    ("loop", True, ParameterDescriptor(description="Start again at the end of a file or "
+                                                   "folder.")),
+    ("frame_id", "camera_optical_frame", ParameterDescriptor(
+        description="frame_id of the images: the camera optical frame (REP-103).")),
+    ("camera_info_file", "", ParameterDescriptor(
+        description="camera_calibration YAML; empty: default intrinsics.", read_only=True)),
+    ("wait_for_subscriber", False, ParameterDescriptor(
+        description="Hold the first frame until something subscribes to 'image', so a short "
+                    "clip is not over before the consumer has connected.")),
+    ("min_subscribers", 1, ParameterDescriptor(
+        description="With wait_for_subscriber: how many subscribers of 'image' to wait for "
+                    "(the node and a recorder: 2).",
+        integer_range=[IntegerRange(from_value=1, to_value=64, step=1)])),
+    ("reliable", True, ParameterDescriptor(
+        description="Reliable publisher (no loss on loopback); false: sensor-data QoS.",
+        read_only=True)),
+)
+USAGE = ("image_source: publishes a video file, image folder or camera as a camera driver "
+         "would (image, camera_info).")
+
+
 class ImageSource(Node):
     """Publishes frames of a source on a timer."""
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__("image_source", **kwargs)
-        # dynamic typing: `-p source:=0` arrives as an integer (a camera index), a path as text
-        self.declare_parameter("source", "", ParameterDescriptor(
-            description="Video file, image folder or camera index (OpenCV).", read_only=True,
-            dynamic_typing=True))
-        self.declare_parameter("rate", 0.0, ParameterDescriptor(
-            description="Frames per second; 0: the video's own rate (folders: 10).",
-            floating_point_range=[FloatingPointRange(from_value=0.0, to_value=1000.0)]))
-        self.declare_parameter("loop", True, ParameterDescriptor(
-            description="Start again at the end of a file or folder."))
-        self.declare_parameter("frame_id", "camera_optical_frame", ParameterDescriptor(
-            description="frame_id of the images: the camera optical frame (REP-103)."))
-        self.declare_parameter("camera_info_file", "", ParameterDescriptor(
-            description="camera_calibration YAML; empty: default intrinsics.", read_only=True))
-        self.declare_parameter("wait_for_subscriber", False, ParameterDescriptor(
-            description="Hold the first frame until something subscribes to 'image', so a "
-                        "short clip is not over before the consumer has connected."))
-        self.declare_parameter("min_subscribers", 1, ParameterDescriptor(
-            description="With wait_for_subscriber: how many subscribers of 'image' to wait "
-                        "for (the node and a recorder: 2).",
-            integer_range=[IntegerRange(from_value=1, to_value=64, step=1)]))
-        self.declare_parameter("reliable", True, ParameterDescriptor(
-            description="Reliable publisher (no loss on loopback); false: sensor-data QoS.",
-            read_only=True))
+        for name, default, descriptor in PARAMETERS:
+            self.declare_parameter(name, default, descriptor)
         source = str(self.get_parameter("source").value)
         if not source:
             raise DenseHeadPoseError("parameter 'source' is empty: give a video, folder or "
@@ -164,7 +173,8 @@ class ImageSource(Node):
 def main(args: list[str] | None = None) -> int:
     """Run the node until shutdown; exit status 1 if the source cannot be opened."""
     return run_node(ImageSource, args, close=lambda node: node.frames.close(),
-                    known_errors=(DenseHeadPoseError, ValueError))
+                    known_errors=(DenseHeadPoseError, ValueError),
+                    usage=help_text(USAGE, [(n, d, p.description) for n, d, p in PARAMETERS]))
 
 
 if __name__ == "__main__":

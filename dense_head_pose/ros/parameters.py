@@ -24,6 +24,7 @@ from rcl_interfaces.msg import (
 
 from ..drawing import DRAW_MODES
 from ..estimator import POSE_METHODS, PRECISIONS, EstimatorOptions
+from ..face_ids import id_prefix_problem
 from ..one_euro import OneEuroParams
 from ..tracking import QUANTITIES, SmoothingOptions, TrackerOptions
 
@@ -76,9 +77,10 @@ PARAMETERS: tuple[ParamSpec, ...] = (
     ParamSpec("input_transport", "raw", "raw: sensor_msgs/Image on 'image'; compressed: "
               "sensor_msgs/CompressedImage on 'image/compressed'.", read_only=True,
               choices=("raw", "compressed")),
-    ParamSpec("image_qos", "sensor_data", "Image subscription QoS: sensor_data (best effort, "
-              "newest frame only) or reliable (for bag playback or reliable publishers that "
-              "must not lose frames).", read_only=True, choices=("sensor_data", "reliable")),
+    ParamSpec("image_qos", "auto", "Image subscription QoS: auto (reliable when every "
+              "publisher of the image topic is reliable, else best effort; looked at again "
+              "as publishers come and go), sensor_data (best effort, newest frame only) or "
+              "reliable.", read_only=True, choices=("auto", "sensor_data", "reliable")),
     ParamSpec("score_threshold", 0.6, "Minimum detector confidence of a face.",
               float_range=(0.05, 0.99)),
     ParamSpec("max_faces", 8, "Largest N faces processed per frame (0 disables processing).",
@@ -175,7 +177,6 @@ _FRAME_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_./-]{0,199}")
 #: A prefix of face and gaze frame names (may be empty).
 _FRAME_PREFIX = re.compile(r"([A-Za-z0-9_][A-Za-z0-9_./-]{0,99})?")
 _FACE_GAZE = ("face_frame_prefix", "gaze_frame_prefix")
-_ID_PREFIX = re.compile(r"([A-Za-z][A-Za-z0-9_]{0,31})?")  # a topic name token
 _TOPIC = re.compile(r"(/[A-Za-z_][A-Za-z0-9_]*){1,16}")
 
 
@@ -189,9 +190,8 @@ def check_value(name: str, value: Any, current: dict[str, Any]) -> str | None:
     if name == "camera_frame" and value and not _FRAME_NAME.fullmatch(value):
         return (f"parameter camera_frame must be empty or a TF frame name (letters, digits, "
                 f"'_', '.', '/', '-'; no leading '/'; at most 200), got {_short(value)}")
-    if name == "face_id_prefix" and not _ID_PREFIX.fullmatch(str(value)):
-        return (f"parameter face_id_prefix must be a letter, then letters, digits and '_' "
-                f"(at most 32: a part of topic and frame names), got {_short(value)}")
+    if name == "face_id_prefix" and id_prefix_problem(value):
+        return f"parameter face_id_prefix {id_prefix_problem(value)}"
     if name == "hri.tracked_topic" and not _TOPIC.fullmatch(str(value)):
         return f"parameter hri.tracked_topic must be an absolute topic name, got {_short(value)}"
     if name in _FACE_GAZE:

@@ -40,6 +40,7 @@ import os
 import re
 import signal
 import sys
+import textwrap
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -166,9 +167,27 @@ def rcl_message(exc: BaseException) -> str:
     return re.sub(r"^failed to initialize rcl: ", "", text)
 
 
+def help_text(summary: str, parameters: Sequence[tuple[str, Any, str]]) -> str:
+    """A node's ``--help``: what it does, how to run it, and its parameters."""
+    name = summary.split(":", 1)[0]
+    lines = [summary, "", f"usage: ros2 run dense_head_pose {name} [--ros-args -p NAME:=VALUE "
+             "-r FROM:=TO --params-file FILE ...]", "", "parameters (default):"]
+    for parameter, default, description in parameters:
+        lines.append(f"  {parameter} ({default!r})")
+        lines += textwrap.wrap(description, 88, initial_indent="      ",
+                               subsequent_indent="      ")
+    return "\n".join(lines)
+
+
+def wants_help(args: Sequence[str]) -> bool:
+    """Whether the command line asks for ``--help`` (or ``-h``), wherever it stands."""
+    return any(arg in ("--help", "-h") for arg in args)
+
+
 def run_node(factory: Callable[[], Node], args: Sequence[str] | None = None,
              close: Callable[[Any], None] | None = None,
-             known_errors: tuple[type[BaseException], ...] = ()) -> int:
+             known_errors: tuple[type[BaseException], ...] = (),
+             usage: str | None = None) -> int:
     """Create the node with ``factory``, spin it until asked to stop, clean up; exit status.
 
     ``close(node)`` runs before ``destroy_node()`` (stop worker threads, release devices).
@@ -176,8 +195,13 @@ def run_node(factory: Callable[[], Node], args: Sequence[str] | None = None,
     to its end). rclpy failing to start (a params file that is not YAML) is one line on
     stderr and exit status 1. An exception of ``known_errors`` while creating or running the
     node is a user error (a source that cannot be opened, say): one line on stderr and exit
-    status 1, no traceback.
+    status 1, no traceback. ``--help`` (anywhere on the command line) prints ``usage`` and
+    exits 0.
     """
+    argv = list(args) if args is not None else sys.argv
+    if usage is not None and wants_help(argv[1:]):
+        print(usage)
+        return 0
     stop = StopRequest()
     stop.install()
     if not _exit_with_parent():
@@ -187,7 +211,7 @@ def run_node(factory: Callable[[], Node], args: Sequence[str] | None = None,
     status = 0
     try:
         try:
-            rclpy.init(args=list(args) if args is not None else sys.argv)
+            rclpy.init(args=argv)
         except RCLError as exc:  # a params file that is missing or not YAML, say
             print(f"{Path(sys.argv[0]).name}: cannot start: {rcl_message(exc)}",
                   file=sys.stderr)

@@ -26,12 +26,13 @@ from typing import Any
 
 from hri_msgs.msg import IdsList
 from rcl_interfaces.msg import ParameterDescriptor, ParameterType, SetParametersResult
+from rclpy.exceptions import ParameterUninitializedException
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 from rclpy.qos import QoSProfile
 
 from ..tracked_union import TrackedUnion
-from .runner import run_node
+from .runner import help_text, run_node
 
 TRACKED = "/humans/faces/tracked"
 _SCAN_S = 2.0
@@ -49,7 +50,11 @@ class TrackedMerger(Node):
             read_only=True, description="where the union goes"))
         self.declare_parameter("stale_after", 1.0, ParameterDescriptor(
             description="seconds after which a camera's list no longer counts"))
-        inputs = [t for t in (self.get_parameter("inputs").value or []) if t]
+        try:
+            given = self.get_parameter("inputs").value
+        except ParameterUninitializedException:  # `ros2 run` without parameters
+            given = []
+        inputs = [t for t in (given or []) if t]
         self.output = self.resolve_topic_name(self.get_parameter("output").value)
         self.union = TrackedUnion(self._stale_after(self.get_parameter("stale_after").value)
                                   or 1.0)
@@ -118,7 +123,12 @@ class TrackedMerger(Node):
 
 def main(args: list[str] | None = None) -> int:
     """Run the merger until shutdown (Ctrl-C or SIGTERM)."""
-    return run_node(TrackedMerger, args)
+    return run_node(TrackedMerger, args, usage=help_text(
+        "hri_tracked_merger: publishes the union of several cameras' tracked face ids "
+        "(ROS4HRI /humans/faces/tracked).",
+        [("inputs", [], "IdsList topics to merge; empty: every */humans/faces/tracked"),
+         ("output", TRACKED, "where the union goes"),
+         ("stale_after", 1.0, "seconds after which a camera's list no longer counts")]))
 
 
 if __name__ == "__main__":

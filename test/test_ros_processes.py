@@ -1,0 +1,102 @@
+"""The package's node executables as a user starts them: ``--help``, no parameters at all,
+Ctrl-C while they are still starting, and the image QoS that matches the camera."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import time
+
+import numpy as np
+import pytest
+from ros_harness import TIMEOUT_SCALE, NodeProcess, Probe, default_signals, executable, require_ros
+
+pytestmark = pytest.mark.ros
+require_ros()
+
+from node_rig import FRAME  # noqa: E402
+from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data  # noqa: E402
+from ros_harness import image_msg, stamp  # noqa: E402
+from sensor_msgs.msg import Image  # noqa: E402
+
+from dense_head_pose.msg import FaceArray  # noqa: E402
+
+EXECUTABLES = ("head_pose_node", "image_source", "hri_tracked_merger")
+
+
+@pytest.mark.parametrize("name", EXECUTABLES)
+@pytest.mark.parametrize("args", [["--help"], ["--ros-args", "--help"], ["-h"]])
+def test_help_prints_usage_and_starts_nothing(name, args) -> None:
+    """`ros2 run dense_head_pose X --help` (or `--ros-args --help`) prints what it does and
+    its parameters, exit 0 (it was UnknownROSArgsError, or for head_pose_node a node that
+    started silently)."""
+    proc = subprocess.run([str(executable(name)), *args], capture_output=True, text=True,
+                          timeout=60 * TIMEOUT_SCALE, check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert f"usage: ros2 run dense_head_pose {name}" in proc.stdout
+    assert "parameters (default):" in proc.stdout
+    assert "Traceback" not in proc.stderr and "starting" not in proc.stderr
+    if name == "head_pose_node":
+        assert "  score_threshold (0.6)" in proc.stdout and "smoothing.rotation" in proc.stdout
+
+
+def test_the_merger_runs_standalone_without_parameters(rclpy_context, tmp_path) -> None:
+    """`ros2 run dense_head_pose hri_tracked_merger` with no parameters merges every
+    */humans/faces/tracked it finds, as documented (it died of ParameterUninitialized)."""
+    node = NodeProcess("hri_tracked_merger", log_dir=tmp_path)
+    probe = Probe("merger_standalone")
+    try:
+        assert probe.spin_until(lambda: "merging" in node.output(), 30), node.output()
+        assert node.alive()
+    finally:
+        probe.destroy()
+        assert node.stop() == 0
+    assert "Traceback" not in node.output() and "Exception" not in node.output()
+
+
+@pytest.mark.parametrize("name", EXECUTABLES)
+def test_ctrl_c_while_starting_is_an_orderly_stop(tmp_path, name) -> None:
+    """SIGINT at moments from the first imports to the node's creation: exit 0, never a
+    KeyboardInterrupt traceback."""
+    params = {"image_source": ["-p", "source:=" + str(tmp_path)]}.get(name, [])
+    for delay in (0.05, 0.2, 0.5, 0.9, 1.5):
+        proc = subprocess.Popen([str(executable(name)), "--ros-args", *params],
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                preexec_fn=default_signals)
+        time.sleep(delay)
+        proc.send_signal(signal.SIGINT)
+        out, _ = proc.communicate(timeout=60 * TIMEOUT_SCALE)
+        assert "Traceback" not in out and "KeyboardInterrupt" not in out, (delay, out)
+        assert proc.returncode in (0, 1), (delay, proc.returncode, out)  # 1: no source
+
+
+@pytest.mark.parametrize("reliable", [True, False])
+def test_image_qos_auto_matches_the_publisher(rclpy_context, tmp_path, video_frames,
+                                              reliable) -> None:
+    """The default `image_qos: auto`: a reliable camera (image_source's kind) is subscribed
+    reliably, so 1280x720 frames cross DDS without the loss best effort has here; a
+    best-effort camera is still heard."""
+    node = NodeProcess("head_pose_node", params={"hri.enable": "off"}, log_dir=tmp_path)
+    probe = Probe(f"qos_auto_{reliable}")
+    qos = (QoSProfile(depth=5, reliability=ReliabilityPolicy.RELIABLE) if reliable
+           else qos_profile_sensor_data)
+    pub = probe.node.create_publisher(Image, "image", qos)
+    probe.subscribe(FaceArray, "faces", QoSProfile(depth=50))
+    try:
+        probe.wait_for_subscribers(pub)
+        want = "subscribed reliable" if reliable else "subscribed best effort"
+        if reliable:
+            assert probe.spin_until(lambda: want in node.output(), 30), node.output()
+        probe.wait_for_publishers(["faces"])
+        frames = [np.ascontiguousarray(f) for f in video_frames[:40]]
+        for i, frame in enumerate(frames):
+            pub.publish(image_msg(frame, FRAME, stamp(100 + i)))
+            probe.spin_for(0.04)  # 25 Hz
+        expected = len(frames) if reliable else 1
+        assert probe.spin_until(lambda: len(probe.received["faces"]) >= expected, 60), \
+            (len(probe.received["faces"]), node.output()[-2000:])
+    finally:
+        probe.destroy()
+        assert node.stop() == 0
+    if not reliable:
+        assert "subscribed reliable" not in node.output()
