@@ -22,14 +22,15 @@ from .errors import (
     RendererUnavailableError,
     VideoError,
 )
-from .estimator import EstimatorOptions, HeadPoseEstimator
-from .one_euro import OneEuroParams
-from .pose import CameraIntrinsics, HeadPose
-from .render import MeshRenderer, RenderStyle
-from .results import Face, FrameResult
-from .tracking import FaceTracker, SmoothingOptions, TrackerOptions
+from .pipeline.estimator import EstimatorOptions, HeadPoseEstimator
+from .pipeline.pose import CameraIntrinsics, HeadPose
+from .pipeline.render import MeshRenderer, RenderStyle
+from .pipeline.results import Face, FrameResult
+from .video.one_euro import OneEuroParams
+from .video.smoothing import SmoothingOptions
+from .video.tracking import FaceTracker, TrackerOptions
 
-__version__ = "0.1.0"
+__version__ = "0.4.0"
 
 __all__ = [
     "CameraIntrinsics",

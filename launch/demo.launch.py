@@ -25,9 +25,11 @@ from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node, PushRosNamespace
 from launch_ros.parameter_descriptions import ParameterValue
 
+from dense_head_pose.ros.runner import PARENT_PID_VARIABLE
+
 PACKAGE = "dense_head_pose"
 # the nodes exit with this launch process even if it dies or gets SIGTERM (see ros/runner.py)
-TIED_TO_LAUNCH = {"DENSE_HEAD_POSE_PARENT_PID": str(os.getpid())}
+TIED_TO_LAUNCH = {PARENT_PID_VARIABLE: str(os.getpid())}
 
 
 def _problems(source: str, rviz: bool) -> list:

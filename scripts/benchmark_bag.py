@@ -2,8 +2,9 @@
 """Offline bag processing speed: ``dense-head-pose bag`` on the test video recorded at
 1280x720, as a multiple of real time, wall and CPU time, one thread.
 
-The recording is made here with rosbags (sensor_msgs/Image bgr8 and CameraInfo at 25 Hz, the
-55-frame test video looped ``--loops`` times; a JPEG CompressedImage copy too). Each
+The recording is made here by ``dense-head-pose record`` (sensor_msgs/Image bgr8 and
+CameraInfo at 25 Hz, the 55-frame test video ``--loops`` times in a row; a JPEG
+CompressedImage copy too). Each
 configuration runs ``--repeats`` times, interleaved, in this process; the table gives
 medians. Then several copies of the recording through the CLI with ``--jobs 1`` and
 ``--jobs 2`` give one machine's throughput.
@@ -22,17 +23,14 @@ import tempfile
 import time
 from pathlib import Path
 
+from dense_head_pose import model_pack
+from dense_head_pose.evaluation.benchmark import format_table
+from dense_head_pose.pipeline.estimator import EstimatorOptions, HeadPoseEstimator
+from dense_head_pose.recordings.from_video import record_video
+from dense_head_pose.recordings.processor import BagOptions, process_bag
+from dense_head_pose.video.tracking import TrackerOptions
+
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "test"))
-
-from bag_files import write_camera_bag  # noqa: E402
-
-from dense_head_pose import model_pack  # noqa: E402
-from dense_head_pose.bag import BagOptions, process_bag  # noqa: E402
-from dense_head_pose.benchmark import format_table  # noqa: E402
-from dense_head_pose.estimator import EstimatorOptions, HeadPoseEstimator  # noqa: E402
-from dense_head_pose.tracking import TrackerOptions  # noqa: E402
-from dense_head_pose.video import open_source  # noqa: E402
 
 VIDEO = REPO.parent / "shared" / "testdata" / "talking_head.mp4"
 CONFIGS = {  # name: (estimator overrides, outputs, JPEG input)
@@ -50,14 +48,15 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--copies", type=int, default=4, help="bags for the --jobs runs")
     args = parser.parse_args()
-    frames = [f for _, f in open_source(str(VIDEO))] * args.loops
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        raw = write_camera_bag(tmp / "raw", frames)
-        jpeg = write_camera_bag(tmp / "jpeg", frames, jpeg=True)
+        start = 1_700_000_000 * 10**9
+        frames = record_video(str(VIDEO), tmp / "raw", repeat=args.loops, start_ns=start)
+        record_video(str(VIDEO), tmp / "jpeg", repeat=args.loops, start_ns=start, jpeg=True)
+        raw, jpeg = tmp / "raw", tmp / "jpeg"
         pack = model_pack.locate(None)
-        estimators = {name: HeadPoseEstimator.from_model_dir(pack, EstimatorOptions(
-            max_faces=8, **over)) for name, (over, _, _) in CONFIGS.items()}
+        estimators = {name: HeadPoseEstimator.from_model_dir(pack, EstimatorOptions(**over))
+                      for name, (over, _, _) in CONFIGS.items()}
         samples: dict[str, list] = {name: [] for name in CONFIGS}
         run = 0
         for _ in range(args.repeats):
@@ -76,7 +75,7 @@ def main() -> None:
             recorded = runs[0].recorded_s
             rows.append([name, f"{recorded / wall:.1f}x", f"{wall:.2f}", f"{cpu:.2f}",
                          f"{runs[0].frames_processed / wall:.0f}"])
-        print(f"{len(frames)} frames of 1280x720 ({samples[next(iter(CONFIGS))][0].recorded_s:.1f}"
+        print(f"{frames} frames of 1280x720 ({samples[next(iter(CONFIGS))][0].recorded_s:.1f}"
               f" s of recording), one thread, median of {args.repeats}:\n")
         print(format_table(rows, ["configuration", "real time", "wall s", "CPU s",
                                   "frames/s"]))

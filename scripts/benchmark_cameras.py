@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import os
 import random
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -30,18 +29,17 @@ import numpy as np
 
 os.environ.setdefault("ROS_DOMAIN_ID", str(random.SystemRandom().randint(100, 200)))
 os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "test"))
 
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray
 from geometry_msgs.msg import PoseStamped
 from rclpy.qos import QoSProfile, ReliabilityPolicy
-from ros_harness import Launch, Probe, camera_info_msg, image_msg, stamp
 from sensor_msgs.msg import CameraInfo, Image
 
-from dense_head_pose.benchmark import format_table
+from dense_head_pose.evaluation.benchmark import format_table
 from dense_head_pose.msg import FaceArray
-from dense_head_pose.video import open_source
+from dense_head_pose.ros.harness import Launch, Probe, camera_info_msg, image_msg, stamp
+from dense_head_pose.video.sources import open_source
 
 VIDEO = Path(__file__).resolve().parents[2] / "shared" / "testdata" / "talking_head.mp4"
 

@@ -38,8 +38,9 @@ import cv2
 import numpy as np
 
 from dense_head_pose import HeadPoseEstimator, ModelError
-from dense_head_pose.benchmark import format_table
-from dense_head_pose.video import open_source
+from dense_head_pose.evaluation.benchmark import format_table
+from dense_head_pose.evaluation.jitter import similarity_residual
+from dense_head_pose.video.sources import open_source
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 BASELINE = "dense_head_pose (default: 1 pass + mirror)"
@@ -50,16 +51,6 @@ def rss_mb() -> float:
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024
     return float("nan")
-
-
-def similarity_residual(a: np.ndarray, b: np.ndarray) -> float:
-    """RMS distance between ``b`` and the best similarity transform of ``a`` onto it."""
-    ca, cb = a - a.mean(0), b - b.mean(0)
-    u, s, vt = np.linalg.svd(ca.T @ cb)
-    d = np.sign(np.linalg.det(u @ vt))
-    rot = u @ np.diag([1.0, d]) @ vt
-    scale = (s * [1.0, d]).sum() / (ca ** 2).sum()
-    return float(np.sqrt(np.mean(np.sum((scale * ca @ rot - cb) ** 2, axis=1))))
 
 
 def systems() -> dict[str, tuple[Callable[[], Callable[[np.ndarray], np.ndarray | None]],

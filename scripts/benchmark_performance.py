@@ -30,12 +30,12 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from dense_head_pose import HeadPoseEstimator, MeshRenderer, ModelError, images
-from dense_head_pose.benchmark import format_table
-from dense_head_pose.dense_product import DenseProduct
-from dense_head_pose.detection import FaceDetector
-from dense_head_pose.results import compute_vertices
+from dense_head_pose.evaluation.benchmark import format_table
+from dense_head_pose.pipeline.dense_product import DenseProduct
+from dense_head_pose.pipeline.detection import FaceDetector
+from dense_head_pose.pipeline.results import compute_vertices
 from dense_head_pose.runtime import limit_native_threads
-from dense_head_pose.video import open_source
+from dense_head_pose.video.sources import open_source
 
 #: the estimator's stages of aligning the faces of a frame (two passes each), after detection
 ALIGN_STAGES = ("preprocess", "infer", "reconstruct_sparse", "pose")

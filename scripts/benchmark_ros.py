@@ -34,19 +34,18 @@ import numpy as np
 
 os.environ.setdefault("ROS_DOMAIN_ID", str(random.SystemRandom().randint(100, 200)))
 os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "test"))
 
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray
 from geometry_msgs.msg import PoseArray, PoseStamped
-from ros_harness import NodeProcess, Probe, camera_info_msg, image_msg, stamp
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2
 from std_msgs.msg import Header
 from visualization_msgs.msg import Marker, MarkerArray
 
-from dense_head_pose.benchmark import format_table
+from dense_head_pose.evaluation.benchmark import format_table
 from dense_head_pose.msg import FaceArray
-from dense_head_pose.video import open_source
+from dense_head_pose.ros.harness import NodeProcess, Probe, camera_info_msg, image_msg, stamp
+from dense_head_pose.video.sources import open_source
 
 STAGES = ("estimate", "faces", "tf", "landmarks", "points", "mesh", "image_draw",
           "image_publish")

@@ -22,9 +22,9 @@ from pathlib import Path
 import numpy as np
 
 from dense_head_pose import HeadPoseEstimator, images
-from dense_head_pose.benchmark import format_table
-from dense_head_pose.detection import Detection
-from dense_head_pose.video import open_source
+from dense_head_pose.evaluation.benchmark import format_table
+from dense_head_pose.pipeline.detection import Detection
+from dense_head_pose.video.sources import open_source
 
 # 68-point mirror correspondence (jaw, brows, nose, eyes, mouth)
 MIRROR = np.array(

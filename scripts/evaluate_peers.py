@@ -36,8 +36,8 @@ import cv2
 import numpy as np
 
 from dense_head_pose import HeadPoseEstimator, ModelError, images
-from dense_head_pose import evaluation as ev
-from dense_head_pose.benchmark import format_table
+from dense_head_pose.evaluation import aflw2000 as ev
+from dense_head_pose.evaluation.benchmark import format_table
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 #: labels' frame from the camera optical frame

@@ -21,8 +21,8 @@ import cv2
 import numpy as np
 
 from dense_head_pose import HeadPoseEstimator, images
-from dense_head_pose.alignment import roi_from_box, roi_from_landmarks
-from dense_head_pose.video import open_source
+from dense_head_pose.pipeline.alignment import roi_from_box, roi_from_landmarks
+from dense_head_pose.video.sources import open_source
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 

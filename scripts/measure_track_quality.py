@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
-"""The track-quality signal of dense_head_pose.tracking, measured on real frames.
+"""The track-quality signal of dense_head_pose.video.tracking, measured on real frames.
 
 A tracked face is fitted in the ROI of its previous landmarks; the fit's quality is the IoU
-of that ROI and the ROI of its own output landmarks (``tracking.track_quality``). This prints
+of that ROI and the ROI of its own output landmarks (``Fit.quality``). This prints
 its distribution (min, median, max) when the crop is on the face (tracking the test video),
 when it is shifted off the face by a fraction of its side, on background crops of the video,
 and on blank frames: the numbers behind the default ``min_track_quality``.
@@ -18,10 +18,9 @@ from pathlib import Path
 import numpy as np
 
 from dense_head_pose import HeadPoseEstimator
-from dense_head_pose.alignment import roi_from_landmarks
-from dense_head_pose.benchmark import format_table
-from dense_head_pose.tracking import track_quality
-from dense_head_pose.video import open_source
+from dense_head_pose.evaluation.benchmark import format_table
+from dense_head_pose.pipeline.alignment import roi_from_landmarks
+from dense_head_pose.video.sources import open_source
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 
@@ -38,7 +37,7 @@ def main() -> None:
     tracked = []
     for frame in frames:
         fit = estimator.fit(frame, roi_from_landmarks(landmarks))
-        tracked.append(track_quality(fit))
+        tracked.append(fit.quality)
         landmarks = fit.landmarks
     rows["on the face (tracking the video)"] = tracked
     for fraction in (0.25, 0.5, 1.0):
@@ -48,18 +47,18 @@ def main() -> None:
             side = roi[2] - roi[0]
             for dx, dy in ((fraction, 0), (-fraction, 0), (0, fraction), (0, -fraction)):
                 moved = roi + side * np.array([dx, dy, dx, dy])
-                values.append(track_quality(estimator.fit(frame, moved)))
+                values.append(estimator.fit(frame, moved).quality)
         rows[f"crop shifted by {fraction} of its side"] = values
     rng = np.random.default_rng(0)
     background = []
     for frame in frames[::5]:
         for _ in range(4):
             x, y = rng.integers(0, 400), rng.integers(0, 300)
-            background.append(track_quality(estimator.fit(frame, np.array(
-                [x, y, x + 350, y + 350], float))))
+            background.append(estimator.fit(frame, np.array(
+                [x, y, x + 350, y + 350], float)).quality)
     rows["background of the video"] = background
-    rows["blank frames"] = [track_quality(estimator.fit(
-        np.full((720, 1280, 3), v, np.uint8), np.array([400, 200, 750, 550.0])))
+    rows["blank frames"] = [estimator.fit(
+        np.full((720, 1280, 3), v, np.uint8), np.array([400, 200, 750, 550.0])).quality
         for v in (0, 90, 200)]
     print(format_table([(name, len(v), f"{min(v):.3f}", f"{np.median(v):.3f}", f"{max(v):.3f}")
                         for name, v in rows.items()],

@@ -17,19 +17,18 @@ import cv2
 import numpy as np
 import pytest
 from bag_files import PERIOD_NS, T0_NS, read_bag, write_camera_bag
-from conftest import PACK
-from helpers import cli
+from helpers import PACK, cli, default_signals
 
-from dense_head_pose.bag import (
+from dense_head_pose.interfaces.face_ids import FaceIds
+from dense_head_pose.recordings.batch import unique_names
+from dense_head_pose.recordings.outputs import csv_stamp
+from dense_head_pose.recordings.processor import (
     MAX_PENDING_BYTES,
     MAX_PENDING_FRAMES,
     BagOptions,
     _Camera,
     camera_prefixes,
-    csv_stamp,
-    unique_names,
 )
-from dense_head_pose.face_ids import FaceIds
 
 
 @pytest.fixture(scope="module")
@@ -64,7 +63,7 @@ def _yuv422_bag(path: Path, n: int) -> None:
     """A recording whose images are yuv422 (UYVY), an encoding the node takes."""
     from rosbags.rosbag2 import Writer
 
-    from dense_head_pose.bag_io import typestore
+    from dense_head_pose.recordings.rosbag_io import typestore
 
     store, _ = typestore()
     types = store.types
@@ -134,7 +133,8 @@ def test_an_interrupted_run_leaves_a_valid_shorter_bag(tmp_path, tiny, sig) -> N
     proc = subprocess.Popen(
         [sys.executable, "-m", "dense_head_pose", "bag", str(recording), "--out", str(out),
          "--csv", str(table), "--models", str(PACK)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        preexec_fn=default_signals)
     _wait_for_rows([table], 20, proc)
     proc.send_signal(sig)
     assert proc.wait(timeout=120) == 128 + sig
@@ -157,7 +157,7 @@ def test_a_stop_signal_to_the_main_process_stops_every_job(tmp_path, tiny, sig) 
     proc = subprocess.Popen(
         [sys.executable, "-m", "dense_head_pose", "bag", *map(str, recordings), "--out",
          str(out), "--csv", str(tables), "--jobs", "2", "--models", str(PACK)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, preexec_fn=default_signals,
         start_new_session=True)  # a signal to the group would reach the workers directly
     _wait_for_rows([tables / "rec0.csv", tables / "rec1.csv"], 20, proc)
     started = time.monotonic()

@@ -10,7 +10,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from conftest import TESTDATA
+from helpers import TESTDATA
 
 FACE_KEYS = {"bbox", "score", "yaw", "pitch", "roll", "translation_m", "rotation_quat_xyzw",
              "landmarks", "params"}
@@ -113,7 +113,7 @@ def test_models_check(tmp_path: Path) -> None:
 
 
 def test_models_fetch_command(tmp_path: Path) -> None:
-    from conftest import PACK
+    from helpers import PACK
 
     proc = run("models", "fetch", "--from", str(PACK), "--dest", str(tmp_path / "p"))
     assert "model pack ready" in proc.stderr

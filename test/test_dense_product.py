@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from dense_head_pose import dense_product
-from dense_head_pose.dense_product import DenseProduct
+from dense_head_pose.pipeline import dense_product
+from dense_head_pose.pipeline.dense_product import DenseProduct
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -100,7 +100,7 @@ def test_foreign_library_falls_back_to_numpy(monkeypatch, caplog) -> None:
 CHECK = textwrap.dedent("""
     import sys
     import numpy as np
-    from dense_head_pose.dense_product import DenseProduct
+    from dense_head_pose.pipeline.dense_product import DenseProduct
     rng = np.random.default_rng(int(sys.argv[1]))
     for it in range(200):
         n, k, f = int(rng.integers(1, 300)), int(rng.integers(1, 160)), int(rng.integers(1, 6))

@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from dense_head_pose.detection import make_priors
+from dense_head_pose.pipeline.detection import make_priors
+from dense_head_pose.pipeline.estimator import EstimatorOptions
 
 
 def test_priors_match_the_model_layout() -> None:
@@ -71,12 +72,19 @@ def test_max_faces_keeps_the_largest(estimator, three_faces) -> None:
 
 
 def test_threshold_is_respected(estimator, two_faces) -> None:
-    estimator.configure(score_threshold=0.999999)
+    top = EstimatorOptions.LIMITS["score_threshold"][1]
+    estimator.configure(score_threshold=top)
     try:
         strict = estimator.detect(two_faces)
     finally:
         estimator.configure(score_threshold=0.6)
-    assert len(strict) < 2 or all(d.score > 0.999999 for d in strict)
+    assert all(d.score > top for d in strict)
+    estimator.detector.score_threshold = 0.999999  # beyond the options' range: the detector
+    try:                                           # itself still holds to it
+        stricter = estimator.detector(two_faces)
+    finally:
+        estimator.detector.score_threshold = 0.6
+    assert all(d.score > 0.999999 for d in stricter)
 
 
 @pytest.mark.parametrize("fixture", ["one_face", "two_faces", "three_faces"])
@@ -104,9 +112,10 @@ def test_the_mirrored_look_maps_boxes_back(request: pytest.FixtureRequest, estim
 def profile() -> tuple[np.ndarray, np.ndarray]:
     """AFLW2000-3D's image01509 (yaw 80 deg), which the detector scores below threshold one
     way round and 1.0 the other, and its labelled face centre."""
-    from conftest import SHARED
+    from helpers import SHARED
 
-    from dense_head_pose import evaluation, images
+    from dense_head_pose import images
+    from dense_head_pose.evaluation import aflw2000 as evaluation
 
     folder = SHARED / "benchmarks" / "AFLW2000"
     if not (folder / "image01509.jpg").is_file():
@@ -134,7 +143,7 @@ def test_a_tracker_scanning_an_empty_scene_alternates_the_views(estimator, profi
     """With no face tracked, the tracker looks at the frame and its mirror on alternate
     frames: one detector inference per frame (the estimator's retry would take two on every
     empty frame), and the profile is found on the second frame and then kept."""
-    from dense_head_pose.tracking import FaceTracker
+    from dense_head_pose.video.tracking import FaceTracker
 
     image, centre = profile
     empty = np.full_like(image, 120)

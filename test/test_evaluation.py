@@ -1,7 +1,7 @@
 """Accuracy against labelled truth: the AFLW2000-3D command on a fixed subset, its protocols.
 
 The subset (every 10th image, 200 of 2000) must give the figures recorded with the same
-command (``docs/aflw2000_stride10.json``, to 0.02) and stay near the full run's
+command (``test/baselines/aflw2000_stride10.json``, to 0.02) and stay near the full run's
 (``docs/aflw2000.json``, to 0.2): a change that makes the pipeline less accurate by more
 than a few hundredths of a percent or degree fails here.
 """
@@ -16,14 +16,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import SHARED
+from helpers import SHARED
 
-from dense_head_pose import evaluation as ev
+from dense_head_pose.evaluation import aflw2000 as ev
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = SHARED / "benchmarks" / "AFLW2000"
 FULL = json.loads((REPO / "docs" / "aflw2000.json").read_text())
-SUBSET = json.loads((REPO / "docs" / "aflw2000_stride10.json").read_text())
+SUBSET = json.loads((REPO / "test" / "baselines" / "aflw2000_stride10.json").read_text())
 
 pytestmark = pytest.mark.skipif(not DATA.is_dir(), reason=f"no AFLW2000-3D at {DATA}")
 
@@ -164,7 +164,7 @@ def test_a_plot_that_fails_after_the_work_keeps_the_table(tmp_path) -> None:
     plots.mkdir()
     proc = subprocess.Popen([sys.executable, "-c", (
         "import shutil, sys\n"
-        "from dense_head_pose import evaluation\n"
+        "from dense_head_pose.evaluation import aflw2000 as evaluation\n"
         "real = evaluation.evaluate\n"
         "def evaluate(*a, **k):\n"
         f"    shutil.rmtree({str(plots)!r})\n"

@@ -1,6 +1,7 @@
-"""The README's robot install, line by line, as far as this machine can run it.
+"""The documented robot install (docs/install.md), line by line, as far as this machine can
+run it.
 
-The block under "Install on a robot" is read from the README itself, so the two cannot drift
+The block under "Install on a robot" is read from the page itself, so the two cannot drift
 apart: every line is either run here (in a fresh workspace under a temporary home) or listed
 in NOT_RUNNABLE with the reason. rosdep runs for real, offline, against the rosdistro
 snapshot in ../shared (`rosdep_check.sh`), for Humble, Jazzy and Kilted.
@@ -17,7 +18,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import SHARED, TESTDATA
+from helpers import SHARED, TESTDATA
 from ros_harness import Launch, Probe, become_subreaper, kill_all_launches, require_ros
 
 pytestmark = pytest.mark.ros
@@ -26,7 +27,7 @@ require_ros()
 from geometry_msgs.msg import PoseStamped  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
-README = (REPO / "README.md").read_text()
+INSTALL = (REPO / "docs" / "install.md").read_text()
 ROSDEP_CHECK = SHARED / "ros" / "rosdistro" / "rosdep_check.sh"
 NOT_RUNNABLE = {
     "source /opt/ros/$ROS_DISTRO/setup.bash": "no apt ROS here: ROS 2 comes from PyPI wheels",
@@ -38,9 +39,9 @@ NOT_RUNNABLE = {
 
 
 def install_block() -> list[str]:
-    section = README.split("### Install on a robot", 1)[1]
+    section = INSTALL.split("## Install on a robot", 1)[1]
     block = re.search(r"```bash\n(.*?)```", section, re.S)
-    assert block, "the README's install section has no bash block"
+    assert block, "docs/install.md's install section has no bash block"
     return [line.split("  #")[0].strip() for line in block.group(1).splitlines()
             if line.strip()]
 
@@ -57,7 +58,7 @@ def test_every_install_line_is_run_or_says_why_not() -> None:
     handled = {line for line in lines if line in NOT_RUNNABLE or any(
         line.startswith(prefix) for prefix in RUN)}
     assert set(lines) == handled, set(lines) - handled
-    assert set(NOT_RUNNABLE) <= set(lines), "NOT_RUNNABLE names a line the README dropped"
+    assert set(NOT_RUNNABLE) <= set(lines), "NOT_RUNNABLE names a line the page dropped"
 
 
 def test_rosdep_resolves_on_every_distribution() -> None:

@@ -9,10 +9,10 @@ import threading
 from pathlib import Path
 
 import pytest
-from conftest import PACK
+from helpers import PACK
 
 from dense_head_pose import HeadPoseEstimator, ModelError, model_pack
-from dense_head_pose.detection import FaceDetector
+from dense_head_pose.pipeline.detection import FaceDetector
 
 NAMES = [e.name for e in model_pack.load_manifest()]
 

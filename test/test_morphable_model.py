@@ -11,12 +11,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import PACK
+from helpers import PACK
 
 from dense_head_pose import HeadPoseEstimator, ModelError
-from dense_head_pose.bfm_import import import_full_bfm
 from dense_head_pose.model_pack import FULL_BFM as FULL_BFM_NAME
-from dense_head_pose.morphable_model import MorphableModel, thin_plate_weights
+from dense_head_pose.model_pack.build.bfm_import import import_full_bfm
+from dense_head_pose.pipeline.morphable_model import MorphableModel, thin_plate_weights
 
 
 def test_thin_plate_weights_interpolate_exactly() -> None:

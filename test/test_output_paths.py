@@ -11,8 +11,7 @@ from pathlib import Path
 import cv2
 import pytest
 from bag_files import write_camera_bag
-from conftest import PACK
-from helpers import TESTDATA, VIDEO, cli, cli_with_read_only
+from helpers import PACK, TESTDATA, VIDEO, cli, cli_with_read_only
 
 
 def _digest(path: Path) -> str:

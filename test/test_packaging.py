@@ -33,10 +33,10 @@ def test_sdist_builds_and_installs_both_native_libraries(tmp_path: Path) -> None
     assert sorted(p.name for p in (package / "msg_definitions").iterdir()) == \
         ["Face.msg", "FaceArray.msg"]
     check = subprocess.run(
-        [sys.executable, "-c", "from dense_head_pose import dense_product, render\n"
+        [sys.executable, "-c", "from dense_head_pose.pipeline import dense_product, render\n"
          "print(dense_product.__file__)\n"
          "dense_product.load_library(); render.load_library(); print('loaded')"],
         capture_output=True, text=True, check=False, cwd=tmp_path,
         env={"PYTHONPATH": str(target), "PATH": "/usr/bin:/bin"})
     assert check.returncode == 0, check.stderr[-2000:]
-    assert check.stdout.split() == [str(package / "dense_product.py"), "loaded"]
+    assert check.stdout.split() == [str(package / "pipeline" / "dense_product.py"), "loaded"]

@@ -30,9 +30,9 @@ def test_peer_benchmark_measures_every_system() -> None:
 
 
 def test_similarity_residual_ignores_head_motion() -> None:
-    sys.path.insert(0, str(REPO / "scripts"))
     import numpy as np
-    from benchmark_peers import similarity_residual
+
+    from dense_head_pose.evaluation.jitter import similarity_residual
 
     rng = np.random.default_rng(0)
     a = rng.normal(size=(68, 2)) * 50

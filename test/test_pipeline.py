@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import rotate_image
+from helpers import rotate_image
 
 from dense_head_pose import ImageError
-from dense_head_pose.detection import Detection
+from dense_head_pose.pipeline.detection import Detection
 
 EYES = list(range(36, 48))
 MOUTH = list(range(48, 68))

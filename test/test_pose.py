@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from dense_head_pose.morphable_model import MorphableModel
-from dense_head_pose.pose import (
+from dense_head_pose.pipeline.morphable_model import MorphableModel
+from dense_head_pose.pipeline.pose import (
     HEAD_IN_MODEL,
     MICROMETRE,
     CameraIntrinsics,
@@ -21,7 +21,7 @@ from dense_head_pose.pose import (
 @pytest.fixture(scope="module")
 def model_landmarks(estimator) -> np.ndarray:
     """A real face's reconstructed 68 landmarks in model space (micrometres)."""
-    from conftest import TESTDATA
+    from helpers import TESTDATA
 
     from dense_head_pose import images
 
@@ -94,7 +94,7 @@ def test_metric_pose_of_synthetic_projections(model_landmarks, angles, position)
 
 def _optical_head_rotation(angles, position) -> np.ndarray:
     """Head frame in the optical frame: the Euler angles relative to the line of sight."""
-    from dense_head_pose.pose import _rotation_between
+    from dense_head_pose.pipeline.pose import _rotation_between
 
     view = rotation_from_euler(*angles) @ HEAD_IN_MODEL
     ray = _rotation_between(np.array([0.0, 0.0, 1.0]), position / np.linalg.norm(position))

@@ -11,9 +11,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+import render_reference
 
-from dense_head_pose import RendererUnavailableError, render_reference
-from dense_head_pose.render import MeshRenderer, RenderStyle, load_library
+from dense_head_pose import RendererUnavailableError
+from dense_head_pose.pipeline.render import MeshRenderer, RenderStyle, load_library
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -182,7 +183,7 @@ def test_style_is_validated() -> None:
 FUZZ = textwrap.dedent("""
     import ctypes, sys
     import numpy as np
-    from dense_head_pose.render import MeshRenderer, RenderStyle
+    from dense_head_pose.pipeline.render import MeshRenderer, RenderStyle
     rng = np.random.default_rng(int(sys.argv[1]))
     r = MeshRenderer()
     lib = r._lib

@@ -16,7 +16,7 @@ import random
 import cv2
 import numpy as np
 import pytest
-from conftest import TESTDATA
+from helpers import TESTDATA
 from ros_harness import camera_info_msg, image_msg, require_ros, stamp
 
 pytestmark = pytest.mark.ros

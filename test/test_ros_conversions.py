@@ -9,7 +9,7 @@ import time
 import cv2
 import numpy as np
 import pytest
-from conftest import TESTDATA
+from helpers import TESTDATA
 from ros_harness import camera_info_msg, image_msg, require_ros, stamp
 
 pytestmark = pytest.mark.ros
@@ -18,7 +18,7 @@ require_ros()
 from sensor_msgs.msg import CameraInfo, Image  # noqa: E402
 
 from dense_head_pose import ImageError  # noqa: E402
-from dense_head_pose.camera_info import CameraInfoCache  # noqa: E402
+from dense_head_pose.interfaces.camera_info import CameraInfoCache  # noqa: E402
 from dense_head_pose.ros import conversions  # noqa: E402
 
 
@@ -127,7 +127,7 @@ def test_point_cloud_round_trip() -> None:
     assert np.array_equal(conversions.cloud_to_numpy(cloud), pts)
 
 
-# ------------------------------------------------------------- bounded state (hardening 3)
+# ----------------------------------------------------------------------------- bounded state
 def test_camera_info_cache_is_bounded_by_frame_ids() -> None:
     cache = CameraInfoCache(per_frame=4, max_frames=16)
     for k in range(20_000):  # a sender making up frame_ids
@@ -168,7 +168,7 @@ def test_a_huge_raw_image_is_refused_before_conversion() -> None:
 
 
 def test_face_ids_forget_and_do_not_reuse() -> None:
-    from dense_head_pose.face_ids import FaceIds
+    from dense_head_pose.interfaces.face_ids import FaceIds
 
     ids = FaceIds(deterministic=True, remember=10)
     first = ids(1)

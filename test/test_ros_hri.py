@@ -7,7 +7,7 @@ import re
 import cv2
 import numpy as np
 import pytest
-from conftest import rotate_image
+from helpers import rotate_image
 from ros_harness import image_msg, require_ros, stamp
 
 pytestmark = pytest.mark.ros

@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 import pytest
 import yaml
-from conftest import TESTDATA
+from helpers import TESTDATA
 from ros_harness import NodeProcess, Probe
 
 pytestmark = pytest.mark.ros

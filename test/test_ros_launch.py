@@ -17,7 +17,6 @@ import shlex
 import shutil
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -25,7 +24,7 @@ import cv2
 import numpy as np
 import pytest
 import yaml
-from conftest import TESTDATA
+from helpers import TESTDATA, docs_text
 from ros_harness import (
     TIMEOUT_SCALE,
     Launch,
@@ -40,6 +39,8 @@ from ros_harness import (
     stamp,
 )
 
+from dense_head_pose import EstimatorOptions
+
 pytestmark = pytest.mark.ros
 require_ros()
 
@@ -48,7 +49,7 @@ from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data  # 
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
-README = (REPO / "README.md").read_text()
+DOCS = docs_text()
 VIDEO = str(TESTDATA / "talking_head.mp4")
 SHUTDOWN_RUNS = 10
 
@@ -80,13 +81,14 @@ def _ros2(*args: str, timeout: float = 30.0) -> subprocess.CompletedProcess:
 
 
 def readme_ros_commands() -> list[str]:
-    """Every ``ros2 ...`` command line in the README's code blocks (comments dropped)."""
-    blocks = re.findall(r"```bash\n(.*?)```", README, re.S)
+    """Every ``ros2 ...`` command line in the code blocks of the README and the docs pages
+    (comments dropped): each is run by a test exactly as written."""
+    blocks = re.findall(r"```bash\n(.*?)```", DOCS, re.S)
     lines = [line.split("  #")[0].strip() for block in blocks for line in block.splitlines()]
     return [line for line in lines if line.startswith("ros2 ")]
 
 
-#: README commands and the test that runs each one exactly as written
+#: the documented commands and the test that runs each one exactly as written
 RUN_BY = {
     "ros2 launch dense_head_pose demo.launch.py":
         "test_demo_from_nothing_says_what_is_missing_and_exits",
@@ -109,8 +111,8 @@ RUN_BY = {
 
 
 def readme_command(command: str) -> list[str]:
-    """The README's ``command`` as an argument list (the video placeholder made real)."""
-    assert command in readme_ros_commands(), f"the README no longer says: {command}"
+    """The documented ``command`` as an argument list (the video placeholder made real)."""
+    assert command in readme_ros_commands(), f"the docs no longer say: {command}"
     return shlex.split(command.replace("/path/to/video.mp4", VIDEO))  # as a shell would
 
 
@@ -120,8 +122,8 @@ def test_every_readme_ros_command_is_run_by_a_test() -> None:
 
 
 def _documented_arguments(launch_file: str) -> dict[str, str]:
-    """The README's table of ``launch_file``'s arguments: ``{name: default}``."""
-    section = README.split(f"`{launch_file}` arguments")[1].split("\n\n")[1]
+    """The docs' table of ``launch_file``'s arguments (docs/ros2.md): ``{name: default}``."""
+    section = DOCS.split(f"`{launch_file}` arguments")[1].split("\n\n")[1]
     rows = [r for r in section.splitlines() if r.startswith("| `")]
     out = {}
     for row in rows:
@@ -190,20 +192,6 @@ def _known_dds_hang(dump: str) -> bool:
     other hang fails the test."""
     return re.search(r'\(most recent call first\):\n[^\n]*rclpy/node\.py", line \d+ in '
                      r"destroy_node\n", dump) is not None
-
-
-def test_stop_deadline_ends_a_process_stuck_in_c() -> None:
-    """The runner's deadline ends the process with its status even while a C call holds the
-    GIL (where no Python thread or signal handler can run)."""
-    for status in (0, 3):
-        code = ("import ctypes\n"
-                "from dense_head_pose.ros.runner import ExitDeadline\n"
-                f"assert ExitDeadline().arm(0.5, {status})\n"
-                "ctypes.PyDLL(None).sleep(60)\n"
-                "print('not reached')\n")
-        done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                              timeout=50)
-        assert (done.returncode, done.stdout) == (status, "")
 
 
 def _launch_sigterm_notice(line: str) -> bool:
@@ -289,7 +277,7 @@ def test_demo_rviz_without_rviz2_starts_nothing(tmp_path) -> None:
 
 
 def test_demo_video_topic_echo_and_param_cli(tmp_path) -> None:
-    """The README's first steps: the demo on a video, `ros2 topic echo /head_pose --once`,
+    """The first steps of the docs: the demo on a video, `ros2 topic echo /head_pose --once`,
     `ros2 param get/set` on the running node."""
     command = readme_command("ros2 launch dense_head_pose demo.launch.py "
                              "source:=/path/to/video.mp4 rviz:=false")
@@ -312,7 +300,8 @@ def test_demo_video_topic_echo_and_param_cli(tmp_path) -> None:
         assert 0.2 < pose["pose"]["position"]["z"] < 3.0
         _wait_for_node("/head_pose_node")
         got = _ros2("param", "get", "/head_pose_node", "max_faces")
-        assert got.returncode == 0 and "Integer value is: 8" in got.stdout, got
+        default = EstimatorOptions().max_faces  # the library's, the node's and the YAML's
+        assert got.returncode == 0 and f"Integer value is: {default}" in got.stdout, got
         assert _ros2("param", "get", "/head_pose_node", "draw_mode").stdout.strip() == \
             "String value is: mesh"
         changed = _ros2(*readme_command("ros2 param set /head_pose_node max_faces 1")[1:])
@@ -468,7 +457,7 @@ def _feed_frames(probe: Probe, image_topic: str, info_topic: str, frames, n: int
     info = probe.publisher(CameraInfo, info_topic, qos_profile_sensor_data)
     probe.wait_for_subscribers(pub)
     probe.wait_for_publishers(["/head_pose"])
-    # small frames: best-effort delivery of large ones loses many on loopback (README)
+    # small frames: best-effort delivery of large ones loses many on loopback (docs/ros2.md)
     small = [cv2.resize(f, (320, 180)) for f in frames[:n]]
     for i, frame in enumerate(small):
         t = stamp(700 + i)
@@ -514,7 +503,7 @@ def test_ros2_run_readme_command(tmp_path, video_frames) -> None:
 
 
 def test_lifecycle_readme_commands(tmp_path, video_frames) -> None:
-    """The README's lifecycle session, command by command: unconfigured until told, then
+    """The documented lifecycle session, command by command: unconfigured until told, then
     serving the default camera topics."""
     command = readme_command(
         "ros2 launch dense_head_pose head_pose.launch.py lifecycle:=true autostart:=false")
@@ -564,7 +553,7 @@ def test_camera_names_give_face_ids_that_never_collide() -> None:
     """Each camera's node prefixes its ids with `NAME_`; names are unique and an id never
     holds `_` after its prefix, so no two cameras' faces can share an id or a TF frame,
     however the names nest (`a`, `a_b`, `a_b_c`, `a_`)."""
-    from dense_head_pose.face_ids import FaceIds
+    from dense_head_pose.interfaces.face_ids import FaceIds
     from dense_head_pose.ros.launching import parse_cameras
 
     cameras = parse_cameras("a a_b a_b_c a_ b")
@@ -574,20 +563,6 @@ def test_camera_names_give_face_ids_that_never_collide() -> None:
         for i, ids in enumerate(names):
             for other in names[i + 1:]:
                 assert not ids & other
-
-
-def test_tracked_union_merges_and_forgets_stale_lists() -> None:
-    from dense_head_pose.tracked_union import TrackedUnion
-
-    union = TrackedUnion(stale_after=1.0)
-    assert union.update("/front/t", ["front_a", "front_b"], 0.0) == ["front_a", "front_b"]
-    assert union.update("/back/t", ["back_c"], 0.2) == ["back_c", "front_a", "front_b"]
-    assert union.update("/front/t", ["front_b"], 0.5) == ["back_c", "front_b"]  # a left
-    assert union.update("/back/t", ["front_b"], 0.6) == ["front_b"]  # an id once
-    assert not union.expire(1.4)
-    assert union.expire(1.55)  # /front/t last spoke at 0.5, /back/t at 0.6
-    assert union.union(1.55) == ["front_b"] and union.sources() == ["/back/t"]
-    assert union.union(2.7) == [] and union.sources() == []
 
 
 def test_two_cameras_readme_command(tmp_path, video_frames) -> None:

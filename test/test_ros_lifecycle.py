@@ -7,12 +7,13 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import PACK
+from helpers import PACK
 from ros_harness import (
     TIMEOUT_SCALE,
     Launch,
@@ -72,6 +73,23 @@ def node_pid(launch: Launch) -> int:
         assert time.monotonic() < end, launch.output()
         time.sleep(0.1)
     return launch.processes()["head_pose_node"][1]
+
+
+def empty_participant_cpu(seconds: float = 5.0) -> float:
+    """CPU (fraction of a core) of a process holding an rclpy node with nothing in it, on
+    this machine now: what any idle ROS 2 process costs, the baseline of "no CPU"."""
+    code = ("import rclpy, sys, time\n"
+            "from rclpy.executors import SingleThreadedExecutor\n"
+            "rclpy.init(); node = rclpy.create_node('empty_participant')\n"
+            "executor = SingleThreadedExecutor(); executor.add_node(node)\n"
+            "end = time.monotonic() + 2.0\n"
+            "while time.monotonic() < end: executor.spin_once(timeout_sec=0.5)\n"
+            "t0, w0 = time.process_time(), time.monotonic()\n"
+            f"while time.monotonic() < w0 + {seconds}: executor.spin_once(timeout_sec=0.5)\n"
+            "print((time.process_time() - t0) / (time.monotonic() - w0))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=120, check=True)
+    return float(out.stdout.strip().splitlines()[-1])
 
 
 def cpu_seconds(pid: int) -> float:
@@ -166,6 +184,11 @@ def test_every_transition_through_the_cli(tmp_path, video_frames) -> None:
         assert diag["lifecycle_state"] == "unconfigured" and "waiting for configure" in \
             diag["message"]
         unconfigured_mb = rss_mb(pid)
+        # what the process costs doing nothing at all (its DDS participant's own threads and
+        # timers: 0.3 % of a core on some machines, 6 % on others): the baseline below
+        cpu0, start = cpu_seconds(pid), time.monotonic()
+        probe.spin_for(5.0)
+        idle_cpu = (cpu_seconds(pid) - cpu0) / (time.monotonic() - start)
         assert "Transitioning successful" in lifecycle("set", NODE, "configure")
         assert state() == "inactive"
         configured_mb = rss_mb(pid)
@@ -177,7 +200,8 @@ def test_every_transition_through_the_cli(tmp_path, video_frames) -> None:
         camera.run(5.0)
         inactive_cpu = (cpu_seconds(pid) - cpu0) / (time.monotonic() - start)
         assert _outputs(probe) == 0
-        assert inactive_cpu < 0.01, inactive_cpu  # under 1 % of a core
+        # inactive costs nothing more than unconfigured: under 1 % of a core above it
+        assert inactive_cpu < idle_cpu + 0.01, (inactive_cpu, idle_cpu)
         assert "Transitioning successful" in lifecycle("set", NODE, "activate")
         assert state() == "active"
         probe.wait_for_subscribers(camera.image)
@@ -279,7 +303,8 @@ def test_autostart_and_fifty_cycles_without_leaks(tmp_path, video_frames) -> Non
         cpu0, start = cpu_seconds(pid), time.monotonic()
         camera.run(3.0)  # idle after fifty cycles as after none: nothing left spinning
         idle_cpu = (cpu_seconds(pid) - cpu0) / (time.monotonic() - start)
-        assert idle_cpu < 0.02, idle_cpu
+        baseline = empty_participant_cpu()
+        assert idle_cpu < baseline + 0.02, (idle_cpu, baseline)
         print(f"RSS over 45 activate/deactivate cycles at 30 Hz: {before:.0f} -> {after:.0f} MB"
               f"; inactive CPU afterwards {idle_cpu * 100:.2f} % of a core")
         _finish(launch)

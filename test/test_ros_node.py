@@ -2,7 +2,7 @@
 
 Each test publishes frames with distinct stamps and waits for the outputs carrying the same
 stamp, so nothing depends on timing. The node's image QoS is ``reliable`` here (loopback
-best-effort loses most 1280x720 frames on this machine, see README); one test checks the
+best-effort loses most 1280x720 frames on this machine, see docs/ros2.md); one test checks the
 default sensor-data QoS with small frames.
 """
 
@@ -33,7 +33,7 @@ from visualization_msgs.msg import Marker  # noqa: E402
 
 from dense_head_pose import HeadPoseEstimator  # noqa: E402
 from dense_head_pose.msg import FaceArray  # noqa: E402
-from dense_head_pose.pose import CameraIntrinsics  # noqa: E402
+from dense_head_pose.pipeline.pose import CameraIntrinsics  # noqa: E402
 from dense_head_pose.ros.conversions import cloud_to_numpy  # noqa: E402
 
 
@@ -325,7 +325,7 @@ def test_parameters_change_at_run_time(rig, two_faces) -> None:
     assert results[0].successful
     assert len(rig.send(image_msg(big, FRAME, next_stamp())).faces) == 1
     # refused: out of range, unknown choice, read-only
-    assert not set_parameters(rig.probe, {"max_faces": 1000})[0].successful
+    assert not set_parameters(rig.probe, {"max_faces": 1001})[0].successful
     assert not set_parameters(rig.probe, {"draw_mode": "cartoon"})[0].successful
     assert not set_parameters(rig.probe, {"num_threads": 2})[0].successful
     assert set_parameters(rig.probe, {"max_faces": 8, "score_threshold": 0.6})[0].successful
@@ -354,7 +354,7 @@ def test_tracking_smooths_the_pose_and_restarts_on_a_bag_loop(rig, rclpy_context
     """Default node (landmark tracking, One-Euro smoothing) against the per-frame rig on the
     same noisy still frames, 30 Hz stamps: steadier poses, one id; stamps going back (a
     looping bag) restart the tracks; the switches work at run time."""
-    from dense_head_pose import stability
+    from dense_head_pose.evaluation import stability
 
     clip = stability.still_clip(video_frames[20], n=30)
     tracked = Rig({"image_qos": "reliable"}, tmp_path, namespace="tracked")
@@ -466,18 +466,25 @@ def test_missing_models_report_error_and_keep_running(rclpy_context, tmp_path, v
     assert "renderer native" in node.output() and "renderer unavailable" not in node.output()
 
 
-def test_readme_parameter_table_is_the_declared_one() -> None:
-    """Every declared parameter is in the README's table with its default and whether it
-    changes at run time, and the table names nothing the node does not declare."""
+def test_documented_parameter_table_is_the_declared_one() -> None:
+    """Every declared parameter is in the table of docs/ros2.md with its default, its range
+    and whether it changes at run time, and the table names nothing the node does not
+    declare."""
+    import re
     from pathlib import Path
 
     from dense_head_pose.ros.parameters import PARAMETERS
 
-    readme = (Path(__file__).parents[1] / "README.md").read_text()
-    section = readme.split("### Parameters")[1].split("\n\n")[1]
+    page = (Path(__file__).parents[1] / "docs" / "ros2.md").read_text()
+    section = page.split("## Parameters")[1].split("\n\n")[1]
     documented = {}
+    ranges = {}
     for row in section.splitlines()[2:]:
-        names, default, run_time = (c.strip() for c in row.strip("|").split("|")[:3])
+        names, default, run_time, what = (c.strip() for c in row.strip("|").split("|")[:4])
+        bounds = re.search(r"\((-?[\d.]+)\.\.(-?[\d.]+)\)", what)
+        if bounds:
+            ranges.update(dict.fromkeys(names.replace("`", "").split(", "),
+                                        (float(bounds[1]), float(bounds[2]))))
         names = names.replace("`", "").split(", ")
         defaults = default.split(", ")  # "face_, gaze_" for a pair, else one for all
         for i, name in enumerate(names):
@@ -494,3 +501,6 @@ def test_readme_parameter_table_is_the_declared_one() -> None:
             '""' if value == "" else str(value))
         assert default == shown, (name, default, value)
         assert run_time == ("no" if spec.read_only else "yes"), name
+        declared_range = spec.int_range or spec.float_range
+        if name in ranges:
+            assert ranges[name] == tuple(map(float, declared_range)), name

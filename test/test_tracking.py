@@ -5,24 +5,21 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from dense_head_pose import CameraIntrinsics, stability
-from dense_head_pose.alignment import roi_from_landmarks
-from dense_head_pose.estimator import Fit
-from dense_head_pose.one_euro import (
+from dense_head_pose import CameraIntrinsics
+from dense_head_pose.evaluation import stability
+from dense_head_pose.pipeline.alignment import roi_from_landmarks
+from dense_head_pose.pipeline.estimator import Fit
+from dense_head_pose.pipeline.pose import view_rotation
+from dense_head_pose.video.one_euro import (
     OneEuroFilter,
     OneEuroParams,
     RotationOneEuroFilter,
     exp_rotation,
     geodesic_degrees,
 )
-from dense_head_pose.pose import view_rotation
-from dense_head_pose.tracking import (
-    FaceTracker,
-    SmoothingOptions,
-    TrackerOptions,
-    box_iou,
-    track_quality,
-)
+from dense_head_pose.video.smoothing import SmoothingOptions
+from dense_head_pose.video.streams import TrackerPool
+from dense_head_pose.video.tracking import FaceTracker, TrackerOptions, box_iou
 
 TRANSPARENT = OneEuroParams(min_cutoff=1e6)
 
@@ -86,12 +83,12 @@ def test_track_quality_separates_faces_from_background(estimator, one_face) -> N
     face = estimator(one_face).faces[0]
     roi = roi_from_landmarks(face.landmarks)
     on_face = estimator.fit(one_face, roi)
-    assert track_quality(on_face) > 0.9
+    assert on_face.quality > 0.9
     background = _canvas(np.zeros((1, 1, 3), np.uint8), [])
     side = roi[2] - roi[0]
     off = [estimator.fit(background, np.array([x, 100, x + side, 100 + side]))
            for x in (100, 500, 900)]
-    assert all(track_quality(fit) < 0.85 for fit in off)
+    assert all(fit.quality < 0.85 for fit in off)
 
 
 def test_still_clip_jitter_is_below_raw(estimator, one_face) -> None:
@@ -242,3 +239,39 @@ def test_smoothed_rotation_and_angles_agree(estimator, one_face) -> None:
         (face.yaw, face.pitch, face.roll), abs=1e-9)
     assert np.allclose(rebuilt.pose.translation, face.pose.translation)
     assert np.allclose(rot @ rot.T, np.eye(3), atol=1e-9)
+
+
+def test_subnormal_time_steps_keep_the_face(estimator, one_face) -> None:
+    tracker = FaceTracker(estimator)
+    counts = [len(tracker(one_face, i * 1e-310).faces) for i in range(12)]
+    assert counts == [1] * 12
+    face = tracker(one_face, 12 * 1e-310).faces[0]
+    assert np.all(np.isfinite(face.landmarks)) and np.isfinite(face.yaw)
+
+
+def test_max_faces_lowered_at_run_time_applies_at_once(estimator, two_faces) -> None:
+    tracker = FaceTracker(estimator, TrackerOptions(detect_every=10))
+    assert len(tracker(two_faces, 0.0).faces) == 2
+    assert len(tracker(two_faces, 0.04).faces) == 2
+    estimator.configure(max_faces=0)
+    try:
+        assert tracker(two_faces, 0.08).faces == []
+        estimator.configure(max_faces=1)
+        assert len(tracker(two_faces, 0.12).faces) == 1
+    finally:
+        estimator.configure(max_faces=16)
+
+
+def test_cameras_alternating_on_one_stream_keep_their_ids(estimator, one_face, two_faces
+                                                          ) -> None:
+    pool = TrackerPool(estimator)
+    seen: dict[str, set] = {"left": set(), "right": set()}
+    for i in range(20):
+        t = i / 30.0
+        for name, image in (("left", one_face), ("right", two_faces)):
+            seen[name] |= {f.id for f in pool(image, t, stream=name).faces}
+    assert len(seen["left"]) == 1 and len(seen["right"]) == 2  # no renewals
+    assert not seen["left"] & seen["right"]  # ids unique across cameras
+    for k in range(12):  # made-up stream names cannot grow the pool
+        pool(one_face, 1.0, stream=f"fake{k}")
+    assert len(pool.streams) == pool.max_streams

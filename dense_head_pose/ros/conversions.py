@@ -1,9 +1,9 @@
 """rclpy's side of the messages: its classes by type name, images out, point clouds.
 
-What the node reads and publishes is built in :mod:`dense_head_pose.messages` (shared with
-the bag processor, which has no rclpy); here is what only the live node needs. Large arrays
-go into messages as ``array.array`` so rclpy does not check them element by element.
-"""
+What the node reads and publishes is built in :mod:`dense_head_pose.interfaces.messages`
+(shared with the bag processor, which has no rclpy); here is what only the live node needs.
+Large arrays go into messages as ``array.array`` so rclpy does not check them element by
+element."""
 
 from __future__ import annotations
 
@@ -16,8 +16,8 @@ import numpy as np
 from sensor_msgs.msg import CameraInfo, Image, PointCloud2, PointField
 from std_msgs.msg import Header
 
-from ..messages import compressed_to_bgr, image_to_bgr, intrinsics_from_camera_info
-from ..pose import CameraIntrinsics
+from ..interfaces.messages import compressed_to_bgr, image_to_bgr, intrinsics_from_camera_info
+from ..pipeline.pose import CameraIntrinsics
 
 __all__ = ["bgr_to_image", "camera_info_from_intrinsics", "cloud_to_numpy",
            "compressed_to_bgr", "image_to_bgr", "intrinsics_from_camera_info", "point_cloud",
@@ -27,7 +27,7 @@ __all__ = ["bgr_to_image", "camera_info_from_intrinsics", "cloud_to_numpy",
 @functools.cache
 def rclpy_types(name: str) -> Any:
     """rclpy's class of a message type name, e.g. ``"geometry_msgs/msg/Pose"`` (the
-    :data:`~dense_head_pose.messages.MessageTypes` of the live node)."""
+    :data:`~dense_head_pose.interfaces.messages.MessageTypes` of the live node)."""
     package, kind, cls = name.split("/")
     return getattr(importlib.import_module(f"{package}.{kind}"), cls)
 

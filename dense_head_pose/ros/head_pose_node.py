@@ -48,12 +48,12 @@ from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 from std_msgs.msg import Header
 
 from .. import model_pack
-from ..camera_info import CameraInfoCache, stamp_ns
 from ..errors import DenseHeadPoseError, ModelError, RendererUnavailableError
-from ..estimator import EstimatorOptions, HeadPoseEstimator
-from ..pose import CameraIntrinsics
-from ..render import MeshRenderer
-from ..streams import TrackerPool
+from ..interfaces.camera_info import CameraInfoCache, stamp_ns
+from ..pipeline.estimator import EstimatorOptions, HeadPoseEstimator
+from ..pipeline.pose import CameraIntrinsics
+from ..pipeline.render import MeshRenderer
+from ..video.streams import TrackerPool
 from . import conversions
 from .diagnostics import NodeStats
 from .markers import MeshMarkerBuilder

@@ -41,10 +41,10 @@ from rclpy.node import Node
 from sensor_msgs.msg import Image
 from std_msgs.msg import Header
 
-from .. import messages
-from ..face_ids import FaceIds
-from ..messages import pupils
-from ..results import Face
+from ..interfaces import messages
+from ..interfaces.face_ids import FaceIds
+from ..interfaces.messages import pupils
+from ..pipeline.results import Face
 from . import conversions
 from .conversions import rclpy_types
 

@@ -23,8 +23,8 @@ from sensor_msgs.msg import CameraInfo, Image
 from std_msgs.msg import Header
 
 from ..errors import DenseHeadPoseError
-from ..pose import CameraIntrinsics
-from ..video import open_source
+from ..pipeline.pose import CameraIntrinsics
+from ..video.sources import open_source
 from . import conversions
 from .runner import help_text, run_node
 

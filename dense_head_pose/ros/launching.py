@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import importlib.util
 import os
-import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,9 +19,10 @@ from launch_ros.actions import LifecycleNode, Node
 from launch_ros.event_handlers import OnStateTransition
 from launch_ros.events.lifecycle import ChangeState
 
+from ..interfaces.names import ABSOLUTE_TOPIC, TOKEN
+from .runner import PARENT_PID_VARIABLE
+
 PACKAGE = "dense_head_pose"
-_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,31}")
-_TOPIC = re.compile(r"(/[A-Za-z_][A-Za-z0-9_]*)+")
 
 
 @dataclass(frozen=True)
@@ -44,13 +44,13 @@ def parse_cameras(text: str) -> list[CameraTopics]:
     cameras = []
     for entry in text.replace(";", " ").split():
         name, _, topics = entry.partition("=")
-        if not _NAME.fullmatch(name):
+        if not TOKEN.fullmatch(name):
             raise ValueError(f"camera name {name!r}: a letter, then letters, digits or '_' "
                              f"(it becomes a namespace and the prefix of face ids)")
         if topics:
             image, _, info = topics.partition(",")
             for topic in (image, info):
-                if not _TOPIC.fullmatch(topic):
+                if not ABSOLUTE_TOPIC.fullmatch(topic):
                     raise ValueError(f"camera {name}: {topic!r} is not an absolute topic name "
                                      f"(write {name}=/IMAGE_TOPIC,/CAMERA_INFO_TOPIC)")
         else:
@@ -100,7 +100,7 @@ def head_pose_node(*, namespace: str, image: str, camera_info: str, parameters: 
             ("camera_info", camera_info),
         ],
         output="screen", on_exit=end_launch("head_pose_node ended"),
-        additional_env={"DENSE_HEAD_POSE_PARENT_PID": str(os.getpid())},
+        additional_env={PARENT_PID_VARIABLE: str(os.getpid())},
     )
     if not managed:
         return [Node(**arguments)]
@@ -127,4 +127,4 @@ def tracked_merger(inputs: list[str]) -> Node:
     return Node(package=PACKAGE, executable="hri_tracked_merger", name="hri_tracked_merger",
                 parameters=[{"inputs": inputs}], output="screen",
                 on_exit=end_launch("hri_tracked_merger ended"),
-                additional_env={"DENSE_HEAD_POSE_PARENT_PID": str(os.getpid())})
+                additional_env={PARENT_PID_VARIABLE: str(os.getpid())})

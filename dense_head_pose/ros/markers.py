@@ -16,8 +16,8 @@ from geometry_msgs.msg import Point, Vector3
 from std_msgs.msg import ColorRGBA, Header
 from visualization_msgs.msg import Marker, MarkerArray
 
-from ..drawing import LANDMARK_GROUPS
-from ..results import Face
+from ..pipeline.drawing import LANDMARK_GROUPS
+from ..pipeline.results import Face
 
 
 def decimate(vertices: np.ndarray, triangles: np.ndarray, cell: float

@@ -6,7 +6,7 @@
   switch is on): ``face_landmarks``, ``face_points``, ``face_mesh``, ``mesh_image``.
 
 The topic publishers are lifecycle publishers: they send nothing while the node is
-inactive. Messages are built by :mod:`dense_head_pose.messages`, the same code the bag
+inactive. Messages are built by :mod:`dense_head_pose.interfaces.messages`, the same code the bag
 processor uses, with rclpy's classes.
 """
 
@@ -24,10 +24,10 @@ from visualization_msgs.msg import Marker, MarkerArray
 
 from dense_head_pose.msg import FaceArray as FaceArrayMsg
 
-from .. import messages
-from ..drawing import draw
-from ..face_ids import tf_name
-from ..results import Face
+from ..interfaces import messages
+from ..interfaces.face_ids import tf_name
+from ..pipeline.drawing import draw
+from ..pipeline.results import Face
 from . import conversions
 from .conversions import rclpy_types
 from .diagnostics import NodeStats

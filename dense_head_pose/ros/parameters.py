@@ -9,7 +9,6 @@ run time: rclpy enforces the declared type and range, the choices are checked he
 from __future__ import annotations
 
 import difflib
-import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -22,11 +21,13 @@ from rcl_interfaces.msg import (
     ParameterType,
 )
 
-from ..drawing import DRAW_MODES
-from ..estimator import POSE_METHODS, PRECISIONS, EstimatorOptions
-from ..face_ids import id_prefix_problem
-from ..one_euro import OneEuroParams
-from ..tracking import QUANTITIES, SmoothingOptions, TrackerOptions
+from ..interfaces.face_ids import id_prefix_problem
+from ..interfaces.names import ABSOLUTE_TOPIC, FRAME_NAME, FRAME_PREFIX
+from ..pipeline.drawing import DRAW_MODES
+from ..pipeline.estimator import EstimatorOptions
+from ..video.one_euro import OneEuroParams
+from ..video.smoothing import QUANTITIES, SmoothingOptions
+from ..video.tracking import TrackerOptions
 
 MESH_IMAGE_MODES = (*DRAW_MODES, "mesh")
 
@@ -67,13 +68,28 @@ class ParamSpec:
         return d
 
 
+def _option(options: Any, name: str, description: str, read_only: bool = False) -> ParamSpec:
+    """The parameter of a library option (``EstimatorOptions`` or ``TrackerOptions``): its
+    default, range and choices are the option's own, so the node, the CLI and the library
+    cannot disagree."""
+    default = getattr(options(), name)
+    limits = options.LIMITS.get(name)
+    choices = getattr(options, "CHOICES", {}).get(name)
+    kind = options.KINDS[name]
+    return ParamSpec(
+        name, kind(default), description, read_only=read_only,
+        int_range=tuple(map(int, limits)) if limits and kind is int else None,
+        float_range=tuple(map(float, limits)) if limits and kind is float else None,
+        choices=choices)
+
+
 PARAMETERS: tuple[ParamSpec, ...] = (
     ParamSpec("managed", False, "Lifecycle: false (a plain start) configures and activates at "
               "once; true waits in 'unconfigured' for a lifecycle manager or ros2 lifecycle "
               "set.", read_only=True),
     ParamSpec("models_dir", "", "Model pack directory; empty: $DENSE_HEAD_POSE_MODELS, then "
               "the package's share/dense_head_pose/models, then the source tree.", read_only=True),
-    ParamSpec("num_threads", 1, "LiteRT threads per model.", read_only=True, int_range=(1, 16)),
+    _option(EstimatorOptions, "num_threads", "LiteRT threads per model.", read_only=True),
     ParamSpec("input_transport", "raw", "raw: sensor_msgs/Image on 'image'; compressed: "
               "sensor_msgs/CompressedImage on 'image/compressed'.", read_only=True,
               choices=("raw", "compressed")),
@@ -81,23 +97,22 @@ PARAMETERS: tuple[ParamSpec, ...] = (
               "publisher of the image topic is reliable, else best effort; looked at again "
               "as publishers come and go), sensor_data (best effort, newest frame only) or "
               "reliable.", read_only=True, choices=("auto", "sensor_data", "reliable")),
-    ParamSpec("score_threshold", 0.6, "Minimum detector confidence of a face.",
-              float_range=(0.05, 0.99)),
-    ParamSpec("max_faces", 8, "Largest N faces processed per frame (0 disables processing).",
-              int_range=(0, 64)),
-    ParamSpec("retry_mirrored", EstimatorOptions.retry_mirrored, "When the detector finds no "
-              "face, look again in the mirrored frame (finds more profiles; one more detector "
-              "inference on frames without a face)."),
-    ParamSpec("refine", EstimatorOptions.refine, "Second alignment pass from the first "
-              "pass's landmarks (one more inference, or two with mirror, per face)."),
-    ParamSpec("mirror", EstimatorOptions.mirror, "Average each fit with its mirrored crop's "
-              "(one more inference per face; more accurate, see README)."),
-    ParamSpec("accurate", EstimatorOptions.accurate, "Accuracy mode: five shifted crops and "
-              "their mirrors averaged (ten inferences per face)."),
-    ParamSpec("precision", EstimatorOptions.precision, "Regressor: float32, or int8 (built by "
-              "models build --precision int8).", read_only=True, choices=PRECISIONS),
-    ParamSpec("pose_method", "affine", "Metric pose from the 3DMM camera (affine) or "
-              "refined by solvePnP (pnp).", choices=POSE_METHODS),
+    _option(EstimatorOptions, "score_threshold", "Minimum detector confidence of a face."),
+    _option(EstimatorOptions, "max_faces", "Largest N faces processed per frame (0 disables "
+            "processing)."),
+    _option(EstimatorOptions, "retry_mirrored", "When the detector finds no face, look again "
+            "in the mirrored frame (finds more profiles; one more detector inference on "
+            "frames without a face)."),
+    _option(EstimatorOptions, "refine", "Second alignment pass from the first pass's "
+            "landmarks (one more inference, or two with mirror, per face)."),
+    _option(EstimatorOptions, "mirror", "Average each fit with its mirrored crop's (one more "
+            "inference per face; more accurate, see docs/accuracy.md)."),
+    _option(EstimatorOptions, "accurate", "Accuracy mode: five shifted crops and their "
+            "mirrors averaged (ten inferences per face)."),
+    _option(EstimatorOptions, "precision", "Regressor: float32, or int8 (built by models "
+            "build --precision int8).", read_only=True),
+    _option(EstimatorOptions, "pose_method", "Metric pose from the 3DMM camera (affine) or "
+            "refined by solvePnP (pnp)."),
     ParamSpec("camera_frame", "", "frame_id of the outputs; empty: the image header's "
               "frame_id (the camera optical frame)."),
     ParamSpec("face_frame_prefix", "face_", "TF frame of face <id>: <prefix><id> (REP-155)."),
@@ -118,22 +133,23 @@ PARAMETERS: tuple[ParamSpec, ...] = (
               float_range=(0.002, 0.05)),
     ParamSpec("diagnostics_period", 1.0, "Seconds between /diagnostics reports.",
               read_only=True, float_range=(0.1, 60.0)),
-    ParamSpec("smooth", TrackerOptions.smooth, "One-Euro smoothing of each tracked face (pose, "
-              "TF, landmarks, mesh)."),
-    ParamSpec("detect_every", TrackerOptions.detect_every, "Run the face detector every N "
-              "frames; faces are tracked by their landmarks in between, and it runs at once "
-              "when one is lost. 1: every frame, no landmark tracking.", int_range=(1, 1000)),
-    ParamSpec("forget_after", TrackerOptions.forget_after, "Seconds a lost face's id is kept "
-              "for it, should it come back where it was lost.", float_range=(0.0, 3600.0)),
-    *(ParamSpec(f"smoothing.{quantity}.{field}", float(getattr(getattr(SmoothingOptions(),
-                                                                       quantity), field)),
-                f"One-Euro {field} of the {quantity} filter ({doc}).", float_range=bounds)
+    _option(TrackerOptions, "smooth", "Smoothing of each tracked face (pose, TF, landmarks, "
+            "mesh)."),
+    _option(TrackerOptions, "detect_every", "Run the face detector every N frames; faces are "
+            "tracked by their landmarks in between, and it runs at once when one is lost. 1: "
+            "every frame, no landmark tracking."),
+    _option(TrackerOptions, "forget_after", "Seconds a lost face's id is kept for it, should "
+            "it come back where it was lost."),
+    *(ParamSpec(f"smoothing.{quantity}.{field}",
+                float(getattr(getattr(SmoothingOptions(), quantity), field)),
+                f"One-Euro {field} of the {quantity} filter ({doc}).",
+                float_range=tuple(map(float, OneEuroParams.LIMITS[field])))
       for quantity in QUANTITIES
-      for field, doc, bounds in (
-          ("min_cutoff", "Hz, cutoff at rest", (0.001, 1000.0)),
-          ("beta", "cutoff rise per unit of speed", (0.0, 100000.0)),
-          ("d_cutoff", "Hz, cutoff of the speed estimate", (0.001, 1000.0)),
-          ("min_speed", "speeds up to it count as rest", (0.0, 1000.0)))),
+      for field, doc in (
+          ("min_cutoff", "Hz, cutoff at rest"),
+          ("beta", "cutoff rise per unit of speed"),
+          ("d_cutoff", "Hz, cutoff of the speed estimate"),
+          ("min_speed", "speeds up to it count as rest"))),
     ParamSpec("hri.enable", "auto", "ROS4HRI interface (/humans/faces/...): auto (on when "
               "hri_msgs is installed), on, off.", read_only=True, choices=("auto", "on", "off"),
               on_off=True),
@@ -172,12 +188,7 @@ def normalise(name: str, value: Any) -> Any:
     return value
 
 
-#: A TF frame name (tf2 refuses a leading slash; no spaces or control characters).
-_FRAME_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_./-]{0,199}")
-#: A prefix of face and gaze frame names (may be empty).
-_FRAME_PREFIX = re.compile(r"([A-Za-z0-9_][A-Za-z0-9_./-]{0,99})?")
 _FACE_GAZE = ("face_frame_prefix", "gaze_frame_prefix")
-_TOPIC = re.compile(r"(/[A-Za-z_][A-Za-z0-9_]*){1,16}")
 
 
 def check_value(name: str, value: Any, current: dict[str, Any]) -> str | None:
@@ -187,15 +198,15 @@ def check_value(name: str, value: Any, current: dict[str, Any]) -> str | None:
     value = normalise(name, value)
     if spec and spec.choices and value not in spec.choices:
         return f"parameter {name} must be one of {spec.choices}, got {_short(value)}"
-    if name == "camera_frame" and value and not _FRAME_NAME.fullmatch(value):
+    if name == "camera_frame" and value and not FRAME_NAME.fullmatch(value):
         return (f"parameter camera_frame must be empty or a TF frame name (letters, digits, "
                 f"'_', '.', '/', '-'; no leading '/'; at most 200), got {_short(value)}")
     if name == "face_id_prefix" and id_prefix_problem(value):
         return f"parameter face_id_prefix {id_prefix_problem(value)}"
-    if name == "hri.tracked_topic" and not _TOPIC.fullmatch(str(value)):
+    if name == "hri.tracked_topic" and not ABSOLUTE_TOPIC.fullmatch(str(value)):
         return f"parameter hri.tracked_topic must be an absolute topic name, got {_short(value)}"
     if name in _FACE_GAZE:
-        if not isinstance(value, str) or not _FRAME_PREFIX.fullmatch(value):
+        if not isinstance(value, str) or not FRAME_PREFIX.fullmatch(value):
             return (f"parameter {name} must be a TF frame name prefix (letters, digits, '_', "
                     f"'.', '/', '-'; no leading '/'; at most 100), got {_short(value)}")
         other = _FACE_GAZE[1 - _FACE_GAZE.index(name)]

@@ -31,7 +31,7 @@ from rclpy.node import Node
 from rclpy.parameter import Parameter
 from rclpy.qos import QoSProfile
 
-from ..tracked_union import TrackedUnion
+from ..interfaces.tracked_union import TrackedUnion
 from .runner import help_text, run_node
 
 TRACKED = "/humans/faces/tracked"

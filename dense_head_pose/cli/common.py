@@ -1,0 +1,255 @@
+"""What every subcommand shares: option groups, their conversion to the library's options,
+JSON on stdout, the progress bar, and how signals stop a command.
+
+Defaults and ranges come from the library's options (``EstimatorOptions``,
+``TrackerOptions``, ``OneEuroParams``): the CLI has none of its own.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import math
+import re
+import signal
+import sys
+from collections.abc import Callable
+from dataclasses import replace
+from typing import Any
+
+import numpy as np
+
+from ..errors import DenseHeadPoseError
+from ..pipeline.drawing import DRAW_MODES, draw
+from ..pipeline.estimator import POSE_METHODS, PRECISIONS, EstimatorOptions, HeadPoseEstimator
+from ..pipeline.pose import CameraIntrinsics
+from ..pipeline.results import Face, FrameResult
+from ..video.one_euro import OneEuroParams
+from ..video.smoothing import QUANTITIES, SmoothingOptions
+from ..video.tracking import TrackerOptions
+
+LOG = logging.getLogger("dense_head_pose")
+MODES = (*DRAW_MODES, "mesh")
+
+
+def count(low: float, high: float = 1_000_000) -> Callable[[str], int]:
+    """An argparse type: an integer in [low, high]."""
+    low, high = int(low), int(high)
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"{value} is not in {low}..{high}")
+        return value
+    return parse
+
+
+def number(low: float, high: float) -> Callable[[str], float]:
+    """An argparse type: a number in [low, high] (never NaN)."""
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+        if not low <= value <= high:  # NaN fails too
+            raise argparse.ArgumentTypeError(f"{text} is not between {low:g} and {high:g}")
+        return value
+    return parse
+
+
+def add_pipeline_args(p: argparse.ArgumentParser) -> None:
+    """The estimator's options (``EstimatorOptions``)."""
+    defaults, limits = EstimatorOptions(), EstimatorOptions.LIMITS
+    p.add_argument("--models", metavar="DIR", help="model pack directory (default: search path)")
+    p.add_argument("--threads", type=count(*limits["num_threads"]),
+                   default=defaults.num_threads,
+                   help="LiteRT threads per model, and the BLAS threads used (default "
+                        f"{defaults.num_threads})")
+    p.add_argument("--threshold", type=number(*limits["score_threshold"]),
+                   default=defaults.score_threshold,
+                   help=f"detector score threshold, {limits['score_threshold'][0]:g}.."
+                        f"{limits['score_threshold'][1]:g} (default {defaults.score_threshold})")
+    p.add_argument("--max-faces", type=count(*limits["max_faces"]), default=defaults.max_faces,
+                   help=f"largest N faces per frame (default {defaults.max_faces})")
+    p.add_argument("--retry-mirrored", action=argparse.BooleanOptionalAction,
+                   default=defaults.retry_mirrored,
+                   help="when the detector finds no face, look again in the mirrored frame "
+                        "(finds more profiles; default on)")
+    p.add_argument("--refine", action=argparse.BooleanOptionalAction, default=defaults.refine,
+                   help="second alignment pass from the first pass's landmarks (default off)")
+    p.add_argument("--mirror", action=argparse.BooleanOptionalAction, default=defaults.mirror,
+                   help="average each fit with its mirrored crop's, one more inference per "
+                        "face (default on)")
+    p.add_argument("--accurate", action="store_true", default=defaults.accurate,
+                   help="accuracy mode: five shifted crops and their mirrors averaged (ten "
+                        "inferences per face)")
+    p.add_argument("--precision", choices=PRECISIONS, default=defaults.precision,
+                   help="regressor: float32 (default) or int8 (models build --precision int8)")
+    p.add_argument("--pose-method", choices=POSE_METHODS, default=defaults.pose_method,
+                   help="metric pose from the 3DMM camera (affine) or refined by solvePnP")
+    p.add_argument("--intrinsics", nargs=4, type=float, metavar=("FX", "FY", "CX", "CY"),
+                   help="camera intrinsics in pixels (default: f = width, centred)")
+
+
+def add_tracking_args(p: argparse.ArgumentParser) -> None:
+    """The tracker's options (``TrackerOptions``)."""
+    defaults = TrackerOptions()
+    p.add_argument("--smooth", action=argparse.BooleanOptionalAction, default=defaults.smooth,
+                   help="One-Euro smoothing of each tracked face (default on)")
+    p.add_argument("--detect-every", type=count(*TrackerOptions.LIMITS["detect_every"]),
+                   default=defaults.detect_every, metavar="N",
+                   help="run the detector every N frames, faces are tracked by their landmarks "
+                        "in between (and it runs at once when one is lost); 1: every frame, "
+                        f"no landmark tracking (default {defaults.detect_every})")
+    shown = ", ".join(f"{q}={_params_text(getattr(defaults.smoothing, q))}" for q in QUANTITIES)
+    p.add_argument("--filter", action="append", default=[], type=_filter_arg,
+                   metavar="QUANTITY=MIN_CUTOFF,BETA[,D_CUTOFF[,MIN_SPEED]]",
+                   help=f"One-Euro parameters of one quantity ({', '.join(QUANTITIES)}); "
+                        f"repeat for several. Defaults: {shown}")
+
+
+def _params_text(params: OneEuroParams) -> str:
+    return ",".join(f"{v:g}" for v in (params.min_cutoff, params.beta, params.d_cutoff,
+                                        params.min_speed))
+
+
+def _filter_arg(text: str) -> tuple[str, OneEuroParams]:
+    name, _, values = text.partition("=")
+    if name not in QUANTITIES:
+        raise argparse.ArgumentTypeError(f"unknown quantity {name!r}: one of "
+                                         f"{', '.join(QUANTITIES)}")
+    try:
+        numbers = [float(v) for v in values.split(",")]
+        if not 2 <= len(numbers) <= 4:
+            raise ValueError("give 2 to 4 numbers")
+        return name, OneEuroParams(*numbers)
+    except (TypeError, ValueError) as exc:
+        raise argparse.ArgumentTypeError(f"{text!r}: {exc}") from exc
+
+
+def add_output_args(p: argparse.ArgumentParser) -> None:
+    """Drawing and JSON output of ``image`` and ``video``."""
+    p.add_argument("--mode", choices=MODES, default="pose", help="what to draw (default pose)")
+    p.add_argument("--out", metavar="PATH",
+                   help="write the drawing: with one input, to the file PATH (or into PATH if it "
+                        "ends with / or is a directory); with several inputs, into the directory "
+                        "PATH under the inputs' names. Inputs are never written over")
+    p.add_argument("--json", action="store_true", help="print one JSON object per frame")
+
+
+def estimator_options(args: argparse.Namespace) -> EstimatorOptions:
+    """The pipeline options of :func:`add_pipeline_args`."""
+    return EstimatorOptions(num_threads=args.threads, score_threshold=args.threshold,
+                            max_faces=args.max_faces, retry_mirrored=args.retry_mirrored,
+                            refine=args.refine, mirror=args.mirror, accurate=args.accurate,
+                            precision=args.precision, pose_method=args.pose_method)
+
+
+def tracker_options(args: argparse.Namespace) -> TrackerOptions:
+    """The tracker options of :func:`add_tracking_args`."""
+    smoothing = replace(SmoothingOptions(), **dict(args.filter))  # others keep their defaults
+    return TrackerOptions(detect_every=args.detect_every, smooth=args.smooth,
+                          smoothing=smoothing)
+
+
+def estimator(args: argparse.Namespace) -> HeadPoseEstimator:
+    return HeadPoseEstimator.from_model_dir(args.models, estimator_options(args))
+
+
+def intrinsics(args: argparse.Namespace) -> CameraIntrinsics | None:
+    """``--intrinsics``, validated before any frame is read (ValueError: exit 2)."""
+    return CameraIntrinsics(*args.intrinsics) if args.intrinsics else None
+
+
+def drawer(mode: str) -> Callable[[np.ndarray, list[Face]], np.ndarray]:
+    """A function drawing faces onto a frame, in place, in ``mode``."""
+    if mode == "mesh":
+        from ..pipeline.render import MeshRenderer
+
+        return MeshRenderer().render_faces
+    return lambda frame, faces: draw(frame, faces, mode)
+
+
+#: What argparse takes for a negative number rather than an option: its own rule misses the
+#: exponent form, so ``--intrinsics 1 1 1 -1e30`` was read as an unknown option ``-1e30``.
+_NEGATIVE_NUMBER = re.compile(r"^-(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$|^-(inf|nan)$", re.IGNORECASE)
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse, taking ``-1e30`` for a number (see :data:`_NEGATIVE_NUMBER`)."""
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self._negative_number_matcher = _NEGATIVE_NUMBER
+
+
+# --------------------------------------------------------------------------------- output
+class OutputError(DenseHeadPoseError):
+    """Standard output cannot be written (full disk, closed): exit 2, one line."""
+
+
+def emit(result: FrameResult, frame: int | str) -> None:
+    print_json(result.to_dict(frame))
+
+
+def print_json(obj: object) -> None:
+    """One JSON line on stdout; :class:`OutputError` if stdout cannot take it (a broken
+    pipe, e.g. ``| head``, stays a BrokenPipeError: the reader is done, not an error)."""
+    if sys.stdout is None:
+        raise OutputError("standard output is closed: cannot print JSON")
+    try:
+        sys.stdout.write(json.dumps(obj, separators=(",", ":"), allow_nan=False) + "\n")
+        sys.stdout.flush()
+    except BrokenPipeError:
+        raise
+    except OSError as exc:
+        raise OutputError(f"cannot write to standard output: {exc.strerror or exc}") from exc
+
+
+def json_safe(value: object) -> object:
+    """``value`` with numpy numbers as floats and NaN/inf as null (JSON has neither)."""
+    if isinstance(value, dict):
+        return {k: json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    if isinstance(value, (bool, int, str)) or value is None:
+        return value
+    if isinstance(value, np.integer):
+        return int(value)
+    number = float(value)  # type: ignore[arg-type]
+    return number if math.isfinite(number) else None
+
+
+def progress(total: int | None, unit: str = "frame") -> Any:
+    """A progress bar on stderr when it is a terminal (JSON on stdout is unaffected)."""
+    from tqdm import tqdm
+
+    # disable=None: only on a terminal; no stderr at all (2>&-): none
+    return tqdm(total=total, unit=unit, disable=None if sys.stderr is not None else True,
+                file=sys.stderr, dynamic_ncols=True)
+
+
+# -------------------------------------------------------------------------------- signals
+class Interrupted(BaseException):
+    """SIGTERM or SIGHUP, raised where the program is so that ``finally`` blocks run (a
+    video being written is finished) and the exit status says which signal it was."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+def _raise_interrupted(signum: int, frame: object) -> None:
+    raise Interrupted(signum)
+
+
+def handle_stop_signals() -> None:
+    """SIGTERM (``timeout``, systemd, ``docker stop``) and SIGHUP (a closed terminal) stop
+    the program as Ctrl-C does; a signal ignored by our parent (``nohup``) stays ignored."""
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        if signal.getsignal(signum) is not signal.SIG_IGN:
+            signal.signal(signum, _raise_interrupted)

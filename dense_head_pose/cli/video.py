@@ -1,0 +1,82 @@
+"""``dense-head-pose video``: a video, folder of images or camera, tracked and smoothed."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+from ..errors import VideoError
+from ..output_files import input_stem, make_directory, refuse_inputs
+from ..video.sources import open_source
+from ..video.tracking import FaceTracker
+from ..video.writer import VideoWriter
+from . import common
+from .common import LOG
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("video", help="estimate faces in a video file or camera")
+    p.add_argument("source", metavar="PATH|CAMERA_INDEX")
+    p.add_argument("--max-frames", type=common.count(0, 10**9), default=0,
+                   help="stop after N frames (0: all)")
+    common.add_pipeline_args(p)
+    common.add_output_args(p)
+    common.add_tracking_args(p)
+    p.set_defaults(run=run)
+
+
+def output_path(out: str, source: str, mode: str) -> Path:
+    """Where ``video --out`` writes: the file ``out``, or ``<source>_<mode>.mp4`` in the
+    directory ``out`` (ending with ``/`` or existing as one); OutputPathError if that is
+    the input or lies inside an input folder."""
+    target = Path(out)
+    if out.endswith(("/", os.sep)) or target.is_dir():
+        stem = f"camera{source}" if source.isdigit() else input_stem(source, ())
+        target = make_directory("--out", target) / f"{Path(stem).stem}_{mode}.mp4"
+    refuse_inputs("--out", target, [source])
+    return target
+
+
+def run(args: argparse.Namespace) -> int:
+    """Estimate every frame, optionally write a drawn video and JSON lines."""
+    intrinsics = common.intrinsics(args)
+    out = output_path(args.out, args.source, args.mode) if args.out else None
+    with open_source(args.source) as source:
+        tracker = FaceTracker(common.estimator(args), common.tracker_options(args))
+        drawer = common.drawer(args.mode) if out else None
+        writer = VideoWriter(out, source.fps) if out else None
+        # a folder's count is exact; a video container's often is not (the test video claims
+        # 158 frames and has 55): no total rather than a wrong one
+        total = source.frame_count if source.exact_count else None
+        if args.max_frames:
+            total = min(total or args.max_frames, args.max_frames)
+        progress = common.progress(total)
+        frames = 0
+        try:
+            for index, seconds, frame in source.timed():
+                if args.max_frames and index >= args.max_frames:
+                    break
+                result = tracker(frame, seconds, intrinsics,
+                                 dense=args.mode in ("dense", "mesh"))
+                if args.json:
+                    common.emit(result, index)
+                if writer is not None and drawer is not None:
+                    writer.write(drawer(frame, result.faces))
+                progress.update(1)
+                frames += 1
+        except BaseException:
+            if writer is not None:  # whatever stopped us, the frames so far stay playable
+                writer.abort()
+            raise
+        finally:
+            progress.total = progress.n
+            progress.close()
+        if writer is not None:
+            writer.close()  # VideoError if the file is not whole (a full disk)
+    if frames == 0:
+        raise VideoError(f"{source.description}: no frame could be decoded")
+    skipped = f", {source.skipped} undecodable file(s) skipped" if source.skipped else ""
+    wrote = f", wrote {out} ({writer.codec})" if writer is not None else ""
+    LOG.info("%s: %d frame(s)%s%s", source.description, frames, skipped, wrote)
+    return 0

@@ -1,0 +1,483 @@
+"""rosbag2 files in and out without ROS, whatever state a recording ended in.
+
+Reading goes through ``rosbags`` (rosbag2 sqlite3 and MCAP, ROS 1 bags too). A recording
+that was killed is another matter: rosbag2 writes ``metadata.yaml`` when it closes the bag,
+and an MCAP file's summary and footer likewise, so a killed ``ros2 bag record`` leaves files
+``rosbags`` refuses. :func:`open_bag` then reads the storage files themselves, as far as they
+go: an sqlite3 file's ``topics`` and ``messages`` tables, an MCAP file's records one by one
+(the ``mcap`` library's stream reader: it needs no footer) until the first unreadable byte.
+Only that tail is lost, and :attr:`BagInput.problems` says so.
+
+Writing uses ``rosbags``' writer (format version 9, with each type's RIHS01 hash as the live
+publishers' have them), with this package's message definitions and, where installed,
+``hri_msgs``' registered in the type store (:func:`typestore`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import errno
+import io
+import os
+import shutil
+import sqlite3
+import stat
+import tempfile
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..errors import DenseHeadPoseError
+
+IMAGE = "sensor_msgs/msg/Image"
+COMPRESSED = "sensor_msgs/msg/CompressedImage"
+CAMERA_INFO = "sensor_msgs/msg/CameraInfo"
+IMAGE_TYPES = (IMAGE, COMPRESSED)
+STORES = {"humble": "ROS2_HUMBLE", "jazzy": "ROS2_JAZZY", "kilted": "ROS2_KILTED"}
+_PACKAGE_MSGS = ("Face", "FaceArray")  # FaceArray uses Face: registered together
+
+
+#: Free bytes an output's disk must keep: what closing the outputs still writes (the MCAP
+#: chunk held in memory, up to 1 MiB, its index and summary, ``metadata.yaml``) with room to
+#: spare. Below it the run stops, with every output closed and whole.
+FREE_SPACE_MARGIN = 4 << 20
+
+
+class BagError(DenseHeadPoseError):
+    """A bag that cannot be read at all, or an output that cannot be written."""
+
+
+class OutputFullError(BagError):
+    """An output's disk is full: the run stops with its outputs closed and whole."""
+
+
+def free_bytes(path: Path) -> int:
+    """Bytes an unprivileged writer can still put on the file system of ``path``."""
+    info = os.statvfs(path)
+    return info.f_bavail * info.f_frsize
+
+
+def _disk_full(exc: BaseException) -> bool:
+    if isinstance(exc, OSError):
+        return exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
+    return isinstance(exc, sqlite3.Error) and "full" in str(exc).lower()
+
+
+def _rosbags() -> Any:
+    try:
+        import rosbags
+    except ImportError:
+        raise BagError("reading and writing bags needs rosbags (and mcap for recordings "
+                       "that were cut off): pip install 'dense_head_pose[bag]'") from None
+    return rosbags
+
+
+# ------------------------------------------------------------------------------ types
+def _package_msg_dirs(package: str) -> list[Path]:
+    """Where ``package``'s .msg files may be: this package's own (a wheel, the source
+    tree), then every ament prefix's ``share/<package>/msg`` (a ROS install, colcon)."""
+    here = Path(__file__).resolve().parents[1]  # the dense_head_pose package
+    dirs = []
+    if package == "dense_head_pose":
+        dirs += [here / "msg_definitions", here.parent / "msg"]
+    for prefix in os.environ.get("AMENT_PREFIX_PATH", "").split(os.pathsep):
+        if prefix:
+            dirs.append(Path(prefix) / "share" / package / "msg")
+    return [d for d in dirs if d.is_dir()]
+
+
+def _register(store: Any, package: str, names: tuple[str, ...] | None = None) -> bool:
+    """Register ``package``'s messages (all of them, or ``names``) in ``store``; whether
+    their definitions were found."""
+    from rosbags.typesys import get_types_from_msg
+
+    for directory in _package_msg_dirs(package):
+        files = ([directory / f"{n}.msg" for n in names] if names
+                 else sorted(directory.glob("*.msg")))
+        if not files or not all(f.is_file() for f in files):
+            continue
+        types: dict[str, Any] = {}
+        for path in files:
+            types.update(get_types_from_msg(path.read_text(), f"{package}/msg/{path.stem}"))
+        store.register(types)
+        return True
+    return False
+
+
+def typestore(distro: str | None = None) -> tuple[Any, bool]:
+    """``rosbags``' type store of ``distro`` (default ``$ROS_DISTRO``, else Kilted) with this
+    package's messages, and whether ``hri_msgs``' definitions were found and added."""
+    _rosbags()
+    from rosbags.typesys import Stores, get_typestore
+
+    distro = distro or os.environ.get("ROS_DISTRO", "kilted")
+    store = get_typestore(getattr(Stores, STORES.get(distro, "ROS2_KILTED")))
+    if not _register(store, "dense_head_pose", _PACKAGE_MSGS):
+        raise BagError("the definitions of dense_head_pose/msg/FaceArray are missing from "
+                       "this installation (msg/Face.msg, msg/FaceArray.msg)")
+    return store, _register(store, "hri_msgs")
+
+
+# ---------------------------------------------------------------------------- reading
+@dataclass
+class Topic:
+    """A topic of an input bag: its type and how many messages it says it has (None when
+    unknown: a recovered recording)."""
+
+    name: str
+    msgtype: str
+    count: int | None
+
+
+@dataclass
+class BagInput:
+    """An opened input bag: its topics, and its messages in recording order."""
+
+    path: Path
+    topics: dict[str, Topic]
+    recovered: str | None = None
+    """How a recording without its index was read (None: it was whole)."""
+    problems: list[str] = field(default_factory=list)
+    """What could not be read (a cut-off tail, a corrupt record)."""
+    _reader: Any = None
+    _store: Any = None
+
+    def messages(self, topics: set[str]) -> Iterator[tuple[str, str, int, bytes]]:
+        """``(topic, msgtype, log time in ns, serialized data)`` of ``topics``, in
+        recording order, until the end or the first unreadable part (then noted in
+        :attr:`problems`)."""
+        if self._reader is not None:
+            yield from self._messages_rosbags(topics)
+            return
+        for storage in _storage_files(self.path):
+            reading = (_sqlite_messages if storage.suffix == ".db3" else _mcap_messages)
+            try:
+                yield from reading(storage, topics)
+            except Exception as exc:  # whatever a damaged file raises: the rest is lost
+                self.problems.append(f"{storage.name}: unreadable from here on "
+                                     f"({_reason(exc)})")
+                return
+
+    def _messages_rosbags(self, topics: set[str]) -> Iterator[tuple[str, str, int, bytes]]:
+        connections = [c for c in self._reader.connections if c.topic in topics]
+        try:
+            for connection, log_ns, data in self._reader.messages(connections=connections):
+                yield connection.topic, connection.msgtype, log_ns, bytes(data)
+        except Exception as exc:  # whatever a damaged file raises: the rest is lost
+            self.problems.append(f"unreadable from here on ({_reason(exc)})")
+
+    def deserialize(self, data: bytes, msgtype: str) -> Any:
+        """A message from its bytes (ROS 2 CDR, or ROS 1 for a ROS 1 bag)."""
+        if self._reader is not None:
+            return self._reader.deserialize(data, msgtype)
+        return self._store.deserialize_cdr(data, msgtype)
+
+    def close(self) -> None:
+        if self._reader is not None:
+            self._reader.close()
+            self._reader = None
+
+    def __enter__(self) -> BagInput:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _reason(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    return f"{type(exc).__name__}: {text[:200]}" if text else type(exc).__name__
+
+
+def _unreadable() -> tuple[type[BaseException], ...]:
+    errors: list[type[BaseException]] = [sqlite3.DatabaseError, OSError, EOFError, ValueError,
+                                         KeyError, IndexError]
+    try:
+        from rosbags.highlevel import AnyReaderError
+        from rosbags.rosbag2 import ReaderError
+
+        errors += [ReaderError, AnyReaderError]
+    except ImportError:
+        pass
+    try:
+        from mcap.exceptions import McapError
+
+        errors.append(McapError)
+    except ImportError:
+        pass
+    import struct
+
+    errors.append(struct.error)
+    return tuple(errors)
+
+
+_UNREADABLE = _unreadable()
+
+
+def open_bag(path: str | Path, store: Any) -> BagInput:
+    """Open a bag (a rosbag2 directory, an .mcap or .db3 file, a ROS 1 .bag) for reading,
+    recovering a recording that was cut off (see the module docstring)."""
+    _rosbags()
+    from rosbags.highlevel import AnyReader
+
+    path = Path(path)
+    _check_input(path)
+    try:
+        reader = AnyReader([path], default_typestore=store)
+        reader.open()
+    except Exception as exc:  # rosbags raises many kinds on a damaged bag
+        why = _reason(exc).rstrip(".")
+        if path.is_dir() and not (path / "metadata.yaml").exists():
+            why = "no metadata.yaml: the recording was not closed"
+        storages = _storage_files(path)
+        if not storages:
+            raise BagError(f"{path}: not a bag ({why})") from None
+        topics = {}
+        for storage in storages:
+            try:
+                found = (_sqlite_topics(storage) if storage.suffix == ".db3"
+                         else _mcap_topics(storage))
+            except Exception as inner:  # whatever a damaged file raises
+                raise BagError(f"{storage}: not readable as a bag ({why}; then "
+                               f"{_reason(inner)})") from None
+            topics.update(found)
+        return BagInput(path, topics, recovered=f"read without its index ({why})",
+                        _store=store)
+    topics = {}
+    for c in reader.connections:
+        known = topics.get(c.topic)
+        count = c.msgcount + (known.count or 0 if known else 0)
+        topics[c.topic] = Topic(c.topic, c.msgtype, count)
+    return BagInput(path, topics, _reader=reader, _store=store)
+
+
+def _check_input(path: Path) -> None:
+    """BagError unless ``path`` is a directory or a regular file (a device, a FIFO or a
+    socket would be read forever or fail deep inside a reader)."""
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        raise BagError(f"{path}: no such bag") from None
+    except OSError as exc:
+        raise BagError(f"{path}: cannot read it ({exc.strerror or exc})") from None
+    if not (stat.S_ISDIR(mode) or stat.S_ISREG(mode)):
+        kind = ("a FIFO" if stat.S_ISFIFO(mode) else "a device" if stat.S_ISCHR(mode)
+                or stat.S_ISBLK(mode) else "a socket" if stat.S_ISSOCK(mode) else "special")
+        raise BagError(f"{path}: not a bag ({kind}, not a directory or a regular file)")
+    if stat.S_ISDIR(mode) and not os.access(path, os.R_OK | os.X_OK):
+        raise BagError(f"{path}: cannot read the directory")
+    if stat.S_ISREG(mode) and not os.access(path, os.R_OK):
+        raise BagError(f"{path}: cannot read the file")
+    for storage in _storage_files(path) if stat.S_ISDIR(mode) else []:
+        if not storage.is_file():
+            raise BagError(f"{storage}: not a regular file")
+
+
+def _storage_files(path: Path) -> list[Path]:
+    """The storage files of a bag directory (or the file itself), in name order."""
+    if path.is_file():
+        return [path] if path.suffix in (".db3", ".mcap") else []
+    return sorted(p for p in path.iterdir() if p.suffix in (".db3", ".mcap"))
+
+
+@contextlib.contextmanager
+def _sqlite(path: Path) -> Iterator[sqlite3.Connection]:
+    """``path`` opened read-only. A file cut short (a copy that did not finish) is refused
+    whole by SQLite ("malformed": its header counts pages that are gone); a copy padded
+    back to that size with empty pages reads up to the cut, so that is what is opened then
+    (in the temporary directory, removed afterwards)."""
+    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        db.execute("SELECT count(*) FROM sqlite_master").fetchone()
+    except sqlite3.DatabaseError:
+        db.close()
+        with tempfile.TemporaryDirectory(prefix="dense_head_pose_bag_") as tmp:
+            padded = Path(tmp) / path.name
+            shutil.copyfile(path, padded)
+            header = padded.read_bytes()[:100] if padded.stat().st_size >= 100 else b""
+            if len(header) < 100 or not header.startswith(b"SQLite format 3\0"):
+                raise
+            page_size = int.from_bytes(header[16:18], "big")
+            page_size = 65536 if page_size == 1 else page_size
+            pages = int.from_bytes(header[28:32], "big")
+            with padded.open("r+b") as f:
+                f.truncate(max(pages * page_size, padded.stat().st_size))
+            db = sqlite3.connect(f"file:{padded}?mode=ro", uri=True)
+            try:
+                yield db
+            finally:
+                db.close()
+        return
+    try:
+        yield db
+    finally:
+        db.close()
+
+
+def _sqlite_topics(path: Path) -> dict[str, Topic]:
+    with _sqlite(path) as db:
+        rows = db.execute("SELECT name, type FROM topics").fetchall()
+    return {name: Topic(name, msgtype, None) for name, msgtype in rows}
+
+
+def _sqlite_messages(path: Path, topics: set[str]) -> Iterator[tuple[str, str, int, bytes]]:
+    with _sqlite(path) as db:
+        ids = {i: (name, msgtype) for i, name, msgtype in
+               db.execute("SELECT id, name, type FROM topics") if name in topics}
+        if not ids:
+            return
+        marks = ",".join("?" * len(ids))
+        # in insertion (recording) order: a scan that stops at the first unreadable row,
+        # where sorting would need every row first
+        rows = db.execute(f"SELECT topic_id, timestamp, data FROM messages WHERE topic_id IN "
+                          f"({marks}) ORDER BY id", list(ids))
+        for topic_id, log_ns, data in rows:
+            name, msgtype = ids[topic_id]
+            yield name, msgtype, int(log_ns), bytes(data)
+
+
+def _mcap_records(path: Path) -> Iterator[Any]:
+    try:
+        from mcap.stream_reader import StreamReader
+    except ImportError:
+        raise BagError(f"{path}: reading a recording that was cut off needs mcap: pip install "
+                       f"'dense_head_pose[bag]'") from None
+    with path.open("rb") as stream:
+        yield from StreamReader(stream, skip_magic=False, emit_chunks=False,
+                                validate_crcs=True).records
+
+
+def _mcap_topics(path: Path) -> dict[str, Topic]:
+    from mcap.records import Channel, Message, Schema
+
+    schemas: dict[int, str] = {}
+    topics = {}
+    try:
+        for record in _mcap_records(path):
+            if isinstance(record, Schema):
+                schemas[record.id] = record.name
+            elif isinstance(record, Channel):
+                topics[record.topic] = Topic(record.topic, schemas.get(record.schema_id, ""),
+                                             None)
+            elif isinstance(record, Message):
+                continue
+    except _UNREADABLE:
+        pass  # the topics announced before the cut
+    return topics
+
+
+def _mcap_messages(path: Path, topics: set[str]) -> Iterator[tuple[str, str, int, bytes]]:
+    from mcap.records import Channel, Message, Schema
+
+    schemas: dict[int, str] = {}
+    channels: dict[int, tuple[str, str]] = {}
+    for record in _mcap_records(path):
+        if isinstance(record, Schema):
+            schemas[record.id] = record.name
+        elif isinstance(record, Channel):
+            channels[record.id] = (record.topic, schemas.get(record.schema_id, ""))
+        elif isinstance(record, Message):
+            topic, msgtype = channels.get(record.channel_id, ("", ""))
+            if topic in topics:
+                yield topic, msgtype, int(record.log_time), bytes(record.data)
+
+
+# ---------------------------------------------------------------------------- writing
+class CsvOutput:
+    """A CSV file written in whole rows: each call's rows go out in one write, and a write
+    the disk cannot take is cut back to the last whole row (then :class:`OutputFullError`)."""
+
+    def __init__(self, path: Path, header: Sequence[str]) -> None:
+        self.path = path
+        try:
+            self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC,
+                               0o666)
+        except OSError as exc:
+            raise BagError(f"cannot write {path}: {exc.strerror or exc}") from None
+        self._whole = 0
+        self.rows([header])
+
+    def rows(self, rows: Iterable[Sequence[object]]) -> None:
+        """Append ``rows`` (all or none of them)."""
+        text = io.StringIO()
+        csv.writer(text).writerows(rows)
+        data = memoryview(text.getvalue().encode())
+        if not data:
+            return
+        try:
+            while data:
+                data = data[os.write(self._fd, data):]
+        except OSError as exc:
+            os.ftruncate(self._fd, self._whole)
+            os.lseek(self._fd, self._whole, os.SEEK_SET)
+            if _disk_full(exc):
+                raise OutputFullError(f"{self.path}: the disk is full ({exc.strerror})") \
+                    from None
+            raise BagError(f"cannot write {self.path}: {exc.strerror or exc}") from None
+        self._whole = os.lseek(self._fd, 0, os.SEEK_CUR)
+
+    def close(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+
+
+class BagOutput:
+    """A rosbag2 output bag; a connection per topic, made at its first message.
+
+    ``close()`` writes the index and ``metadata.yaml``: whatever stopped the run (the end,
+    Ctrl-C, SIGTERM, an error, a disk that filled up), the caller closes it and the bag
+    holds everything written. A write the disk cannot take (another program filled it
+    between two :func:`free_bytes` checks) loses the bag's index: it is then read back as a
+    recording that was cut off (:func:`open_bag`), up to the last whole chunk.
+    """
+
+    def __init__(self, path: str | Path, store: Any, storage: str = "mcap") -> None:
+        _rosbags()
+        from rosbags.rosbag2 import StoragePlugin, Writer, WriterError
+
+        path = Path(path)
+        if path.exists():
+            raise BagError(f"{path} exists: give a new path for the output bag")
+        self.path = path
+        self.store = store
+        plugin = {"mcap": StoragePlugin.MCAP, "sqlite3": StoragePlugin.SQLITE3}[storage]
+        try:
+            self._writer = Writer(path, version=9, storage_plugin=plugin)
+            self._writer.open()
+        except (WriterError, OSError) as exc:
+            raise BagError(f"cannot write {path}: {exc}") from None
+        self._connections: dict[str, Any] = {}
+        self.written = 0
+
+    def write(self, topic: str, msgtype: str, message: Any, log_ns: int) -> None:
+        if self._writer is None:
+            raise BagError(f"{self.path} is closed")
+        try:
+            connection = self._connections.get(topic)
+            if connection is None:
+                connection = self._writer.add_connection(topic, msgtype, typestore=self.store)
+                self._connections[topic] = connection
+            self._writer.write(connection, log_ns, self.store.serialize_cdr(message, msgtype))
+        except (OSError, sqlite3.Error) as exc:
+            self._abort()
+            if _disk_full(exc):
+                raise OutputFullError(f"{self.path}: the disk filled up while writing; the "
+                                      "bag is readable up to its last whole chunk") from None
+            raise BagError(f"cannot write {self.path}: {exc}") from None
+        self.written += 1
+
+    def _abort(self) -> None:
+        writer, self._writer = self._writer, None
+        with contextlib.suppress(Exception):
+            writer.abort()
+
+    def close(self) -> None:
+        if self._writer is not None:
+            writer, self._writer = self._writer, None
+            try:
+                writer.close()
+            except (OSError, sqlite3.Error) as exc:
+                raise BagError(f"cannot finish {self.path}: {exc}") from None
