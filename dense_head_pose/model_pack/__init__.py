@@ -194,25 +194,7 @@ def write_with_hash(target: Path, produce: Callable[[Path], None]) -> None:
     recorded beside it first: an interrupted write leaves the old file (or none) and a
     record that does not match it, which the load refuses with the command that repairs
     it, never a file that passes for what it is not."""
-    try:
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".partial",
-                                        dir=target.parent)
-    except OSError as exc:
-        raise ModelError(f"cannot write into {target.parent}: {exc.strerror or exc}") from exc
-    os.close(fd)
-    tmp = Path(tmp_name)
-    try:
-        produce(tmp)
-        digest = _sha256(tmp)
-        write_verified(target.with_name(target.name + HASH_SUFFIX),
-                       lambda out: out.write_text(f"{digest}  {target.name}\n",
-                                                  encoding="ascii"))
-        tmp.chmod(_file_mode())
-        os.replace(tmp, target)
-    except OSError as exc:  # a full disk, a read-only or vanished directory
-        raise ModelError(f"cannot write {target}: {exc.strerror or exc}") from exc
-    finally:
-        tmp.unlink(missing_ok=True)
+    write_verified(target, produce, record_hash=True)
 
 
 def verify(directory: Path, entries: Iterable[ModelFile] | None = None,
@@ -328,9 +310,10 @@ def download(url: str, out: Path, limit: int, timeout: float = DOWNLOAD_TIMEOUT_
 
 
 def write_verified(target: Path, produce: Callable[[Path], None],
-                   entry: Pinned | None = None) -> None:
+                   entry: Pinned | None = None, record_hash: bool = False) -> None:
     """Write ``target`` through a temporary file in its directory: ``produce(tmp)`` fills
-    it, ``entry`` (if given) must match its size and SHA-256, and only then is it renamed
+    it, ``entry`` (if given) must match its size and SHA-256, ``record_hash`` writes its
+    SHA-256 beside it (``NAME.sha256``, before the file itself), and only then is it renamed
     into place with the umask's mode, so an interrupted, failed or corrupt write never
     leaves a file that looks complete."""
     try:
@@ -346,6 +329,11 @@ def write_verified(target: Path, produce: Callable[[Path], None],
             problem = check_file(tmp, entry)  # type: ignore[arg-type]
             if problem:
                 raise ModelError(f"refusing {target.name}: {problem}")
+        if record_hash:
+            digest = _sha256(tmp)
+            write_verified(target.with_name(target.name + HASH_SUFFIX),
+                           lambda out: out.write_text(f"{digest}  {target.name}\n",
+                                                      encoding="ascii"))
         tmp.chmod(_file_mode())  # mkstemp's 0600 would lock other users (a service) out
         os.replace(tmp, target)
     except OSError as exc:  # a full disk, a read-only or vanished directory
