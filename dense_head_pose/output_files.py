@@ -5,14 +5,19 @@ nothing: each output is checked before the first frame is read (its directory ex
 takes a new file, its type can be written) and refused if it resolves to one of the inputs,
 through a symlink or a hard link, or lies inside an input directory (a recording is a
 directory). A plot is written to the path checked: a name without an extension gets
-``.png``, the name matplotlib would have written.
+``.png``, the name matplotlib would have written. One frame's outputs (a bag's messages
+and CSV rows) are written whole or not at all: a stop signal waits for them
+(:func:`stop_signals_held`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import tempfile
-from collections.abc import Iterable
+import threading
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 PLOT_SUFFIXES = (".png", ".pdf", ".svg", ".jpg", ".jpeg", ".webp", ".eps", ".ps", ".tif",
@@ -119,3 +124,38 @@ def input_stem(path: str | os.PathLike[str],
         if name.lower().endswith(suffix) and len(name) > len(suffix):
             return name[: -len(suffix)]
     return name
+
+
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+@contextlib.contextmanager
+def stop_signals_held() -> Iterator[None]:
+    """Hold Ctrl-C, SIGTERM and SIGHUP until the block ends, then act on the first that came.
+
+    The outputs of one frame (its bag messages, its CSV rows) go out in several writes; a
+    stop between two of them would leave the bag and the CSV disagreeing by a frame. Only
+    the main thread receives signals, so elsewhere this holds nothing; a signal that is
+    ignored or not handled from Python is left as it is.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    came: list[int] = []
+    previous: dict[int, object] = {}
+    for signum in STOP_SIGNALS:
+        handler = signal.getsignal(signum)
+        if callable(handler) or handler == signal.SIG_DFL:
+            previous[signum] = handler
+            signal.signal(signum, lambda number, frame: came.append(number))
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)  # type: ignore[arg-type]
+        if came:
+            handler = previous[came[0]]
+            if callable(handler):
+                handler(came[0], None)
+            else:
+                signal.raise_signal(came[0])

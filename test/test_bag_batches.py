@@ -20,6 +20,7 @@ from bag_files import PERIOD_NS, T0_NS, read_bag, write_camera_bag
 from helpers import PACK, cli, default_signals
 
 from dense_head_pose.interfaces.face_ids import FaceIds
+from dense_head_pose.output_files import stop_signals_held
 from dense_head_pose.recordings.batch import unique_names
 from dense_head_pose.recordings.outputs import csv_stamp
 from dense_head_pose.recordings.processor import (
@@ -145,6 +146,32 @@ def test_an_interrupted_run_leaves_a_valid_shorter_bag(tmp_path, tiny, sig) -> N
     assert 20 <= len(poses) < 4000
     assert len(rows) == len(poses)  # whole rows only, one per frame with a face
     assert (out / "metadata.yaml").exists()
+
+
+def test_a_stop_signal_waits_for_the_frame_being_written() -> None:
+    """A frame's outputs go out in several writes (bag messages, then its CSV rows): a
+    signal between two of them is acted on once the frame is whole, never in between."""
+    written = []
+
+    def stop(signum, frame):
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        with pytest.raises(KeyboardInterrupt), stop_signals_held():
+            written.append("bag")
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(0.05)  # Python runs handlers between bytecodes: it would be here
+            written.append("csv")
+        assert written == ["bag", "csv"]
+        assert signal.getsignal(signal.SIGTERM) is stop  # the handler is back
+        # Ctrl-C's default handler too
+        with pytest.raises(KeyboardInterrupt), stop_signals_held():
+            os.kill(os.getpid(), signal.SIGINT)
+            written.append("rows")
+        assert written[-1] == "rows"
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])

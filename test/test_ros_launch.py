@@ -318,7 +318,8 @@ def test_demo_video_topic_echo_and_param_cli(tmp_path) -> None:
         probe.clear()
         probe.spin_for(1.5)
         assert probe.received["/head_pose"] == []
-        refused = _ros2("param", "set", "/head_pose_node", "max_faces", "1000")
+        beyond = EstimatorOptions.LIMITS["max_faces"][1] + 1  # the library's own range
+        refused = _ros2("param", "set", "/head_pose_node", "max_faces", str(beyond))
         assert "Set parameter successful" not in refused.stdout
         assert _ros2("param", "set", "/head_pose_node", "max_faces", "8").returncode == 0
         probe.clear()

@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 
 from ..errors import VideoError
-from ..output_files import input_stem, make_directory, refuse_inputs
+from ..output_files import input_stem, make_directory, refuse_inputs, stop_signals_held
 from ..video.sources import open_source
 from ..video.tracking import FaceTracker
 from ..video.writer import VideoWriter
@@ -59,12 +59,13 @@ def run(args: argparse.Namespace) -> int:
                     break
                 result = tracker(frame, seconds, intrinsics,
                                  dense=args.mode in ("dense", "mesh"))
-                if args.json:
-                    common.emit(result, index)
-                if writer is not None and drawer is not None:
-                    writer.write(drawer(frame, result.faces))
+                with stop_signals_held():  # a frame's JSON line and video frame, or neither
+                    if args.json:
+                        common.emit(result, index)
+                    if writer is not None and drawer is not None:
+                        writer.write(drawer(frame, result.faces))
+                    frames += 1
                 progress.update(1)
-                frames += 1
         except BaseException:
             if writer is not None:  # whatever stopped us, the frames so far stay playable
                 writer.abort()

@@ -27,6 +27,7 @@ import numpy as np
 from ..interfaces import messages
 from ..interfaces.face_ids import tf_name
 from ..interfaces.tracked_union import TrackedUnion
+from ..output_files import stop_signals_held
 from ..pipeline.results import Face
 from .rosbag_io import (
     FREE_SPACE_MARGIN,
@@ -87,8 +88,14 @@ class RecordingOutputs:
 
     def frame(self, camera: Any, header: Any, log_ns: int, width: int, height: int,
               faces: Sequence[Face] | None) -> None:
-        """One frame's outputs; ``faces`` None: an unusable image."""
+        """One frame's outputs, written whole (a stop signal waits for them); ``faces``
+        None: an unusable image."""
         self.check_space()
+        with stop_signals_held():
+            self._frame(camera, header, log_ns, width, height, faces)
+
+    def _frame(self, camera: Any, header: Any, log_ns: int, width: int, height: int,
+               faces: Sequence[Face] | None) -> None:
         t = self.types
         usable = faces is not None
         faces = list(faces or [])
