@@ -96,11 +96,13 @@ __attribute__((target("avx2,fma"))) static void product_avx2(
             }
             for (int j = 0; j < n_cols; j++) {
                 const float *w = wb + (size_t)j * B;
-                /* the weights stream through once per frame: fetch two blocks ahead, marked
-                 * non-temporal (3 faces: 0.50 instead of 0.78 ms in the pipeline) */
+                /* the weights stream through once per frame: fetch two blocks ahead into
+                 * L2 and the shared cache (T1). Non-temporal hints (NTA) keep them out of the
+                 * shared cache on Intel, so every frame read them from memory again
+                 * (docs/performance.md compares the hints) */
                 if (f == 0 && b + 2 < n_blocks) {
-                    _mm_prefetch((const char *)(w + 2 * (size_t)n_cols * B), _MM_HINT_NTA);
-                    _mm_prefetch((const char *)(w + 2 * (size_t)n_cols * B + 16), _MM_HINT_NTA);
+                    _mm_prefetch((const char *)(w + 2 * (size_t)n_cols * B), _MM_HINT_T1);
+                    _mm_prefetch((const char *)(w + 2 * (size_t)n_cols * B + 16), _MM_HINT_T1);
                 }
                 const __m256 rx = _mm256_set1_ps(r[3 * j]);
                 const __m256 ry = _mm256_set1_ps(r[3 * j + 1]);
