@@ -26,7 +26,7 @@ from .pipeline.estimator import EstimatorOptions, HeadPoseEstimator
 from .pipeline.pose import CameraIntrinsics, HeadPose
 from .pipeline.render import MeshRenderer, RenderStyle
 from .pipeline.results import Face, FrameResult
-from .video.one_euro import OneEuroParams
+from .video.motion_filter import MotionParams
 from .video.smoothing import SmoothingOptions
 from .video.tracking import FaceTracker, TrackerOptions
 
@@ -44,7 +44,7 @@ __all__ = [
     "ImageError",
     "MeshRenderer",
     "ModelError",
-    "OneEuroParams",
+    "MotionParams",
     "RenderStyle",
     "RendererUnavailableError",
     "SmoothingOptions",

@@ -1,6 +1,6 @@
 """Validation of option dataclasses: one rule for the library, the CLI and the node.
 
-Each options class (``EstimatorOptions``, ``TrackerOptions``, ``OneEuroParams``) names the
+Each options class (``EstimatorOptions``, ``TrackerOptions``, ``MotionParams``) names the
 type of each field and the inclusive range of each number in one table, ``LIMITS``; the CLI's
 argument types and the node's parameter descriptors read the same table, so a range cannot
 differ between them.

@@ -138,7 +138,7 @@ def test_video_tracking_options() -> None:
     images = [json.loads(run("image", str(TESTDATA / "one_face.jpg"), "--json").stdout)]
     assert images[0]["faces"][0]["id"] is None  # image mode: no identities
     smoothed = [json.loads(line)["faces"][0] for line in run(
-        "video", video, "--json", "--max-frames", "12", "--filter", "rotation=0.5,20"
+        "video", video, "--json", "--max-frames", "12", "--filter", "rotation=0.4,0.02,180"
     ).stdout.splitlines()]
     assert len(per_image) == len(smoothed) == 12
 
@@ -149,19 +149,20 @@ def test_video_tracking_options() -> None:
     assert steps(smoothed) < steps(per_image)
     bad = run("video", video, "--filter", "rotation=fast", check=False)
     assert bad.returncode == 2 and "rotation=fast" in bad.stderr
-    bad = run("video", video, "--filter", "wobble=1,2", check=False)
+    bad = run("video", video, "--filter", "wobble=1,2,3", check=False)
     assert bad.returncode == 2 and "unknown quantity" in bad.stderr
 
 
 def test_stability_command_prints_both_tables() -> None:
     proc = run("stability", str(TESTDATA / "one_face.jpg"), "--still-frames", "20",
-               "--moving-frames", "30", "--json")
+               "--moving-frames", "30", "--clips", "still", "roll", "--json")
     report = json.loads(proc.stdout)
     face = report["faces"][0]
     assert face["image"] == "one_face.jpg"
     for mode in ("raw", "tracked"):
         assert face[mode]["still"]["found"] == 1.0
-        assert face[mode]["moving"]["rotation_rms_deg"] > 0
+        assert face[mode]["roll"]["rotation_rms_deg"] > 0
+        assert "yaw" not in face[mode]  # only the clips asked for
     assert face["tracked"]["still"]["yaw_std"] < face["raw"]["still"]["yaw_std"]
 
 

@@ -179,7 +179,7 @@ def test_defaults_and_ranges_come_from_the_library() -> None:
     """The node's parameters, its YAML file, the CLI and the documented parameter table
     take one default and one range for each option: the library's."""
     pytest.importorskip("rcl_interfaces")
-    from dense_head_pose import EstimatorOptions, OneEuroParams, TrackerOptions
+    from dense_head_pose import EstimatorOptions, MotionParams, TrackerOptions
     from dense_head_pose.cli import build_parser
     from dense_head_pose.ros.parameters import SPECS
 
@@ -194,8 +194,12 @@ def test_defaults_and_ranges_come_from_the_library() -> None:
             limits = type(options).LIMITS.get(name)
             assert limits is None or (spec.int_range or spec.float_range) == tuple(
                 type(v)(x) for v, x in zip(spec.int_range or spec.float_range, limits)), name
-    for quantity in ("rotation", "translation", "depth", "expression", "shape"):
-        for field, (low, high) in OneEuroParams.LIMITS.items():
+    from dense_head_pose.video.smoothing import QUANTITIES, SmoothingOptions
+
+    assert SPECS["smoothing.switch_rate"].default == tracker.smoothing.switch_rate
+    assert SPECS["smoothing.switch_rate"].float_range == SmoothingOptions.LIMITS["switch_rate"]
+    for quantity in QUANTITIES:
+        for field, (low, high) in MotionParams.LIMITS.items():
             spec = SPECS[f"smoothing.{quantity}.{field}"]
             assert spec.default == getattr(getattr(tracker.smoothing, quantity), field)
             assert spec.float_range == (low, high)
@@ -203,9 +207,10 @@ def test_defaults_and_ranges_come_from_the_library() -> None:
     flat = _flatten(next(iter(yaml_file.values()))["ros__parameters"])
     assert flat == {name: spec.default for name, spec in SPECS.items()}
     args = build_parser().parse_args(["video", "x.mp4"])
-    assert (args.threads, args.threshold, args.max_faces, args.detect_every, args.smooth) == (
+    assert (args.threads, args.threshold, args.max_faces, args.detect_every, args.smooth,
+            args.switch_rate) == (
         estimator.num_threads, estimator.score_threshold, estimator.max_faces,
-        tracker.detect_every, tracker.smooth)
+        tracker.detect_every, tracker.smooth, tracker.smoothing.switch_rate)
 
 
 def _flatten(tree: dict, prefix: str = "") -> dict:

@@ -60,8 +60,7 @@ def _regressor_crops() -> list[np.ndarray]:
     for name in ("one_face.jpg", "two_faces.jpg", "three_faces_large.jpg"):
         image = images.read(str(TESTDATA / name))
         for face in estimator(image).faces:
-            estimator.regressor.crop(image, face.roi)
-            crops.append(estimator.regressor._input.copy())
+            crops.append(estimator.regressor.crop(image, face.roi).astype(np.float32)[None])
     return crops
 
 

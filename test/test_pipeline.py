@@ -177,5 +177,26 @@ def test_boxes_outside_or_degenerate_are_skipped(estimator, one_face) -> None:
 
 def test_nan_parameters_are_dropped(estimator, one_face, monkeypatch) -> None:
     # fault injection: the regressor returns NaN (e.g. a corrupted model); the face is skipped
-    monkeypatch.setattr(estimator.regressor, "infer", lambda **_: np.full(62, np.nan))
+    monkeypatch.setattr(estimator.regressor, "regress",
+                        lambda image, rois, mirror, times=None: (np.full((len(rois), 62), np.nan),
+                                                                 None))
     assert estimator(one_face).faces == []
+
+
+def test_a_batch_of_crops_gives_each_crop_its_own_result(estimator, three_faces) -> None:
+    """Every face of a frame, with its mirror, goes through the regressor in one invoke:
+    each row equals that crop run alone, so batching changes no result."""
+    faces = estimator(three_faces).faces
+    assert len(faces) == 3
+    rois = [f.roi for f in faces] * 3  # 9 crops + 9 mirrors: two invokes (MAX_BATCH 16)
+    regressor = estimator.regressor
+    plain, flipped = regressor.regress(three_faces, rois, mirror=True)
+    for k, roi in enumerate(rois):
+        alone, alone_flipped = regressor.regress(three_faces, [roi], mirror=True)
+        assert np.array_equal(plain[k], alone[0]) and np.array_equal(flipped[k], alone_flipped[0])
+        one, none = regressor.regress(three_faces, [roi], mirror=False)
+        assert none is None and np.array_equal(one[0], alone[0])
+    # and an estimator's fits of several faces at once are each face's fit alone
+    batched = estimator.fits(three_faces, [f.roi for f in faces])
+    assert [fit.params.tolist() for fit in batched] == \
+        [estimator.fit(three_faces, f.roi).params.tolist() for f in faces]

@@ -351,7 +351,7 @@ def test_flood_then_still_answers(rig, video_frames) -> None:
 
 def test_tracking_smooths_the_pose_and_restarts_on_a_bag_loop(rig, rclpy_context, video_frames,
                                                               tmp_path) -> None:
-    """Default node (landmark tracking, One-Euro smoothing) against the per-frame rig on the
+    """Default node (landmark tracking, smoothing) against the per-frame rig on the
     same noisy still frames, 30 Hz stamps: steadier poses, one id; stamps going back (a
     looping bag) restart the tracks; the switches work at run time."""
     from dense_head_pose.evaluation import stability
@@ -388,7 +388,7 @@ def test_tracking_smooths_the_pose_and_restarts_on_a_bag_loop(rig, rclpy_context
         face = tracked.send(image_msg(frame, FRAME, next_stamp())).faces[0]
         expected = HeadPoseEstimator.from_model_dir()(frame, CameraIntrinsics(*K)).faces[0]
         assert face.yaw == pytest.approx(expected.yaw, abs=1e-3), tracked.node.output()[-2000:]
-        for bad in ({"detect_every": 0}, {"smoothing.rotation.min_cutoff": -1.0},
+        for bad in ({"detect_every": 0}, {"smoothing.rotation.noise": -1.0},
                     {"smooth": "yes"}):
             assert not set_parameters(tracked.probe, bad,
                                        "tracked/head_pose_node")[0].successful
@@ -491,7 +491,7 @@ def test_documented_parameter_table_is_the_declared_one() -> None:
             documented[name] = (defaults[i] if len(defaults) == len(names) else default,
                                 run_time)
     declared = {s.name: s for s in PARAMETERS if not s.name.startswith("smoothing.")}
-    assert "smoothing.<q>.min_cutoff" in documented
+    assert "smoothing.<q>.noise" in documented
     documented = {k: v for k, v in documented.items() if not k.startswith((".", "smoothing."))}
     assert sorted(documented) == sorted(declared)
     for name, (default, run_time) in documented.items():

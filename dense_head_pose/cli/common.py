@@ -2,7 +2,7 @@
 JSON on stdout, the progress bar, and how signals stop a command.
 
 Defaults and ranges come from the library's options (``EstimatorOptions``,
-``TrackerOptions``, ``OneEuroParams``): the CLI has none of its own.
+``TrackerOptions``, ``MotionParams``): the CLI has none of its own.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from ..pipeline.drawing import DRAW_MODES, draw
 from ..pipeline.estimator import POSE_METHODS, PRECISIONS, EstimatorOptions, HeadPoseEstimator
 from ..pipeline.pose import CameraIntrinsics
 from ..pipeline.results import Face, FrameResult
-from ..video.one_euro import OneEuroParams
+from ..video.motion_filter import MotionParams
 from ..video.smoothing import QUANTITIES, SmoothingOptions
 from ..video.tracking import TrackerOptions
 
@@ -99,7 +99,7 @@ def add_tracking_args(p: argparse.ArgumentParser) -> None:
     """The tracker's options (``TrackerOptions``)."""
     defaults = TrackerOptions()
     p.add_argument("--smooth", action=argparse.BooleanOptionalAction, default=defaults.smooth,
-                   help="One-Euro smoothing of each tracked face (default on)")
+                   help="smoothing of each tracked face (default on)")
     p.add_argument("--detect-every", type=count(*TrackerOptions.LIMITS["detect_every"]),
                    default=defaults.detect_every, metavar="N",
                    help="run the detector every N frames, faces are tracked by their landmarks "
@@ -107,26 +107,30 @@ def add_tracking_args(p: argparse.ArgumentParser) -> None:
                         f"no landmark tracking (default {defaults.detect_every})")
     shown = ", ".join(f"{q}={_params_text(getattr(defaults.smoothing, q))}" for q in QUANTITIES)
     p.add_argument("--filter", action="append", default=[], type=_filter_arg,
-                   metavar="QUANTITY=MIN_CUTOFF,BETA[,D_CUTOFF[,MIN_SPEED]]",
-                   help=f"One-Euro parameters of one quantity ({', '.join(QUANTITIES)}); "
-                        f"repeat for several. Defaults: {shown}")
+                   metavar="QUANTITY=NOISE,DRIFT,ACCELERATION",
+                   help=f"filter parameters of one quantity ({', '.join(QUANTITIES)}; "
+                        "docs/video.md); repeat for several. Defaults: " + shown)
+    low, high = SmoothingOptions.LIMITS["switch_rate"]
+    p.add_argument("--switch-rate", type=number(low, high),
+                   default=defaults.smoothing.switch_rate, metavar="HZ",
+                   help="how often per second a head is expected to start or stop moving "
+                        f"(default {defaults.smoothing.switch_rate:g})")
 
 
-def _params_text(params: OneEuroParams) -> str:
-    return ",".join(f"{v:g}" for v in (params.min_cutoff, params.beta, params.d_cutoff,
-                                        params.min_speed))
+def _params_text(params: MotionParams) -> str:
+    return ",".join(f"{v:g}" for v in (params.noise, params.drift, params.acceleration))
 
 
-def _filter_arg(text: str) -> tuple[str, OneEuroParams]:
+def _filter_arg(text: str) -> tuple[str, MotionParams]:
     name, _, values = text.partition("=")
     if name not in QUANTITIES:
         raise argparse.ArgumentTypeError(f"unknown quantity {name!r}: one of "
                                          f"{', '.join(QUANTITIES)}")
     try:
         numbers = [float(v) for v in values.split(",")]
-        if not 2 <= len(numbers) <= 4:
-            raise ValueError("give 2 to 4 numbers")
-        return name, OneEuroParams(*numbers)
+        if len(numbers) != 3:
+            raise ValueError("give 3 numbers: noise, drift, acceleration")
+        return name, MotionParams(*numbers)
     except (TypeError, ValueError) as exc:
         raise argparse.ArgumentTypeError(f"{text!r}: {exc}") from exc
 
@@ -151,7 +155,8 @@ def estimator_options(args: argparse.Namespace) -> EstimatorOptions:
 
 def tracker_options(args: argparse.Namespace) -> TrackerOptions:
     """The tracker options of :func:`add_tracking_args`."""
-    smoothing = replace(SmoothingOptions(), **dict(args.filter))  # others keep their defaults
+    smoothing = replace(SmoothingOptions(), switch_rate=args.switch_rate,
+                        **dict(args.filter))  # others keep their defaults
     return TrackerOptions(detect_every=args.detect_every, smooth=args.smooth,
                           smoothing=smoothing)
 

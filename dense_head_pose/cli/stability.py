@@ -11,6 +11,7 @@ import numpy as np
 
 from .. import images
 from ..errors import VideoError
+from ..evaluation.stability import CLIPS
 from ..video.sources import FrameSource, open_source
 from ..video.tracking import FaceTracker
 from . import common
@@ -28,6 +29,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--face-sizes", type=common.count(16, 4000), nargs="+", default=[],
                    metavar="PX", help="also each image scaled so its largest face is PX "
                    "pixels wide (e.g. 60 100 200)")
+    p.add_argument("--clips", nargs="+", choices=CLIPS, default=list(CLIPS),
+                   help="which clips (default all): still; roll, in the image plane; "
+                   "yaw and pitch, the head turning out of the plane")
     p.add_argument("--json", action="store_true", help="print the results as JSON")
     common.add_pipeline_args(p)
     common.add_tracking_args(p)
@@ -42,7 +46,8 @@ def run(args: argparse.Namespace) -> int:
     options = common.tracker_options(args)
     named = [(Path(p).name, images.read(p)) for p in args.images]
     report = stability.evaluate(estimator, lambda: FaceTracker(estimator, options), named,
-                                args.still_frames, args.moving_frames, args.face_sizes)
+                                args.still_frames, args.moving_frames, args.face_sizes,
+                                args.clips)
     if args.video:
         with open_source(args.video) as source:
             runs, count = stability.throughput(_replay(source), {

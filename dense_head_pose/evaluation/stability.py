@@ -1,25 +1,31 @@
-"""How steady and how fast video estimates are: synthetic clips from real stills, and metrics.
+"""How steady, how true and how fast video estimates are: synthetic clips made from real
+stills, with the motion known, and their metrics.
 
-``dense-head-pose stability IMAGE...`` (and ``scripts`` that tune the defaults) use it:
+``dense-head-pose stability IMAGE...`` uses it. Every clip is 30 fps, each frame with
+Gaussian noise (sigma 4) and JPEG re-encoding (quality 85); frames are made one at a time.
 
-* **still clip**: the image repeated ``n`` frames at 30 fps, each with Gaussian noise
-  (sigma 4), a random sub-pixel shift (at most 0.7 px) and JPEG re-encoding (quality 85).
-  The head does not move, so everything that varies is jitter (the shifts stand for sensor
-  and sampling jitter): standard deviation of yaw, pitch and roll (degrees) and their
-  frame-to-frame steps (RMS), of the translation (mm, RMS distance from its mean) and of the
+* **still**: the image repeated, each frame shifted by a random sub-pixel amount (at most
+  0.7 px, sensor and sampling jitter). The head does not move, so everything that varies is
+  jitter: the standard deviation of yaw, pitch and roll (degrees) and the RMS of their
+  frame-to-frame steps, of the translation (mm, RMS distance from its mean) and of the
   landmarks (RMS distance from their mean, in % of the outer-eye distance).
-* **moving clip**: the image rotated in-plane about the principal point by
-  ``20 deg * sin(2 pi 0.5 Hz t)`` and swept sideways by ``10 % of the width * sin(2 pi 0.25
-  Hz t)``, 120 frames, with the same noise. Errors against the known motion applied to the
-  clean image's own estimate (per-image: the estimator's; tracked: the tracker's, settled
-  over 30 frames of the clean image, so the constant offset between their crops, reported
-  as ``tracker_offset_deg``, is not taken for motion error): rotation (geodesic degrees,
-  RMS), landmarks (RMS, % of the outer-eye distance), and the lag (frames) of the
-  in-plane angle, from the peak of the cross-correlation with the true angle.
-* **throughput** on a video, raw and tracked interleaved (see :func:`throughput`).
+* **roll**: the image rotated in the image plane about its centre by ``20 deg * sin(2 pi
+  0.5 Hz t)`` and swept sideways by ``10 % of the width * sin(2 pi 0.25 Hz t)``.
+* **yaw**, **pitch**: the largest face turned out of the image plane about its own vertical
+  (horizontal) axis by ``25 deg`` (``15 deg``) ``* sin(2 pi 0.5 Hz t)``, drawn from the still
+  and its fitted 3DMM (:mod:`.synthetic`): peak speeds 63, 79 and 47 deg/s.
 
-Faces are followed by position (nearest to the clean image's face), not by id, so raw
-per-frame estimates and tracked ones are measured the same way.
+On the moving clips each pipeline's estimate is compared with its own estimate of the
+clean, unmoved frame, moved as the frame was (per-image: the estimator's; tracked: the
+tracker's after it settled on the clean frame, so the constant offset between their crops,
+``tracker_offset_deg``, is not taken for motion error): rotation error (geodesic degrees,
+RMS), landmark error (RMS, % of the outer-eye distance), and the lag (frames) of the turned
+angle, from the peak of the cross-correlation with the true angle.
+
+**Throughput** on a video: raw and tracked interleaved (see :func:`throughput`).
+
+Faces are followed by position (nearest to where the reference face was moved to), not by
+id, so raw per-frame estimates and tracked ones are measured the same way.
 """
 
 from __future__ import annotations
@@ -27,41 +33,67 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import cv2
 import numpy as np
 
-from ..pipeline.pose import view_rotation
+from ..pipeline.pose import geodesic_degrees, log_rotation, view_rotation
 from ..pipeline.results import Face, FrameResult
-from ..video.one_euro import geodesic_degrees, log_rotation
+from .synthetic import TurningHead, axis_rotation
 
 FPS = 30.0
 OUTER_EYES = (36, 45)
+#: The turning clips: axis, amplitude (degrees), frequency (Hz).
+TURNS = (("yaw", 25.0, 0.5), ("pitch", 15.0, 0.5))
+#: Every clip, in the order of the tables.
+CLIPS = ("still", "roll", *(axis for axis, _, _ in TURNS))
+_MODEL_AXIS = {"pitch": 0, "yaw": 1, "roll": 2}
+
+
+@dataclass(frozen=True)
+class Motion:
+    """What was done to the clean image in one frame: an image transform (2x3), or the head
+    turned about its centre by a model-space rotation; and the angle of the turn."""
+
+    transform: np.ndarray = field(default_factory=lambda: np.eye(2, 3))
+    rotation: np.ndarray | None = None
+    angle_deg: float = 0.0
 
 
 @dataclass
 class Clip:
-    """A synthetic clip: an image moved by a 2x3 transform per frame, with noise. Frames
+    """A synthetic clip: a clean image moved per frame (:class:`Motion`), with noise. Frames
     are made as they are iterated (:meth:`frames`), one at a time, never held: a clip of
     large frames costs one frame of memory, not all of them."""
 
+    name: str
     image: np.ndarray
     times: list[float]
-    transforms: list[np.ndarray]
-    angles_deg: list[float]
-    """In-plane rotation applied (counter-clockwise as displayed)."""
+    motions: list[Motion]
     seed: int
+    head: TurningHead | None = None
+    axis: str = "roll"
+
+    def clean(self, motion: Motion) -> np.ndarray:
+        """The frame of ``motion`` before noise."""
+        if motion.rotation is not None:
+            assert self.head is not None
+            return self.head.draw(motion.rotation)
+        h, w = self.image.shape[:2]
+        return cv2.warpAffine(self.image, motion.transform, (w, h), flags=cv2.INTER_LINEAR,
+                              borderMode=cv2.BORDER_REPLICATE)
+
+    def unmoved(self) -> np.ndarray:
+        """The clean frame of no motion: what the references are estimated on."""
+        return self.clean(Motion(rotation=np.eye(3) if self.head is not None else None))
 
     def frames(self) -> Iterator[np.ndarray]:
         """The noisy frames, in order (the same ones on every call)."""
         rng = np.random.default_rng(self.seed + 1000)
-        h, w = self.image.shape[:2]
-        for m in self.transforms:
-            moved = cv2.warpAffine(self.image, m, (w, h), flags=cv2.INTER_LINEAR,
-                                   borderMode=cv2.BORDER_REPLICATE)
-            yield _noisy(moved, rng)
+        for motion in self.motions:
+            yield _noisy(self.clean(motion), rng)
 
     def timed(self) -> Iterator[tuple[float, np.ndarray]]:
         """``(seconds, frame)`` pairs."""
@@ -84,39 +116,77 @@ def _noisy(image: np.ndarray, rng: np.random.Generator, quality: int = 85,
     return cv2.imdecode(jpeg, cv2.IMREAD_COLOR)
 
 
+def _times(n: int) -> list[float]:
+    return [i / FPS for i in range(n)]
+
+
 def still_clip(image: np.ndarray, n: int = 90, seed: int = 0) -> Clip:
     """The still-head clip (see module)."""
     rng = np.random.default_rng(seed)
-    transforms = []
+    motions = []
     for _ in range(n):
         dx, dy = rng.uniform(-0.7, 0.7, 2) / math.sqrt(2.0)  # |shift| <= 0.7 px
-        transforms.append(np.array([[1.0, 0.0, dx], [0.0, 1.0, dy]]))
-    return Clip(image, [i / FPS for i in range(n)], transforms, [0.0] * n, seed)
+        motions.append(Motion(np.array([[1.0, 0.0, dx], [0.0, 1.0, dy]])))
+    return Clip("still", image, _times(n), motions, seed)
 
 
 def moving_clip(image: np.ndarray, n: int = 120, seed: int = 1, amplitude_deg: float = 20.0,
                 rotation_hz: float = 0.5, sweep: float = 0.10, sweep_hz: float = 0.25) -> Clip:
-    """The moving-head clip (see module); the principal point is the image centre."""
+    """The in-plane (roll) clip (see module); the principal point is the image centre."""
     h, w = image.shape[:2]
-    transforms, angles = [], []
-    for i in range(n):
-        t = i / FPS
+    motions = []
+    for t in _times(n):
         angle = amplitude_deg * math.sin(2 * math.pi * rotation_hz * t)
         m = cv2.getRotationMatrix2D((w / 2.0, h / 2.0), angle, 1.0)
         m[0, 2] += sweep * w * math.sin(2 * math.pi * sweep_hz * t)
-        transforms.append(m)
-        angles.append(angle)
-    return Clip(image, [i / FPS for i in range(n)], transforms, angles, seed)
+        motions.append(Motion(m, None, angle))
+    return Clip("roll", image, _times(n), motions, seed)
 
 
-def _follow(results: Sequence[FrameResult], reference: Face, transforms: Sequence[np.ndarray]
+def turning_clip(image: np.ndarray, face: Face, axis: str, amplitude_deg: float,
+                 hz: float, n: int = 120, seed: int = 2) -> Clip:
+    """``face`` of ``image`` turned about its own ``axis`` (``yaw``, ``pitch``) by
+    ``amplitude_deg * sin(2 pi hz t)`` (see :mod:`.synthetic`)."""
+    head = TurningHead(image, face)
+    motions = []
+    for t in _times(n):
+        angle = amplitude_deg * math.sin(2 * math.pi * hz * t)
+        motions.append(Motion(rotation=axis_rotation(axis, angle), angle_deg=angle))
+    return Clip(axis, image, _times(n), motions, seed, head, axis)
+
+
+def _truth(clip: Clip, motion: Motion, reference: Face) -> tuple[np.ndarray, np.ndarray]:
+    """The true rotation and landmarks (pixels) of ``reference`` moved by ``motion``."""
+    ref_rot = view_rotation(reference.camera)[0]
+    if motion.rotation is None:  # the image moved: in-plane, about the optical axis
+        a = math.radians(motion.angle_deg)  # counter-clockwise on screen: -a about z
+        rz = np.array([[math.cos(a), math.sin(a), 0.0], [-math.sin(a), math.cos(a), 0.0],
+                       [0.0, 0.0, 1.0]])
+        m = motion.transform
+        return rz @ ref_rot, reference.landmarks[:, :2] @ m[:, :2].T + m[:, 2]
+    assert clip.head is not None
+    camera = np.asarray(reference.camera, np.float64)
+    linear = camera[:, :3] @ motion.rotation
+    offset = camera[:, 3] + camera[:, :3] @ clip.head.centre - linear @ clip.head.centre
+    model = reference._require_model().landmarks_model(reference.params)
+    landmarks = model @ linear.T + offset
+    return view_rotation(np.hstack([linear, offset[:, None]]))[0], landmarks[:, :2]
+
+
+def _angle(clip: Clip, rotation: np.ndarray, ref_rot: np.ndarray) -> float:
+    """The turned angle (degrees) of an estimated rotation relative to the reference's."""
+    if clip.head is None:
+        return -math.degrees(log_rotation(rotation @ ref_rot.T)[2])
+    return math.degrees(log_rotation(ref_rot.T @ rotation)[_MODEL_AXIS[clip.axis]])
+
+
+def _follow(results: Sequence[FrameResult], reference: Face, clip: Clip
             ) -> list[Face | None]:
     """Per frame, the face nearest to where the reference face was moved to (or None)."""
     out: list[Face | None] = []
-    centre = reference.landmarks[:, :2].mean(axis=0)
     size = float(np.ptp(reference.landmarks[:, 0]))
-    for result, m in zip(results, transforms):
-        target = m[:, :2] @ centre + m[:, 2]
+    for result, motion in zip(results, clip.motions):
+        target = _truth(clip, motion, reference)[1].mean(axis=0)
         best, best_d = None, 0.5 * size
         for face in result.faces:
             d = float(np.linalg.norm(face.landmarks[:, :2].mean(axis=0) - target))
@@ -134,15 +204,15 @@ def _eye_distance(face: Face) -> float:
 def still_metrics(results: Sequence[FrameResult], reference: Face, clip: Clip
                   ) -> dict[str, float]:
     """Jitter of one face over a still clip (see module)."""
-    faces = _follow(results, reference, clip.transforms)
-    found = [(f, m) for f, m in zip(faces, clip.transforms) if f is not None]
+    faces = _follow(results, reference, clip)
+    found = [f for f in faces if f is not None]
     if len(found) < 2:
         return {"found": len(found) / len(faces)}
-    angles = np.array([(f.yaw, f.pitch, f.roll) for f, _ in found])
-    trans = np.array([f.pose.translation for f, _ in found]) * 1e3
+    angles = np.array([(f.yaw, f.pitch, f.roll) for f in found])
+    trans = np.array([f.pose.translation for f in found]) * 1e3
     # the sub-pixel shifts are part of the noise (sensor and sampling jitter of a head
     # that does not move): landmarks are measured where they are, not shifted back
-    lms = np.array([f.landmarks[:, :2] for f, _ in found])
+    lms = np.array([f.landmarks[:, :2] for f in found])
     eye = _eye_distance(reference)
     return {
         "found": len(found) / len(faces),
@@ -158,23 +228,19 @@ def still_metrics(results: Sequence[FrameResult], reference: Face, clip: Clip
 def moving_metrics(results: Sequence[FrameResult], reference: Face, clip: Clip
                    ) -> dict[str, float]:
     """Error and lag of one face over a moving clip against the known motion."""
-    faces = _follow(results, reference, clip.transforms)
+    faces = _follow(results, reference, clip)
     ref_rot = view_rotation(reference.camera)[0]
     eye = _eye_distance(reference)
     rot_err, lm_err, est_angle, true_angle = [], [], [], []
-    for face, m, angle in zip(faces, clip.transforms, clip.angles_deg):
+    for face, motion in zip(faces, clip.motions):
         if face is None:
             continue
-        a = math.radians(angle)  # counter-clockwise on screen: -a about the optical z axis
-        rz = np.array([[math.cos(a), math.sin(a), 0.0], [-math.sin(a), math.cos(a), 0.0],
-                       [0.0, 0.0, 1.0]])
-        truth = rz @ ref_rot
+        truth_rot, truth_lm = _truth(clip, motion, reference)
         rot = view_rotation(face.camera)[0]
-        rot_err.append(geodesic_degrees(rot, truth))
-        true_lm = reference.landmarks[:, :2] @ m[:, :2].T + m[:, 2]
-        lm_err.append(np.sqrt(np.mean(np.sum((face.landmarks[:, :2] - true_lm) ** 2, 1))))
-        est_angle.append(-math.degrees(log_rotation(rot @ ref_rot.T)[2]))
-        true_angle.append(angle)
+        rot_err.append(geodesic_degrees(rot, truth_rot))
+        lm_err.append(np.sqrt(np.mean(np.sum((face.landmarks[:, :2] - truth_lm) ** 2, 1))))
+        est_angle.append(_angle(clip, rot, ref_rot))
+        true_angle.append(motion.angle_deg)
     if len(rot_err) < 10:
         return {"found": len(rot_err) / len(faces)}
     return {"found": len(rot_err) / len(faces),
@@ -271,37 +337,60 @@ def at_face_size(estimator: Any, image: np.ndarray, width: int) -> np.ndarray:
 
 def evaluate(estimator: Any, tracker_factory: Callable[[], Any],
              named_images: Sequence[tuple[str, np.ndarray]], still_frames: int = 90,
-             moving_frames: int = 120, face_sizes: Sequence[int] = ()) -> dict[str, Any]:
-    """Raw (per-image estimator) and tracked results on the still and moving clips of each
-    image; one entry per face of the clean image. ``face_sizes``: also each image scaled so
-    its largest face is that many pixels wide (a person far from a small camera)."""
+             moving_frames: int = 120, face_sizes: Sequence[int] = (),
+             clips: Sequence[str] = CLIPS) -> dict[str, Any]:
+    """Raw (per-image estimator) and tracked results on the ``clips`` of each image: still
+    and roll for every face of the clean image, the turns (:data:`TURNS`) for its largest
+    face. ``face_sizes``: also each image scaled so its largest face is that many pixels
+    wide (a person far from a small camera)."""
+    unknown = set(clips) - set(CLIPS)
+    if unknown:
+        raise ValueError(f"unknown clips {sorted(unknown)}: choose from {', '.join(CLIPS)}")
     rows = []
     for name, image in _clip_images(estimator, named_images, face_sizes):
-        reference = estimator(image).faces
-        still, moving = still_clip(image, still_frames), moving_clip(image, moving_frames)
-        runs = {}
-        for label, clip in (("still", still), ("moving", moving)):
-            tracker = tracker_factory()
-            raw, tracked = [], []
-            for t, frame in clip.timed():  # one frame in memory at a time
-                raw.append(_light(estimator(frame)))
-                tracked.append(_light(tracker(frame, t)))
-            runs[("raw", label)], runs[("tracked", label)] = raw, tracked
-        # the tracker's own estimate of the clean image: its crops follow the landmarks,
-        # not the detector box, and the two settle on slightly different fits (0.3-1.7 deg
-        # on the test images); that constant offset is reported, not counted as motion error
-        tracker = tracker_factory()
-        for i in range(30):
-            settled = tracker(image, i / FPS)
-        for k, face in enumerate(reference):
-            own = _follow([settled], face, [np.eye(2, 3)])[0] or face
-            rows.append({"image": name, "face": k, "tracker_offset_deg": geodesic_degrees(
-                view_rotation(face.camera)[0], view_rotation(own.camera)[0]), **{
-                mode: {"still": still_metrics(runs[(mode, "still")], face, still),
-                       "moving": moving_metrics(runs[(mode, "moving")],
-                                                own if mode == "tracked" else face, moving)}
-                for mode in ("raw", "tracked")}})
+        faces = estimator(image).faces
+        made = [still_clip(image, still_frames)] if "still" in clips else []
+        made += [moving_clip(image, moving_frames)] if "roll" in clips else []
+        made += [turning_clip(image, faces[0], axis, amplitude, hz, moving_frames)
+                 for axis, amplitude, hz in TURNS if axis in clips] if faces else []
+        entries = [{"image": name, "face": k} for k in range(len(faces))]
+        for clip in made:
+            for k, metrics in enumerate(_clip_metrics(estimator, tracker_factory, clip)):
+                if k < len(entries):
+                    for mode in ("raw", "tracked"):
+                        entries[k].setdefault(mode, {})[clip.name] = metrics[mode]
+                    if clip.name == "roll":
+                        entries[k]["tracker_offset_deg"] = metrics["offset"]
+        rows += entries
     return {"faces": rows}
+
+
+def _clip_metrics(estimator: Any, tracker_factory: Callable[[], Any], clip: Clip
+                  ) -> list[dict[str, Any]]:
+    """Raw and tracked metrics of each face of a clip (turning clips: the largest face)."""
+    unmoved = clip.unmoved()
+    references = estimator(unmoved).faces[:1 if clip.head is not None else None]
+    # the tracker's own estimate of the clean frame: its crops follow the landmarks, not
+    # the detector box, and the two settle on slightly different fits; that constant
+    # offset is reported, not counted as motion error
+    tracker = tracker_factory()
+    for i in range(30):
+        settled = tracker(unmoved, i / FPS)
+    tracker = tracker_factory()
+    raw, tracked = [], []
+    for t, frame in clip.timed():  # one frame in memory at a time
+        raw.append(_light(estimator(frame)))
+        tracked.append(_light(tracker(frame, t)))
+    metric = still_metrics if clip.name == "still" else moving_metrics
+    out = []
+    for face in references:
+        still = Motion(rotation=np.eye(3) if clip.head is not None else None)
+        own = _follow([settled], face, Clip(clip.name, clip.image, [0.0], [still], 0,
+                                            clip.head, clip.axis))[0] or face
+        out.append({"raw": metric(raw, face, clip), "tracked": metric(tracked, own, clip),
+                    "offset": geodesic_degrees(view_rotation(face.camera)[0],
+                                               view_rotation(own.camera)[0])})
+    return out
 
 
 def _clip_images(estimator: Any, named_images: Sequence[tuple[str, np.ndarray]],
@@ -323,33 +412,64 @@ def _light(result: FrameResult) -> FrameResult:
     return result
 
 
+def _ratio(row: dict[str, Any], clip: str, key: str) -> float:
+    raw = row.get("raw", {}).get(clip, {}).get(key, math.nan)
+    tracked = row.get("tracked", {}).get(clip, {}).get(key, math.nan)
+    return tracked / raw if raw else math.nan
+
+
+def summary_rows(report: dict[str, Any]) -> list[list[str]]:
+    """One row per face: the still jitter ratios, the moving error ratios and the lags of
+    each clip (tracked + smoothed against raw), the tracker's offset."""
+    rows = []
+    for row in report["faces"]:
+        still = [_ratio(row, "still", k) for k in ("yaw_std", "pitch_std", "roll_std",
+                                                   "translation_mm", "landmarks_pct")]
+        moving = []
+        for clip in ("roll", "yaw", "pitch"):
+            moving += [_ratio(row, clip, "rotation_rms_deg"),
+                       _ratio(row, clip, "landmarks_rms_pct")]
+        lags = [row.get("tracked", {}).get(c, {}).get("lag_frames", math.nan)
+                for c in ("roll", "yaw", "pitch")]
+        rows.append([f"{row['image']} #{row['face']}", *(f"{v:.2f}" for v in still),
+                     *(f"{v:.2f}" for v in moving), " / ".join(f"{v:.2f}" for v in lags),
+                     f"{row.get('tracker_offset_deg', math.nan):.2f}"])
+    return rows
+
+
+SUMMARY_COLUMNS = ("face", "yaw std", "pitch std", "roll std", "translation", "landmarks",
+                   "roll: rotation", "roll: landmarks", "yaw: rotation", "yaw: landmarks",
+                   "pitch: rotation", "pitch: landmarks", "lag roll / yaw / pitch, frames",
+                   "tracker offset, deg")
+
+
 def report_tables(report: dict[str, Any]) -> str:
-    """Markdown tables of :func:`evaluate` (and :func:`throughput`) results."""
+    """Markdown tables of :func:`evaluate` (and :func:`throughput`) results: a summary of
+    ratios, then every figure, raw and tracked."""
     from .benchmark import format_table
 
-    lines = []
-    still_rows, moving_rows = [], []
+    lines = ["Tracked + smoothed against raw, per face (goals: still <= 0.33, moving <= 1.0, "
+             "lag <= 1 frame; nan: not in that clip)",
+             format_table(summary_rows(report), SUMMARY_COLUMNS), ""]
+    detail = []
     for row in report["faces"]:
         label = f"{row['image']} #{row['face']}"
-        raw, tracked = row["raw"], row["tracked"]
-        for key in STILL_KEYS:
-            r, t = raw["still"].get(key, math.nan), tracked["still"].get(key, math.nan)
-            still_rows.append((label, key, f"{r:.3f}", f"{t:.3f}", f"{t / r:.2f}" if r else "-"))
-        for key in MOVING_KEYS:
-            r, t = raw["moving"].get(key, math.nan), tracked["moving"].get(key, math.nan)
-            ratio = f"{t / r:.2f}" if key != "lag_frames" and r else "-"
-            moving_rows.append((label, key, f"{r:.3f}", f"{t:.3f}", ratio))
-    lines.append("Still head (jitter; goal: tracked / raw <= 0.33)")
-    lines.append(format_table(still_rows, ("face", "quantity", "raw", "tracked", "ratio")))
-    lines.append("")
-    lines.append("Moving head (error against the known motion; goal: ratio <= 1.1, "
-                 "lag <= 1 frame)")
-    lines.append(format_table(moving_rows, ("face", "quantity", "raw", "tracked", "ratio")))
+        for clip, keys in (("still", STILL_KEYS), ("roll", MOVING_KEYS), ("yaw", MOVING_KEYS),
+                           ("pitch", MOVING_KEYS)):
+            if clip not in row.get("raw", {}):
+                continue
+            for key in keys:
+                r = row["raw"][clip].get(key, math.nan)
+                t = row["tracked"][clip].get(key, math.nan)
+                ratio = f"{t / r:.2f}" if key != "lag_frames" and r else "-"
+                detail.append((label, clip, key, f"{r:.3f}", f"{t:.3f}", ratio))
+    lines.append(format_table(detail, ("face", "clip", "quantity", "raw", "tracked",
+                                       "ratio")))
     if "throughput" in report:
         tp = report["throughput"]
         lines.append("")
         lines.append(f"Throughput on {tp['video']} ({tp['frames']} frames, 1 thread, "
-                     "interleaved, medians; goal: tracked >= 1.6x raw frames/s)")
+                     "interleaved, medians)")
         rows = [(name, f"{v['wall_ms']:.2f}", f"{v['cpu_ms']:.2f}", f"{v['fps']:.1f}")
                 for name, v in tp["runs"].items()]
         lines.append(format_table(rows, ("pipeline", "wall ms/frame", "CPU ms/frame",

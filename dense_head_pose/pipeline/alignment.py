@@ -8,6 +8,7 @@ without an intermediate image; its inverse maps the regressor's output back to t
 from __future__ import annotations
 
 import math
+import time
 from pathlib import Path
 
 import cv2
@@ -39,11 +40,28 @@ def roi_from_box(box: np.ndarray) -> np.ndarray:
     return np.array([cx - half, cy - half, cx + half, cy + half])
 
 
+#: The landmarks -> ROI rule: side ``LANDMARK_ROI_SCALE`` times the landmarks' extent,
+#: measured along the face's own axes (the eye line and its normal), so a face rolled in
+#: the image plane gets the crop it gets upright. 3DDFA_V2's rule (sqrt(2) times the
+#: extent along the image axes) crops a rolled face wider the more it is rolled, and crops
+#: every face wider than the box rule above (``docs/accuracy.md`` compares the two).
+LANDMARK_ROI_SCALE = 1.3
+_EYES = (slice(36, 42), slice(42, 48))
+
+
 def roi_from_landmarks(landmarks: np.ndarray) -> np.ndarray:
-    """3DDFA_V2's ROI from 68 landmarks: their bounding square, side scaled by sqrt(2)."""
-    lo, hi = landmarks[:, :2].min(axis=0), landmarks[:, :2].max(axis=0)
-    centre = (lo + hi) / 2.0
-    half = float(np.max(hi - lo)) / 2.0 * math.sqrt(2.0)
+    """The square ROI (x1, y1, x2, y2) for 68 landmarks (see :data:`LANDMARK_ROI_SCALE`)."""
+    points = np.asarray(landmarks, dtype=np.float64)[:, :2]
+    eye_line = points[_EYES[1]].mean(axis=0) - points[_EYES[0]].mean(axis=0)
+    norm = math.hypot(*eye_line)
+    c, s = (eye_line / norm) if norm > 0 else (1.0, 0.0)
+    # the landmarks in the face's axes: x along the eye line, y across it
+    u = points[:, 0] * c + points[:, 1] * s
+    v = points[:, 1] * c - points[:, 0] * s
+    lo_u, hi_u, lo_v, hi_v = u.min(), u.max(), v.min(), v.max()
+    mid_u, mid_v = (lo_u + hi_u) / 2.0, (lo_v + hi_v) / 2.0
+    centre = (mid_u * c - mid_v * s, mid_u * s + mid_v * c)
+    half = max(hi_u - lo_u, hi_v - lo_v) / 2.0 * LANDMARK_ROI_SCALE
     return np.array([centre[0] - half, centre[1] - half, centre[0] + half, centre[1] + half])
 
 
@@ -67,35 +85,77 @@ def crop_to_image_affine(roi: np.ndarray) -> np.ndarray:
                      [0.0, k, roi[1] + 0.5 * k - 0.5]])
 
 
+MAX_BATCH = 16
+"""The most crops in one invoke; more are run in several, so the plans kept (one per batch
+size up to this) stay few and small. What batching saves depends on the CPU
+(docs/performance.md)."""
+
+
 class Regressor:
-    """MobileNet 3DMM regressor: BGR crop (0..255) -> 62 parameters.
+    """MobileNet 3DMM regressor: BGR crops (0..255) -> 62 parameters each.
 
     Parameters: ``[0:12]`` a 3x4 affine camera in crop pixels (y up), ``[12:52]`` shape and
     ``[52:62]`` expression coefficients. Input and output normalisation are inside the graph.
+
+    The crops of one frame (every face, each with its mirror image) go through the network
+    in one invoke (:meth:`regress`). An interpreter is planned once per batch size, when
+    that size first occurs, and kept: a frame whose face count changes runs a plan made
+    before instead of re-planning. Each row's result is exactly the single crop's.
     """
 
     def __init__(self, model_path: Path, num_threads: int = 1) -> None:
-        self._model = TFLiteModel(model_path, (1, CROP_SIZE, CROP_SIZE, 3), num_threads)
-        self._input = np.empty((1, CROP_SIZE, CROP_SIZE, 3), np.float32)
+        self._path, self._threads = model_path, num_threads
+        self._models = {1: TFLiteModel(model_path, (1, CROP_SIZE, CROP_SIZE, 3), num_threads)}
+        self._batch = np.empty((MAX_BATCH, CROP_SIZE, CROP_SIZE, 3), np.float32)
         self._crop = np.empty((CROP_SIZE, CROP_SIZE, 3), np.uint8)
+        self.max_batch = MAX_BATCH
+        """The most crops an invoke takes (2 or more: a crop and its mirror go together)."""
 
     def crop(self, image: np.ndarray, roi: np.ndarray) -> np.ndarray:
-        """Warp ``roi`` of ``image`` into the 120x120 input buffer; return the crop (uint8)."""
+        """The 120x120 crop of ``roi`` in ``image`` (uint8, the buffer of the next call)."""
         cv2.warpAffine(image, crop_to_image_affine(roi), (CROP_SIZE, CROP_SIZE), dst=self._crop,
                        flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
                        borderMode=cv2.BORDER_CONSTANT, borderValue=(0, 0, 0))
-        np.copyto(self._input[0], self._crop, casting="unsafe")
         return self._crop
 
-    def infer(self, mirrored: bool = False) -> np.ndarray:
-        """Run the regressor on the current crop (``mirrored``: on its mirror image); the
-        62 parameters as float64, in the crop the network saw."""
-        if mirrored:
-            self._input[0] = self._input[0, :, ::-1].copy()
-        params = self._model.run(self._input)[0][0].astype(np.float64)
-        if mirrored:  # leave the crop as it was
-            self._input[0] = self._input[0, :, ::-1].copy()
-        return params
+    def regress(self, image: np.ndarray, rois: list[np.ndarray], mirror: bool,
+                times: dict[str, float] | None = None) -> tuple[np.ndarray, np.ndarray | None]:
+        """The parameters (float64, ``(len(rois), 62)``) of each ROI's crop, in the crop the
+        network saw; with ``mirror`` also those of each crop's mirror image (else None).
+        ``times`` gets the seconds spent cropping (``preprocess``) and running (``infer``)."""
+        per_crop = 2 if mirror else 1
+        cropping = running = 0.0
+        out = np.empty((len(rois) * per_crop, N_PARAMS))
+        step = max(1, min(self.max_batch, MAX_BATCH) // per_crop)
+        for start in range(0, len(rois), step):
+            chunk = rois[start:start + step]
+            t0 = time.perf_counter()
+            for row, roi in enumerate(chunk):
+                np.copyto(self._batch[row], self.crop(image, roi), casting="unsafe")
+                if mirror:
+                    np.copyto(self._batch[len(chunk) + row], self._batch[row, :, ::-1])
+            n = len(chunk) * per_crop
+            t1 = time.perf_counter()
+            params = self._model(n).run(self._batch[:n])[0].astype(np.float64)
+            cropping, running = cropping + t1 - t0, running + time.perf_counter() - t1
+            out[start:start + len(chunk)] = params[:len(chunk)]
+            if mirror:
+                out[len(rois) + start:len(rois) + start + len(chunk)] = params[len(chunk):]
+        if times is not None:
+            times["preprocess"] = times.get("preprocess", 0.0) + cropping * 1e3
+            times["infer"] = times.get("infer", 0.0) + running * 1e3
+        return out[:len(rois)], (out[len(rois):] if mirror else None)
+
+    def _model(self, batch: int) -> TFLiteModel:
+        """The interpreter planned for ``batch`` crops (made on first use, then kept)."""
+        if batch not in self._models:
+            self._models[batch] = TFLiteModel(self._path, (batch, CROP_SIZE, CROP_SIZE, 3),
+                                              self._threads)
+        return self._models[batch]
+
+    @property
+    def path(self) -> Path:
+        return self._path
 
 
 def unmirror_camera(camera: np.ndarray, roi: np.ndarray) -> np.ndarray:

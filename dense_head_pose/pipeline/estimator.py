@@ -51,9 +51,9 @@ class Fit:
     landmarks: np.ndarray
     quality: float = 1.0
     """How well the fit reproduces its crop: IoU of ``roi`` and the ROI of the landmarks of
-    the plain (not mirror-averaged) estimate. Near 1 on a face (0.90-0.996 tracking the test
-    video), lower off it (median 0.53 on background; ``scripts/measure_track_quality.py``).
-    The mirror average is left out: it centres a fit on anything, blank walls included."""
+    the plain (not mirror-averaged) estimate. Near 1 on a face, lower off it
+    (``scripts/measure_track_quality.py`` prints both; docs/video.md). The mirror average is
+    left out: it centres a fit on anything, blank walls included."""
 
 
 @dataclass(frozen=True)
@@ -209,24 +209,16 @@ class HeadPoseEstimator:
                       else [b for b in boxes if _usable_box(b.box)][:self._options.max_faces])
         t1 = time.perf_counter()
         times["detect"] = (t1 - t0) * 1e3
-        faces: list[Face] = []
-        for det in detections:
-            face = self._align(image, det, intrinsics, times)
-            if face is not None:
-                faces.append(face)
+        fits = self.fits(image, [roi_from_box(d.box) for d in detections],
+                         2 if self._options.refine else 1, times)
+        faces = [face for det, fit in zip(detections, fits) if fit is not None
+                 and (face := self.face_from_fit(fit, det.box, det.score, intrinsics,
+                                                 times)) is not None]
         if dense:
             start = time.perf_counter()
             compute_vertices(faces)
             times["reconstruct_dense"] = (time.perf_counter() - start) * 1e3
         return FrameResult(faces, width, height, times)
-
-    def _align(self, image: np.ndarray, det: Detection, intrinsics: CameraIntrinsics,
-               times: dict[str, float]) -> Face | None:
-        """Crop, regress and reconstruct one detected face; ``None`` if unusable."""
-        fit = self.fit(image, roi_from_box(det.box), 2 if self._options.refine else 1, times)
-        if fit is None:
-            return None
-        return self.face_from_fit(fit, det.box, det.score, intrinsics, times)
 
     def fit(self, image: np.ndarray, roi: np.ndarray, passes: int = 1,
             times: dict[str, float] | None = None) -> Fit | None:
@@ -235,61 +227,70 @@ class HeadPoseEstimator:
 
         This is the per-face step a tracker calls with the ROI of the previous frame's
         landmarks (3DDFA_V2's video rule) instead of a detector box."""
+        return self.fits(image, [roi], passes, times)[0]
+
+    def fits(self, image: np.ndarray, rois: Sequence[np.ndarray], passes: int = 1,
+             times: dict[str, float] | None = None) -> list[Fit | None]:
+        """:meth:`fit` of several ROIs at once: each pass runs every face's crops (and their
+        mirror images) through the regressor in one batch."""
         times = {} if times is None else times
-        fit = None
+        fits: list[Fit | None] = [None] * len(rois)
+        current = [np.asarray(r, dtype=np.float64) for r in rois]
+        live = list(range(len(rois)))
         for i in range(passes):
             if i:  # each further pass crops where the previous one found the landmarks
-                roi = roi_from_landmarks(fit.landmarks)
-            if roi[2] - roi[0] < 1.0 or not np.all(np.isfinite(roi)):
-                return None
-            last = i == passes - 1
-            rois = _shifted(roi) if last and self._options.accurate else [roi]
-            estimates = []
-            t1 = t2 = 0.0
-            plain = None
-            for crop_roi in rois:
-                t0 = time.perf_counter()
-                self.regressor.crop(image, crop_roi)
-                t1 += time.perf_counter() - t0
-                t0 = time.perf_counter()
-                averaged, raw = self._regress(crop_roi)
-                plain = raw if plain is None else plain
-                estimates.append((averaged, crop_roi))
-                t2 += time.perf_counter() - t0
-            _accumulate(times, "preprocess", t1)
-            _accumulate(times, "infer", t2)
-            t2 = time.perf_counter()
-            params = np.mean([e for e, _ in estimates], axis=0)
-            if len(estimates) > 1:  # cameras of different crops: averaged in the image
-                camera = np.mean([crop_to_image_camera(e[:12].reshape(3, 4), r)
-                                  for e, r in estimates], axis=0)
-                params[:12] = image_to_crop_camera(camera, roi).reshape(-1)
-            if not np.all(np.isfinite(params)) or not np.all(np.isfinite(plain)):
-                return None
-            camera = crop_to_image_camera(params[:12].reshape(3, 4), roi)
-            landmarks = self.model.project(self.model.landmarks_model(params), camera)
-            if plain is not params:  # the quality of the plain estimate (see Fit.quality)
-                plain_camera = crop_to_image_camera(plain[:12].reshape(3, 4), roi)
-                plain_landmarks = self.model.project(self.model.landmarks_model(plain),
-                                                     plain_camera)
-            else:
-                plain_landmarks = landmarks
-            quality = roi_iou(roi, roi_from_landmarks(plain_landmarks))
-            _accumulate(times, "reconstruct_sparse", time.perf_counter() - t2)
-            fit = Fit(roi=roi, params=params, camera=camera, landmarks=landmarks,
-                      quality=quality)
-        return fit
+                current = [roi_from_landmarks(f.landmarks) if f is not None else r
+                           for f, r in zip(fits, current)]
+            for k in live:
+                fits[k] = None
+            live = [k for k in live if current[k][2] - current[k][0] >= 1.0
+                    and np.all(np.isfinite(current[k]))]
+            if not live:
+                break
+            shifted = self._options.accurate and i == passes - 1
+            groups = [_shifted(current[k]) if shifted else [current[k]] for k in live]
+            crops = [r for group in groups for r in group]
+            plain, flipped = self.regressor.regress(image, crops, self._options.mirror, times)
+            t0 = time.perf_counter()
+            row = 0
+            for k, group in zip(live, groups):
+                rows = slice(row, row + len(group))
+                row += len(group)
+                fits[k] = self._fit_of(current[k], group, plain[rows],
+                                       None if flipped is None else flipped[rows])
+            live = [k for k in live if fits[k] is not None]
+            _accumulate(times, "reconstruct_sparse", time.perf_counter() - t0)
+        return fits
 
-    def _regress(self, roi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """The 62 parameters of the crop just made (``roi``): with ``mirror``, its camera
-        averaged with the un-mirrored camera of its mirror image; and the plain ones."""
-        plain = self.regressor.infer()
-        if not self._options.mirror:
-            return plain, plain
-        params = plain.copy()
-        mirrored = unmirror_camera(self.regressor.infer(mirrored=True)[:12], roi)
-        params[:12] = (params[:12] + mirrored.reshape(-1)) / 2.0
-        return params, plain
+    def _fit_of(self, roi: np.ndarray, crops: list[np.ndarray], plain: np.ndarray,
+                flipped: np.ndarray | None) -> Fit | None:
+        """One face's fit from the parameters of its crops (``crops``, several in the
+        accuracy mode) and of their mirror images (``flipped``, with ``mirror``): the mirror
+        images' cameras un-mirrored and averaged in, the crops' cameras averaged in the
+        image. ``None`` if a number is not finite."""
+        estimates = plain.copy()
+        if flipped is not None:
+            for j, crop_roi in enumerate(crops):
+                estimates[j, :12] = (plain[j, :12] + unmirror_camera(flipped[j, :12],
+                                                                      crop_roi).reshape(-1)) / 2.0
+        params = estimates.mean(axis=0)
+        if len(crops) > 1:  # cameras of different crops: averaged in the image
+            camera = np.mean([crop_to_image_camera(e[:12].reshape(3, 4), r)
+                              for e, r in zip(estimates, crops)], axis=0)
+            params[:12] = image_to_crop_camera(camera, roi).reshape(-1)
+        first = plain[0]
+        if not np.all(np.isfinite(params)) or not np.all(np.isfinite(first)):
+            return None
+        camera = crop_to_image_camera(params[:12].reshape(3, 4), roi)
+        landmarks = self.model.project(self.model.landmarks_model(params), camera)
+        if flipped is not None or len(crops) > 1:  # the plain estimate's quality (Fit.quality)
+            plain_landmarks = self.model.project(
+                self.model.landmarks_model(first),
+                crop_to_image_camera(first[:12].reshape(3, 4), crops[0]))
+        else:
+            plain_landmarks = landmarks
+        quality = roi_iou(roi, roi_from_landmarks(plain_landmarks))
+        return Fit(roi=roi, params=params, camera=camera, landmarks=landmarks, quality=quality)
 
     def face_from_fit(self, fit: Fit, box: np.ndarray, score: float,
                       intrinsics: CameraIntrinsics, times: dict[str, float] | None = None

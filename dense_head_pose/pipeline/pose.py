@@ -155,6 +155,22 @@ def view_rotation(camera: np.ndarray) -> tuple[np.ndarray, float, float]:
     return np.vstack([r1, r2, _cross(r1, r2)]), sx, sy
 
 
+def log_rotation(r: np.ndarray) -> np.ndarray:
+    """Rotation vector (axis times angle, radians) of a rotation matrix."""
+    return cv2.Rodrigues(np.ascontiguousarray(r, dtype=np.float64))[0].reshape(3)
+
+
+def exp_rotation(w: np.ndarray) -> np.ndarray:
+    """Rotation matrix of a rotation vector (axis times angle, radians)."""
+    return cv2.Rodrigues(np.asarray(w, dtype=np.float64).reshape(3, 1))[0]
+
+
+def geodesic_degrees(a: np.ndarray, b: np.ndarray) -> float:
+    """Angle of the rotation between rotation matrices ``a`` and ``b``, degrees."""
+    cos = (np.trace(np.asarray(a).T @ np.asarray(b)) - 1.0) / 2.0
+    return math.degrees(math.acos(max(-1.0, min(1.0, float(cos)))))
+
+
 def euler_angles(view_rot: np.ndarray) -> tuple[float, float, float]:
     """(yaw, pitch, roll) in degrees of a model -> optical view rotation (see module doc)."""
     rel = FRONTAL_IN_OPTICAL.T @ view_rot @ HEAD_IN_MODEL

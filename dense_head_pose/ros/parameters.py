@@ -25,7 +25,7 @@ from ..interfaces.face_ids import id_prefix_problem
 from ..interfaces.names import ABSOLUTE_TOPIC, FRAME_NAME, FRAME_PREFIX
 from ..pipeline.drawing import DRAW_MODES
 from ..pipeline.estimator import EstimatorOptions
-from ..video.one_euro import OneEuroParams
+from ..video.motion_filter import MotionParams
 from ..video.smoothing import QUANTITIES, SmoothingOptions
 from ..video.tracking import TrackerOptions
 
@@ -68,16 +68,17 @@ class ParamSpec:
         return d
 
 
-def _option(options: Any, name: str, description: str, read_only: bool = False) -> ParamSpec:
-    """The parameter of a library option (``EstimatorOptions`` or ``TrackerOptions``): its
-    default, range and choices are the option's own, so the node, the CLI and the library
-    cannot disagree."""
+def _option(options: Any, name: str, description: str, read_only: bool = False,
+            parameter: str | None = None) -> ParamSpec:
+    """The parameter (named ``parameter``, default the option's name) of a library option
+    (``EstimatorOptions``, ``TrackerOptions``, ``SmoothingOptions``): its default, range and
+    choices are the option's own, so the node, the CLI and the library cannot disagree."""
     default = getattr(options(), name)
     limits = options.LIMITS.get(name)
     choices = getattr(options, "CHOICES", {}).get(name)
     kind = options.KINDS[name]
     return ParamSpec(
-        name, kind(default), description, read_only=read_only,
+        parameter or name, kind(default), description, read_only=read_only,
         int_range=tuple(map(int, limits)) if limits and kind is int else None,
         float_range=tuple(map(float, limits)) if limits and kind is float else None,
         choices=choices)
@@ -142,14 +143,15 @@ PARAMETERS: tuple[ParamSpec, ...] = (
             "it come back where it was lost."),
     *(ParamSpec(f"smoothing.{quantity}.{field}",
                 float(getattr(getattr(SmoothingOptions(), quantity), field)),
-                f"One-Euro {field} of the {quantity} filter ({doc}).",
-                float_range=tuple(map(float, OneEuroParams.LIMITS[field])))
+                f"The {quantity} filter's {field} ({doc}).",
+                float_range=tuple(map(float, MotionParams.LIMITS[field])))
       for quantity in QUANTITIES
       for field, doc in (
-          ("min_cutoff", "Hz, cutoff at rest"),
-          ("beta", "cutoff rise per unit of speed"),
-          ("d_cutoff", "Hz, cutoff of the speed estimate"),
-          ("min_speed", "speeds up to it count as rest"))),
+          ("noise", "standard deviation of one estimate"),
+          ("drift", "how far a still head wanders, per sqrt(s)"),
+          ("acceleration", "how abruptly a moving head changes speed, per sqrt(s)"))),
+    _option(SmoothingOptions, "switch_rate", "How often per second a head is expected to "
+            "start or stop moving.", parameter="smoothing.switch_rate"),
     ParamSpec("hri.enable", "auto", "ROS4HRI interface (/humans/faces/...): auto (on when "
               "hri_msgs is installed), on, off.", read_only=True, choices=("auto", "on", "off"),
               on_off=True),
@@ -172,9 +174,9 @@ SPECS = {spec.name: spec for spec in PARAMETERS}
 
 def tracker_options(p: dict[str, Any]) -> TrackerOptions:
     """The tracker's options from the node's parameters (raises on invalid ones)."""
-    smoothing = SmoothingOptions(**{
-        quantity: OneEuroParams(**{field: p[f"smoothing.{quantity}.{field}"] for field in (
-            "min_cutoff", "beta", "d_cutoff", "min_speed")})
+    smoothing = SmoothingOptions(switch_rate=p["smoothing.switch_rate"], **{
+        quantity: MotionParams(**{field: p[f"smoothing.{quantity}.{field}"] for field in (
+            "noise", "drift", "acceleration")})
         for quantity in QUANTITIES})
     return TrackerOptions(detect_every=p["detect_every"], smooth=p["smooth"],
                           forget_after=p["forget_after"], smoothing=smoothing)

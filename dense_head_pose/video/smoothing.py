@@ -1,95 +1,113 @@
-"""Smoothing of a tracked face: One-Euro filters of its 3DMM fit.
+"""Smoothing of a tracked face: its 3DMM fit filtered by :mod:`.motion_filter`.
 
-Per track, the fit's rotation is filtered on the rotation manifold, its image position and
-scale (hence the metric translation and depth), and its expression and identity
-coefficients; the landmarks, the dense vertices, the angles and the metric pose are then all
-rebuilt from the filtered camera and coefficients, so every output of a face agrees with
-every other.
+Per track, the fit's rotation (on the rotation manifold: samples are taken in the tangent
+space of the current estimate), its image position and scales (hence the metric translation
+and depth), the small shear of its affine camera, and its expression and identity
+coefficients are filtered together; the landmarks, the dense vertices, the angles and the
+metric pose are then all rebuilt from the filtered camera and coefficients, so every output
+of a face agrees with every other and the landmarks stay on a face.
 """
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import ClassVar
 
 import numpy as np
 
+from ..options import check_fields
 from ..pipeline.estimator import Fit
-from ..pipeline.pose import view_rotation
-from .one_euro import OneEuroFilter, OneEuroParams, RotationOneEuroFilter
+from ..pipeline.pose import exp_rotation, log_rotation, view_rotation
+from .motion_filter import REFERENCE_SIDE, MotionFilter, MotionParams
 
 #: The filtered quantities, in the order of the CLI's and the node's parameters.
-QUANTITIES = ("rotation", "translation", "depth", "expression", "shape")
+QUANTITIES = ("rotation", "translation", "depth", "shear", "expression", "shape")
 
 
 @dataclass(frozen=True)
 class SmoothingOptions:
-    """One-Euro parameters per quantity (see :class:`~.one_euro.OneEuroParams`).
+    """Filter parameters per quantity (see :class:`~.motion_filter.MotionParams`), each in
+    its own units: ``rotation`` degrees; ``translation`` face sizes (the crop's side) in the
+    image; ``depth`` the natural log of the face's scale; ``shear`` the small shear of the
+    network's affine camera (a property of the fit, like the identity), relative units;
+    ``expression`` and ``shape`` the 3DMM's coefficient units. ``switch_rate``: how often
+    (per second) a head is expected to start or stop moving; lower holds each state longer.
+    The defaults are the ones ``dense-head-pose stability`` measured best
+    (``docs/video.md``)."""
 
-    Speeds are in rad/s (rotation), face sizes or scale e-folds per second (translation),
-    coefficient units per second (expression, shape). The defaults are the ones
-    ``dense-head-pose stability`` measured best (``docs/video.md``).
-    """
+    rotation: MotionParams = MotionParams(noise=0.2, drift=0.02, acceleration=180.0)
+    translation: MotionParams = MotionParams(noise=0.003, drift=3e-5, acceleration=1.0)
+    depth: MotionParams = MotionParams(noise=0.005, drift=3e-5, acceleration=0.1)
+    shear: MotionParams = MotionParams(noise=0.003, drift=1e-5, acceleration=0.03)
+    expression: MotionParams = MotionParams(noise=0.03, drift=3e-4, acceleration=3.0)
+    shape: MotionParams = MotionParams(noise=2000.0, drift=0.03, acceleration=1000.0)
+    switch_rate: float = 0.3
 
-    rotation: OneEuroParams = OneEuroParams(min_cutoff=0.3, beta=30.0, d_cutoff=2.0,
-                                            min_speed=0.2)
-    translation: OneEuroParams = OneEuroParams(min_cutoff=0.3, beta=200.0, d_cutoff=2.0,
-                                               min_speed=0.1)
-    depth: OneEuroParams = OneEuroParams(min_cutoff=0.3, beta=20.0, d_cutoff=1.0,
-                                         min_speed=0.1)
-    expression: OneEuroParams = OneEuroParams(min_cutoff=1.5, beta=0.5, d_cutoff=2.0)
-    shape: OneEuroParams = OneEuroParams(min_cutoff=0.3, beta=0.0, d_cutoff=1.0)
+    KINDS: ClassVar[dict[str, type]] = {"switch_rate": float}
+    LIMITS: ClassVar[dict[str, tuple[float, float]]] = {"switch_rate": (1e-6, 1000.0)}
 
     def __post_init__(self) -> None:
+        check_fields(self, self.KINDS, self.LIMITS)
         for name in QUANTITIES:
-            if not isinstance(getattr(self, name), OneEuroParams):
-                raise TypeError(f"smoothing.{name} must be OneEuroParams")
+            if not isinstance(getattr(self, name), MotionParams):
+                raise TypeError(f"smoothing.{name} must be MotionParams")
 
 
-
-
-#: Crop side (pixels) at and above which the filters' ``min_speed`` applies as set; a
-#: smaller face's crop scales it up by this side over its own: image noise is about
-#: constant in pixels, so in face units it grows as the face shrinks.
-FACE_SIDE_AT_REST = 250.0
+# where each quantity sits in the filtered vector
+_ROT, _POS, _SCALE, _SHEAR_AT = slice(0, 3), slice(3, 5), slice(5, 8), slice(8, 17)
+_SHAPE, _EXPR = slice(17, 57), slice(57, 67)
+_SIGNS = np.array([1.0, 1.0, -1.0])
 
 
 class FitSmoother:
-    """The One-Euro filters of one face: rotation, position and scale, coefficients."""
-
-    reference_side = FACE_SIDE_AT_REST
+    """The filter of one face's fit (see module)."""
 
     def __init__(self, options: SmoothingOptions) -> None:
-        self.rotation = RotationOneEuroFilter(options.rotation)
-        self.position = OneEuroFilter(options.translation)
-        self.scale = OneEuroFilter(options.depth)
-        self.expression = OneEuroFilter(options.expression)
-        self.shape = OneEuroFilter(options.shape)
-        self.shear = OneEuroFilter(options.shape)  # a property of the fit, like identity
+        self.filter = MotionFilter([(3, options.rotation, math.radians(1.0)),
+                                    (2, options.translation),
+                                    (3, options.depth), (9, options.shear), (40, options.shape),
+                                    (10, options.expression)], options.switch_rate)
+        self._base: np.ndarray | None = None  # the rotation the tangent space is taken at
 
-    def __call__(self, fit: Fit, t: float, project: Any) -> Fit:
-        """The filtered fit at ``t``: camera rebuilt from the filtered rotation, scales and
-        position, coefficients filtered, landmarks re-projected with ``project``."""
-        raw_rot, sx, sy = view_rotation(fit.camera)
+    @property
+    def moving(self) -> bool:
+        """Whether the filter takes the head's rotation to be moving."""
+        return bool(self.filter.still_probability[0] < 0.5)
+
+    def __call__(self, fit: Fit, t: float,
+                 project: Callable[[np.ndarray, np.ndarray], np.ndarray]) -> Fit:
+        """The filtered fit at ``t``: camera rebuilt from the filtered rotation, scales,
+        shear and position, coefficients filtered, landmarks re-projected with ``project``."""
+        rot, sx, sy = view_rotation(fit.camera)
         sz = float(np.linalg.norm(fit.camera[2, :3]))
         # the camera's 3x3 part in the face's own axes: scales on the diagonal (the image
         # depth axis points back), and the small shear of the network's affine camera, which
         # is part of the fit (dropping it costs landmark accuracy)
-        local = fit.camera[:, :3] @ raw_rot.T
-        signs = np.array([1.0, 1.0, -1.0])
-        shear = local / (signs * np.array([sx, sy, sz]))[:, None] - np.eye(3)
+        local = fit.camera[:, :3] @ rot.T
+        shear = local / (_SIGNS * np.array([sx, sy, sz]))[:, None] - np.eye(3)
         side = float(fit.roi[2] - fit.roi[0])
         # image noise is about constant in pixels, so in face units it grows as the face
-        # shrinks: what counts as rest grows with it (see FACE_SIDE_AT_REST)
-        rest = max(1.0, self.reference_side / max(side, 1.0))
-        rot = self.rotation(raw_rot, t, rest)
-        origin = self.position(fit.camera[:2, 3], t, speed_unit=side, rest_scale=rest)
-        scales = np.exp(self.scale(np.log([sx, sy, sz]), t, rest_scale=rest))
-        shear = self.shear(shear.reshape(1, -1), t, rest_scale=rest).reshape(3, 3)
+        # shrinks (see motion_filter.REFERENCE_SIDE)
+        noise = max(1.0, REFERENCE_SIDE / max(side, 1.0))
+        if self._base is None or self.filter.x.size == 0:
+            self._base = rot
+        z = np.concatenate([log_rotation(self._base.T @ rot), fit.camera[:2, 3],
+                            np.log([sx, sy, sz]), shear.reshape(-1), fit.params[12:52],
+                            fit.params[52:62]])
+        scales = np.array([noise, noise * side, noise, noise, noise, noise])
+        x = self.filter(z, t, scales)
+        out_rot = self._base @ exp_rotation(x[_ROT])
+        # the next sample is taken in the tangent space of this estimate
+        self.filter.shift(_ROT, x[_ROT])
+        self._base = out_rot
         params = fit.params.copy()
-        params[12:52] = self.shape(fit.params[12:52], t, rest_scale=rest)
-        params[52:62] = self.expression(fit.params[52:62], t, rest_scale=rest)
+        params[12:52] = x[_SHAPE]
+        params[52:62] = x[_EXPR]
         camera = np.zeros((3, 4))
-        camera[:, :3] = (signs * scales)[:, None] * (np.eye(3) + shear) @ rot
-        camera[:2, 3] = origin
+        camera[:, :3] = (_SIGNS * np.exp(x[_SCALE]))[:, None] * (
+            np.eye(3) + x[_SHEAR_AT].reshape(3, 3)) @ out_rot
+        camera[:2, 3] = x[_POS]
         return replace(fit, params=params, camera=camera, landmarks=project(params, camera))
+

@@ -3,8 +3,9 @@
 :class:`FaceTracker` wraps a :class:`~dense_head_pose.HeadPoseEstimator` for a stream of
 frames (the CLI's ``video``, the ROS node and library users all use it):
 
-* **Tracking.** Each tracked face's next crop is the ROI of its previous landmarks
-  (3DDFA_V2's video rule), fitted in one pass, so the detector is needed only to find new
+* **Tracking.** Each tracked face's next crop is the ROI of its previous output landmarks
+  (3DDFA_V2's video rule, with the smoothed landmarks: they are where the face is, without
+  the noise of one frame), fitted in one pass, so the detector is needed only to find new
   faces: it runs every ``detect_every`` frames, and at once when a track is lost.
 * **Track quality.** A fit on a face reproduces its own crop: the ROI of its output
   landmarks overlaps the ROI it was given; a crop off the face does not
@@ -15,8 +16,8 @@ frames (the CLI's ``video``, the ROS node and library users all use it):
   drifted onto something face-like cannot live on.
 * **Steady crops.** The crop stays put while the face's landmark ROI stays within
   ``crop_deadband`` of it, so a still head is seen through the same crop every frame and
-  only image noise moves its estimate; once the face has moved farther, the crop moves to it
-  and the face is fitted again there (as the per-image pipeline's second pass does).
+  only image noise moves its estimate; once the face has moved farther, the next frame's
+  crop moves to it.
 * **Identities.** A face keeps its id while tracked; a face lost and found again within
   ``forget_after`` seconds near where it was lost gets its old id back; ids are not reused.
 * **Smoothing.** Per track, the filters of :mod:`.smoothing`; ``smooth=False`` gives the
@@ -71,9 +72,9 @@ class TrackerOptions:
     smooth: bool = True
     """Smoothing of each tracked face (:mod:`.smoothing`)."""
     smoothing: SmoothingOptions = field(default_factory=SmoothingOptions)
-    crop_deadband: float = 0.05
+    crop_deadband: float = 0.02
     """The crop follows the face once its landmark ROI has moved more than this fraction of
-    its side (see :meth:`FaceTracker._follow`)."""
+    its side (see :meth:`FaceTracker._next_crop`)."""
     min_track_quality: float = 0.8
     """A tracked fit whose crop and landmark ROI overlap less (IoU) has lost its face."""
     max_unconfirmed: int = 2
@@ -232,9 +233,9 @@ class FaceTracker:
         opts = self._options
         self._limit(t)  # a max_faces lowered at run time applies at once
         lost: list[_Track] = []
-        for track in list(self._tracks):
-            fit = self._follow(image, track, times)
-            if fit is None:
+        fits = self.estimator.fits(image, [track.crop for track in self._tracks], 1, times)
+        for track, fit in zip(list(self._tracks), fits):
+            if not self._follow(track, fit):
                 self._tracks.remove(track)
                 lost.append(track)
         self._since_detection += 1
@@ -243,28 +244,28 @@ class FaceTracker:
             self._detect(image, lost, t, times)
         return self._faces(self._tracks, intrinsics, t, times)
 
-    def _follow(self, image: np.ndarray, track: _Track, times: dict[str, float]) -> Fit | None:
-        """Fit ``track`` in this frame from its crop; ``None`` if the face is lost.
-
-        The crop stays where it is while the face's landmark ROI stays within
-        ``crop_deadband`` of it: a still head is then seen through the very same crop every
-        frame and only image noise moves its estimate, which smoothing removes. When the face
-        has moved farther, the crop moves to it and the face is fitted again there,
-        centred as in the per-image pipeline's second pass."""
-        assert track.crop is not None
-        fit = self.estimator.fit(image, track.crop, 1, times)
-        if fit is None:
-            track.quality = 0.0
-            return None
-        roi = roi_from_landmarks(fit.landmarks)
-        track.quality = fit.quality
-        if track.quality < self._options.min_track_quality:
-            return None
-        if np.max(np.abs(roi - track.crop)) > self._options.crop_deadband * (roi[2] - roi[0]):
-            track.crop = roi
-            fit = self.estimator.fit(image, roi, 1, times) or fit
+    def _follow(self, track: _Track, fit: Fit | None) -> bool:
+        """Take ``fit``, made from the track's crop in this frame in one pass, if it still
+        shows the face; False if the face is lost."""
+        track.quality = 0.0 if fit is None else fit.quality
+        if fit is None or track.quality < self._options.min_track_quality:
+            return False
         track.fit = fit
-        return fit
+        return True
+
+    def _next_crop(self, track: _Track, landmarks: np.ndarray) -> None:
+        """Where ``track`` is cropped next, from its output ``landmarks`` of this frame.
+
+        The crop stays where it is while the landmarks' ROI stays within ``crop_deadband``
+        of it: a still head is then seen through the very same crop every frame and only
+        image noise moves its estimate, which smoothing removes. Once the face has moved
+        farther, the crop moves to it: the smoothed landmarks already follow a moving head
+        without lag, so one fit per frame keeps up."""
+        roi = roi_from_landmarks(landmarks)
+        side = roi[2] - roi[0]
+        if track.crop is None or np.max(np.abs(roi - track.crop)) > (
+                self._options.crop_deadband * side):
+            track.crop = roi
 
     # -------------------------------------------------------------------------- detection
     def _detect(self, image: np.ndarray, lost: list[_Track], t: float,
@@ -290,11 +291,15 @@ class FaceTracker:
         # one pass more than the per-image pipeline: a track starts from where its own crops
         # will converge (the ROI of the refined landmarks), not one pass short of it
         passes = 3 if self.estimator.options.refine else 2
+        # the fits of every lost track found again and of every new face: one batch a pass
+        starts = [i for j, i in matched.items() if candidates[j] in lost]
+        starts += [i for i in range(len(detections)) if i not in used]
+        fitted = dict(zip(starts, self.estimator.fits(
+            image, [roi_from_box(detections[i].box) for i in starts], passes, times)))
         for j, track in enumerate(candidates):
             det = detections[matched[j]] if j in matched else None
             if track in lost:
-                fit = (self.estimator.fit(image, roi_from_box(det.box), passes, times)
-                       if det is not None else None)
+                fit = fitted[matched[j]] if det is not None else None
                 if fit is None:
                     self._retire(track, t)
                     continue
@@ -312,7 +317,7 @@ class FaceTracker:
         for i, det in enumerate(detections):
             if i in used:
                 continue
-            fit = self.estimator.fit(image, roi_from_box(det.box), passes, times)
+            fit = fitted[i]
             if fit is None or self._duplicate(fit):
                 continue
             self._tracks.append(self._new_track(det, fit, t))
@@ -395,6 +400,8 @@ class FaceTracker:
         fit = track.fit
         if track.smoother is not None:
             fit = track.smoother(fit, t, self._project)
+        if self._options.detect_every > 1 and np.all(np.isfinite(fit.landmarks)):
+            self._next_crop(track, fit.landmarks)
         box = _box_from_landmarks(fit.landmarks, track.box_offset)
         return self.estimator.face_from_fit(fit, box, track.score, intrinsics)
 

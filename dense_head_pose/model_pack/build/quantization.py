@@ -74,8 +74,7 @@ def calibration_crops(estimator: object, frames: Iterable[np.ndarray],
             for k in range(CROPS_PER_FACE):
                 roi = face.roi if k % 3 != 2 else roi_from_landmarks(face.landmarks)
                 image = _jittered(frame, roi, rng)
-                regressor.crop(image, _jittered_roi(roi, rng))
-                crop = regressor._input.copy()
+                crop = regressor.crop(image, _jittered_roi(roi, rng)).astype(np.float32)[None]
                 crops.append(crop[:, :, ::-1].copy() if k % 2 else crop)
                 if len(crops) >= limit:
                     return crops
