@@ -47,7 +47,6 @@ import numpy as np
 
 from .. import images
 from ..errors import DenseHeadPoseError
-from ..pipeline.alignment import roi_from_landmarks
 from ..pipeline.estimator import HeadPoseEstimator
 from ..pipeline.pose import HEAD_IN_MODEL
 from ..pipeline.results import Face
@@ -157,6 +156,16 @@ def nme(predicted: np.ndarray, labelled: np.ndarray) -> float:
                  / math.sqrt(span[0] * span[1]))
 
 
+def labels_crop(points: np.ndarray) -> np.ndarray:
+    """3DDFA's crop box from labelled landmarks: their bounding square along the image axes,
+    side times sqrt(2). What 3DDFA's files hold, for folders without them; the benchmark's
+    rule, not the pipeline's (:func:`~..pipeline.alignment.roi_from_landmarks`)."""
+    lo, hi = points[:, :2].min(axis=0), points[:, :2].max(axis=0)
+    centre = (lo + hi) / 2.0
+    half = float(np.max(hi - lo)) / 2.0 * math.sqrt(2.0)
+    return np.array([centre[0] - half, centre[1] - half, centre[0] + half, centre[1] + half])
+
+
 def load_aflw2000(directory: str | Path, benchmark_files: str | Path | None = None,
                   stride: int = 1) -> list[Sample]:
     """The labelled images of ``directory`` (``imageNNNNN.jpg`` + ``.mat``), sorted by name,
@@ -197,7 +206,7 @@ def load_aflw2000(directory: str | Path, benchmark_files: str | Path | None = No
         if rois is not None and yaws is not None and name in index:
             roi, bin_yaw = rois[index[name]].astype(np.float64), abs(float(yaws[index[name]]))
         else:
-            roi, bin_yaw = roi_from_landmarks(points), abs(float(angles[0]))
+            roi, bin_yaw = labels_crop(points), abs(float(angles[0]))
         samples.append(Sample(name, directory / name, points, angles,
                               label_rotation(pitch, yaw, roll), bin_yaw, roi))
     return samples
