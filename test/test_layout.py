@@ -186,7 +186,8 @@ def test_defaults_and_ranges_come_from_the_library() -> None:
     estimator, tracker = EstimatorOptions(), TrackerOptions()
     for options, names in ((estimator, ("num_threads", "score_threshold", "max_faces",
                                         "retry_mirrored", "refine", "mirror", "accurate",
-                                        "precision", "pose_method")),
+                                        "precision", "pose_method", "detector_input",
+                                        "detector_model")),
                            (tracker, ("smooth", "detect_every", "forget_after"))):
         for name in names:
             spec = SPECS[name]

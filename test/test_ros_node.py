@@ -328,7 +328,12 @@ def test_parameters_change_at_run_time(rig, two_faces) -> None:
     assert not set_parameters(rig.probe, {"max_faces": 1001})[0].successful
     assert not set_parameters(rig.probe, {"draw_mode": "cartoon"})[0].successful
     assert not set_parameters(rig.probe, {"num_threads": 2})[0].successful
-    assert set_parameters(rig.probe, {"max_faces": 8, "score_threshold": 0.6})[0].successful
+    assert not set_parameters(rig.probe, {"detector_input": "640x481"})[0].successful
+    assert not set_parameters(rig.probe, {"detector_model": "rfb640"})[0].successful
+    assert set_parameters(rig.probe, {"detector_input": "640x480"})[0].successful
+    assert len(rig.send(image_msg(big, FRAME, next_stamp())).faces) == 1
+    assert set_parameters(rig.probe, {"max_faces": 8, "score_threshold": 0.6,
+                                      "detector_input": "auto"})[0].successful
     assert len(rig.send(image_msg(big, FRAME, next_stamp())).faces) == 2
 
 

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import DenseHeadPoseError
+from ..pipeline.detection import parse_input_size
 from ..pipeline.drawing import DRAW_MODES, draw
 from ..pipeline.estimator import POSE_METHODS, PRECISIONS, EstimatorOptions, HeadPoseEstimator
 from ..pipeline.pose import CameraIntrinsics
@@ -73,6 +74,15 @@ def add_pipeline_args(p: argparse.ArgumentParser) -> None:
                    default=defaults.score_threshold,
                    help=f"detector score threshold, {limits['score_threshold'][0]:g}.."
                         f"{limits['score_threshold'][1]:g} (default {defaults.score_threshold})")
+    p.add_argument("--detector-input", type=_detector_input, default=defaults.detector_input,
+                   metavar="auto|WxH",
+                   help="detector input: auto, 320x240 for people close by and the frame's "
+                        "own resolution for people across the room; or WxH, one look at that "
+                        f"size (320x240: the fastest) (default {defaults.detector_input})")
+    p.add_argument("--detector-model", choices=EstimatorOptions.CHOICES["detector_model"],
+                   default=defaults.detector_model,
+                   help="detector weights: rfb320 (trained at 320x240) or rfb640 (trained at "
+                        f"640x480) (default {defaults.detector_model})")
     p.add_argument("--max-faces", type=count(*limits["max_faces"]), default=defaults.max_faces,
                    help=f"largest N faces per frame (default {defaults.max_faces})")
     p.add_argument("--retry-mirrored", action=argparse.BooleanOptionalAction,
@@ -93,6 +103,14 @@ def add_pipeline_args(p: argparse.ArgumentParser) -> None:
                    help="metric pose from the 3DMM camera (affine) or refined by solvePnP")
     p.add_argument("--intrinsics", nargs=4, type=float, metavar=("FX", "FY", "CX", "CY"),
                    help="camera intrinsics in pixels (default: f = width, centred)")
+
+
+def _detector_input(text: str) -> str:
+    try:
+        parse_input_size(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
 
 
 def add_tracking_args(p: argparse.ArgumentParser) -> None:
@@ -150,7 +168,9 @@ def estimator_options(args: argparse.Namespace) -> EstimatorOptions:
     return EstimatorOptions(num_threads=args.threads, score_threshold=args.threshold,
                             max_faces=args.max_faces, retry_mirrored=args.retry_mirrored,
                             refine=args.refine, mirror=args.mirror, accurate=args.accurate,
-                            precision=args.precision, pose_method=args.pose_method)
+                            precision=args.precision, pose_method=args.pose_method,
+                            detector_input=args.detector_input,
+                            detector_model=args.detector_model)
 
 
 def tracker_options(args: argparse.Namespace) -> TrackerOptions:

@@ -28,10 +28,26 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="camera: the regressor's affine camera, the labels' own frame (as "
                         "3DDFA_V2 reports); pose: the metric pose (Face.pose, with "
                         "--pose-method), detector protocol only")
+    e.add_argument("--face-size", type=common.number(8, 4000), metavar="PX",
+                   help="the distance protocol: every image scaled so that its labelled face "
+                        "is PX pixels (sqrt of the labels' box area), centred on a grey "
+                        "--canvas, as a robot sees people across the room")
+    e.add_argument("--canvas", type=_canvas, default=(1280, 720), metavar="WxH",
+                   help="the distance protocol's canvas (default 1280x720)")
     e.add_argument("--json", action="store_true", help="print the figures as JSON")
     e.add_argument("--plot", metavar="PNG", help="write error against |yaw| as a PNG")
     common.add_pipeline_args(e)
     e.set_defaults(run=run)
+
+
+def _canvas(text: str) -> tuple[int, int]:
+    try:
+        width, height = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected WxH, e.g. 1280x720, got {text!r}") from None
+    if not (16 <= width <= 8192 and 16 <= height <= 8192):
+        raise argparse.ArgumentTypeError(f"canvas sides must be 16 to 8192, got {text!r}")
+    return width, height
 
 
 def run(args: argparse.Namespace) -> int:
@@ -44,21 +60,27 @@ def run(args: argparse.Namespace) -> int:
         refuse_inputs("--plot", plot, [p for p in (args.directory, args.benchmark_files) if p])
         check_new_file("--plot", plot, overwrite=True)
         evaluation.require_matplotlib()
+    distance = (evaluation.Distance(args.face_size, args.canvas)
+                if args.face_size is not None else None)
     samples = evaluation.load_aflw2000(args.directory, args.benchmark_files, args.stride)
     estimator = common.estimator(args)
     protocols = PROTOCOLS if args.protocol == "both" else (args.protocol,)
     progress = common.progress(len(samples))
     try:
         runs = evaluation.evaluate(estimator, samples, protocols, progress.update,
-                                   args.rotation)
+                                   args.rotation, distance)
     finally:
         progress.close()
     summaries = [evaluation.summarise(run) for run in runs]
     if args.json:
-        common.print_json(common.json_safe(evaluation.to_json(summaries, estimator.options)))
+        common.print_json(common.json_safe(evaluation.to_json(summaries, estimator.options,
+                                                              distance)))
     else:
-        print(f"AFLW2000-3D, {len(samples)} images ({args.directory}); NME in %, angles in "
-              "degrees", flush=True)
+        shown = "" if distance is None else (
+            f", faces of {distance.face_size:g} px on {distance.canvas[0]}x"
+            f"{distance.canvas[1]} canvases")
+        print(f"AFLW2000-3D, {len(samples)} images ({args.directory}){shown}; NME in %, "
+              "angles in degrees", flush=True)
         print(evaluation.table(summaries), flush=True)
     if plot is not None:
         evaluation.plot(runs, plot)

@@ -29,6 +29,11 @@ Two ways to find the face:
   whose box holds the labels' centre (the one overlapping their box most); a miss is
   scored with the benchmark box's fit, so every mean stays over all images, and counted.
 
+The **distance protocol** (``Distance``) asks what a robot sees of people two to five metres
+away: each image is scaled so that its labelled face is ``face_size`` pixels (the square root
+of the labels' box area) and centred on a grey canvas of a camera's size (1280x720,
+640x480); the labels follow. Its figures add the NME over the faces found (a plain mean).
+
 Needs ``scipy`` to read the ``.mat`` files (``pip install dense_head_pose[eval]``; plots
 need ``matplotlib`` too).
 """
@@ -50,6 +55,7 @@ from ..errors import DenseHeadPoseError
 from ..pipeline.estimator import HeadPoseEstimator
 from ..pipeline.pose import HEAD_IN_MODEL
 from ..pipeline.results import Face
+from .distance import Distance
 
 YAW_BINS = ((0.0, 30.0), (30.0, 60.0), (60.0, 90.0))
 BIN_NAMES = ("0-30", "30-60", "60-90")
@@ -277,11 +283,12 @@ def _labelled_face(faces: Sequence[Face], sample: Sample) -> tuple[Face | None, 
 def evaluate(estimator: HeadPoseEstimator, samples: Sequence[Sample],
              protocols: Iterable[str] = PROTOCOLS,
              progress: Callable[[int], None] | None = None,
-             rotation: str = "camera") -> list[Run]:
+             rotation: str = "camera", distance: Distance | None = None) -> list[Run]:
     """Run each protocol over ``samples`` with ``estimator``'s current options. ``rotation``:
     ``camera``, the regressor's affine camera (the labels' own frame, as 3DDFA_V2 reports);
     ``pose``, the metric pose ``Face.pose`` (its line-of-sight correction with default
-    intrinsics, or PnP; only for the detector protocol)."""
+    intrinsics, or PnP; only for the detector protocol). ``distance``: every image as the
+    distance protocol shows it (see module)."""
     if rotation not in ("camera", "pose"):
         raise ValueError(f"rotation must be camera or pose, got {rotation!r}")
     runs = {p: Run(p) for p in protocols}
@@ -291,6 +298,8 @@ def evaluate(estimator: HeadPoseEstimator, samples: Sequence[Sample],
     passes = 2 if estimator.options.refine else 1
     for sample in samples:
         image = images.read(str(sample.path))
+        if distance is not None:
+            image, sample = distance.apply(image, sample)
         for protocol, run in runs.items():
             start = time.perf_counter()
             if protocol == "benchmark":
@@ -363,6 +372,8 @@ def summarise(run: Run, worst: int = 10) -> dict[str, Any]:
         summary["missed"] = sum(missed)
         summary["missed_per_bin"] = dict(zip(BIN_NAMES, missed))
         summary["extra_boxes"] = sum(o.extra_boxes for o in outcomes)
+        found = [o.nme for o in outcomes if o.detected]
+        summary["nme_found_pct"] = float(np.mean(found)) * 100 if found else float("nan")
     return summary
 
 
@@ -380,12 +391,15 @@ def table(summaries: Sequence[dict[str, Any]]) -> str:
                      " / ".join(f"{bins[b]:.2f}" for b in BIN_NAMES),
                      f"{s['mae_deg']:.2f}", f"{yaw:.2f} / {pitch:.2f} / {roll:.2f}",
                      f"{s['geodesic_mean_deg']:.2f} / {s['geodesic_median_deg']:.2f}",
-                     missed, s.get("extra_boxes", "-"), f"{s['ms_per_image']:.1f}"])
+                     missed, s.get("extra_boxes", "-"),
+                     f"{s['nme_found_pct']:.2f}" if "nme_found_pct" in s else "-",
+                     f"{s['ms_per_image']:.1f}"])
     out = [format_table(rows, ["protocol", "images", "NME %",
                                "NME by |yaw| 0-30 / 30-60 / 60-90",
                                f"MAE deg ({summaries[0]['pose_images']} images)",
                                "yaw / pitch / roll", "geodesic mean / median",
-                               "missed (by bin)", "other boxes", "ms / image"])]
+                               "missed (by bin)", "other boxes", "NME % found",
+                               "ms / image"])]
     for s in summaries:
         worst = [[w["image"], w["yaw_abs"], w["nme_pct"], w["geodesic_deg"]]
                  for w in s["worst"]]
@@ -445,7 +459,9 @@ def plot(runs: Sequence[Run], path: str | Path) -> None:
         plt.close(fig)
 
 
-def to_json(summaries: Sequence[dict[str, Any]], options: Any) -> dict[str, Any]:
-    """Summaries and the estimator options they were measured with."""
+def to_json(summaries: Sequence[dict[str, Any]], options: Any,
+            distance: Distance | None = None) -> dict[str, Any]:
+    """Summaries and the estimator options (and distance) they were measured with."""
     return {"dataset": "AFLW2000-3D", "options": asdict(options),
+            "distance": None if distance is None else asdict(distance),
             "protocols": {s["protocol"]: s for s in summaries}}

@@ -30,7 +30,7 @@ from .alignment import (
     roi_iou,
     unmirror_camera,
 )
-from .detection import Detection, FaceDetector
+from .detection import DETECTOR_FILES, Detection, FaceDetector, parse_input_size
 from .morphable_model import MorphableModel
 from .pose import CameraIntrinsics, euler_angles, metric_pose, pnp_pose, view_rotation
 from .results import Face, FrameResult, compute_vertices
@@ -87,6 +87,14 @@ class EstimatorOptions:
     ``models build --precision int8`` makes beside the pack)."""
     pose_method: str = "affine"
     """``affine``: metric pose from the 3DMM camera; ``pnp``: refined by solvePnP."""
+    detector_input: str = "auto"
+    """The detector's input: ``auto``, a near look at 320x240 and, on frames larger than
+    that, a far look at the frame's own resolution for the faces of people across the room
+    (see :mod:`.detection`); or ``WxH`` (sides multiples of 8, 64 to 1920), one look at that
+    size (``320x240``: the near look only, the fastest)."""
+    detector_model: str = "rfb320"
+    """The detector's weights: ``rfb320`` (trained at 320x240) or ``rfb640`` (the same
+    network trained at 640x480); docs/accuracy.md compares them."""
     min_face_size: float = 8.0
     """Detector boxes narrower than this many pixels are ignored."""
     limit_threads: bool = True
@@ -96,17 +104,23 @@ class EstimatorOptions:
     KINDS: ClassVar[dict[str, type]] = {
         "num_threads": int, "score_threshold": float, "nms_iou": float,
         "retry_mirrored": bool, "max_faces": int, "refine": bool, "accurate": bool,
-        "mirror": bool, "precision": str, "pose_method": str, "min_face_size": float,
+        "mirror": bool, "precision": str, "pose_method": str, "detector_input": str,
+        "detector_model": str, "min_face_size": float,
         "limit_threads": bool}
     LIMITS: ClassVar[dict[str, tuple[float, float]]] = {
         "num_threads": (1, 64), "score_threshold": (0.01, 0.99), "nms_iou": (0.01, 1.0),
         "max_faces": (0, 1000), "min_face_size": (0.0, 10_000.0)}
     """Inclusive range of each number (the CLI and the node take theirs from here)."""
     CHOICES: ClassVar[dict[str, tuple[str, ...]]] = {"precision": PRECISIONS,
-                                                     "pose_method": POSE_METHODS}
+                                                     "pose_method": POSE_METHODS,
+                                                     "detector_model": tuple(DETECTOR_FILES)}
 
     def __post_init__(self) -> None:
         check_fields(self, self.KINDS, self.LIMITS, self.CHOICES)
+        try:
+            parse_input_size(self.detector_input)
+        except ValueError as exc:
+            raise ValueError(f"detector_input: {exc}") from None
 
 
 def crop_to_image_camera(crop_camera: np.ndarray, roi: np.ndarray) -> np.ndarray:
@@ -153,8 +167,9 @@ class HeadPoseEstimator:
         directory = model_pack.locate(model_dir)
         if opts.limit_threads:
             limit_native_threads(opts.num_threads)
-        detector = FaceDetector(directory / "face_detector_rfb320.tflite", opts.num_threads,
-                                opts.score_threshold, opts.nms_iou, opts.retry_mirrored)
+        detector = FaceDetector(directory / DETECTOR_FILES[opts.detector_model],
+                                opts.num_threads, opts.score_threshold, opts.nms_iou,
+                                opts.retry_mirrored, parse_input_size(opts.detector_input))
         regressor_path = directory / REGRESSOR_FILES[opts.precision]
         if opts.precision == "int8":  # not in the manifest: checked against its own hash
             if not regressor_path.exists():
@@ -179,16 +194,20 @@ class HeadPoseEstimator:
             raise ValueError("num_threads is fixed when the models are loaded")
         if opts.precision != self._options.precision:
             raise ValueError("precision is fixed when the models are loaded")
+        if opts.detector_model != self._options.detector_model:
+            raise ValueError("detector_model is fixed when the models are loaded")
+        self.detector.input_size = parse_input_size(opts.detector_input)
         self.detector.score_threshold = opts.score_threshold
         self.detector.nms_iou = opts.nms_iou
         self.detector.retry_mirrored = opts.retry_mirrored
         self._options = opts
 
-    def detect(self, image: np.ndarray, view: str = "auto") -> list[Detection]:
+    def detect(self, image: np.ndarray, view: str = "auto", far: bool = True
+               ) -> list[Detection]:
         """Faces in a BGR uint8 image, largest first, after size and count limits; ``view``
-        as :meth:`.detection.FaceDetector.__call__`."""
+        and ``far`` as :meth:`.detection.FaceDetector.__call__`."""
         opts = self._options
-        found = [d for d in self.detector(image, view)
+        found = [d for d in self.detector(image, view, far)
                  if d.box[2] - d.box[0] >= opts.min_face_size]
         return found[:opts.max_faces]
 

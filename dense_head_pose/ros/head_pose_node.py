@@ -79,7 +79,7 @@ _RETRY_S = 5.0
 _DRAIN_S = 2.0  # a deactivation waits this long at most for the frame in hand
 _QOS_CHECK_S = 2.0  # image_qos auto: how often the publishers' QoS is looked at
 ESTIMATOR_KEYS = frozenset({"score_threshold", "max_faces", "retry_mirrored", "refine",
-                            "mirror", "accurate", "pose_method"})
+                            "mirror", "accurate", "pose_method", "detector_input"})
 
 
 def _logged(transition: Callable[..., TransitionCallbackReturn]
@@ -311,7 +311,9 @@ class HeadPoseNode(LifecycleNode):
             max_faces=int(self.p["max_faces"]),
             retry_mirrored=bool(self.p["retry_mirrored"]), refine=bool(self.p["refine"]),
             mirror=bool(self.p["mirror"]), accurate=bool(self.p["accurate"]),
-            precision=str(self.p["precision"]), pose_method=str(self.p["pose_method"]))
+            precision=str(self.p["precision"]), pose_method=str(self.p["pose_method"]),
+            detector_input=str(self.p["detector_input"]),
+            detector_model=str(self.p["detector_model"]))
         directory = model_pack.locate(self.p["models_dir"] or None)
         return HeadPoseEstimator.from_model_dir(directory, options), directory
 

@@ -61,6 +61,13 @@ def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return inter / np.maximum(area_a[:, None] + area_b[None] - inter, 1e-9)
 
 
+#: The tracker runs the detector's far look on one detection in ``ceil(FAR_LOOK_SPREAD *
+#: cost)``, ``cost`` the far look's time in near looks (:meth:`~..pipeline.detection.
+#: FaceDetector.far_cost`): a person across the room is found within that many detections,
+#: and the far look adds under a near look's time to each (docs/video.md).
+FAR_LOOK_SPREAD = 1.5
+
+
 @dataclass(frozen=True)
 class TrackerOptions:
     """Settings of :class:`FaceTracker`; validated on construction."""
@@ -152,6 +159,7 @@ class FaceTracker:
         self._ids = ids if ids is not None else itertools.count(1)
         self._since_detection = 0
         self._scans = 0  # detector runs on an empty scene (see _detect)
+        self._since_far = 0  # detector runs since the last far look (see _detect)
         self._t: float | None = None
         self._key: tuple[Any, ...] | None = None
         self.detections_run = 0
@@ -174,7 +182,7 @@ class FaceTracker:
         """Forget every track and filter (ids keep counting up, never reused)."""
         self._tracks.clear()
         self._lost.clear()
-        self._since_detection = self._scans = 0
+        self._since_detection = self._scans = self._since_far = 0
         self._t = None
 
     # ------------------------------------------------------------------------------ frame
@@ -274,12 +282,24 @@ class FaceTracker:
         opts = self._options
         t0 = time.perf_counter()
         view = "auto"
-        if not self._tracks and not lost and self.estimator.options.retry_mirrored:
+        scanning = not self._tracks and not lost
+        if scanning:
+            self._scans += 1
+        if scanning and self.estimator.options.retry_mirrored:
             # scanning an empty scene: the frame and its mirror on alternate frames, not both
             # on each (what the estimator's retry does for a single image): no extra time
-            self._scans += 1
             view = "mirrored" if self._scans % 2 == 0 else "plain"
-        detections = self.estimator.detect(image, view)
+        # the far look (faces across the room) on one detection in k, k a multiple of its
+        # cost in near looks: it then adds less than one near look's time per detection,
+        # however large the frame
+        height, width = image.shape[:2]
+        cost = self.estimator.detector.far_cost(width, height)
+        k = max(1, math.ceil(FAR_LOOK_SPREAD * cost))
+        self._since_far += 1
+        far = cost > 0 and (self._since_far >= k or (scanning and self._scans % k == 0))
+        if far:
+            self._since_far = 0
+        detections = self.estimator.detect(image, view, far)
         times["detect"] = times.get("detect", 0.0) + (time.perf_counter() - t0) * 1e3
         self.detections_run += 1
         self._since_detection = 0
@@ -307,6 +327,9 @@ class FaceTracker:
                 track.crop = roi_from_landmarks(fit.landmarks)
                 self._tracks.append(track)
             if det is None:
+                if not far and not self.estimator.detector.near_sees(track.box, width,
+                                                                     height):
+                    continue  # a face across the room: only the far look can confirm it
                 track.unconfirmed += 1
                 if track.unconfirmed > opts.max_unconfirmed:
                     self._tracks.remove(track)

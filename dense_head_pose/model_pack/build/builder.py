@@ -5,7 +5,9 @@ licence of each) are taken from a directory or downloaded from their pinned comm
 (``https://raw.githubusercontent.com/<repository>/<commit>/<path>``), verified before use,
 and turned into the pack:
 
-* ``face_detector_rfb320.tflite``: ``RFB-320.tflite``, unchanged;
+* ``face_detector_rfb320.tflite`` and ``face_detector_rfb640.tflite``: the RFB detector
+  trained at 320x240 and at 640x480, converted from ``version-RFB-320.pth`` and
+  ``version-RFB-640.pth`` (:mod:`dense_head_pose.model_pack.build.detector_conversion`);
 * ``bfm_sparse68.npz``: the arrays of ``bfm_68_landmarks.npz``, checked and rewritten;
 * ``bfm_dense_mean.npz``: 3DDFA's mean face ``u_shp + u_exp`` (53,215 vertices) indexed by
   3DDFA_V2's ``indices.npy`` (38,365), its triangles ``tri.pkl``, and the 68 landmarks
@@ -213,13 +215,21 @@ def regressor(upstream: dict[str, Path]) -> bytes:
     return convert(upstream["mb05_120x120.pth"], upstream["param_mean_std_62d_120x120.pkl"])
 
 
-def detector(upstream: dict[str, Path]) -> bytes:
-    """``face_detector_rfb320.tflite``: upstream's, unchanged."""
-    return upstream["RFB-320.tflite"].read_bytes()
+def detector(trained_at: int) -> Callable[[dict[str, Path]], bytes]:
+    """The builder of ``face_detector_rfb<trained_at>.tflite``
+    (:mod:`dense_head_pose.model_pack.build.detector_conversion`)."""
+    def build(upstream: dict[str, Path]) -> bytes:
+        from .detector_conversion import convert
+
+        return convert(upstream[f"version-RFB-{trained_at}.pth"],
+                       f"dense_head_pose: Ultra-Light RFB face detector trained at "
+                       f"{trained_at}x{trained_at * 3 // 4} (MIT), converted by models build")
+    return build
 
 
 BUILDERS: dict[str, Callable[[dict[str, Path]], bytes]] = {
-    "face_detector_rfb320.tflite": detector,
+    "face_detector_rfb320.tflite": detector(320),
+    "face_detector_rfb640.tflite": detector(640),
     "face_3dmm_mb05.tflite": regressor,
     "bfm_sparse68.npz": sparse_model,
     "bfm_dense_mean.npz": dense_model,

@@ -1,6 +1,6 @@
 """3DDFA_V2's MobileNet-V1 (width 0.5) 3DMM regressor: PyTorch checkpoint to LiteRT.
 
-The checkpoint (``weights/mb05_120x120.pth``) is read by :mod:`dense_head_pose.model_pack.build.safe_pickle`
+The checkpoint (``weights/mb05_120x120.pth``) is read by :mod:`.checkpoint`
 (no torch), batch normalisation is folded into the convolutions, and the graph is written by
 :mod:`dense_head_pose.model_pack.build.tflite_writer` (no TensorFlow):
 
@@ -26,67 +26,21 @@ from pathlib import Path
 import numpy as np
 
 from ...errors import ModelError
-from .safe_pickle import load_numpy_pickle, load_torch_checkpoint
+from .checkpoint import Checkpoint, f32
+from .safe_pickle import load_numpy_pickle
 from .tflite_writer import SAME, VALID, Graph
 
 INPUT_SIZE = 120
 N_PARAMS = 62
-BN_EPS = 1e-5  # torch.nn.BatchNorm2d's default, which 3DDFA_V2 keeps
 #: (block, stride) of 3DDFA_V2's models/mobilenet_v1.py
 BLOCKS = (("dw2_1", 1), ("dw2_2", 2), ("dw3_1", 1), ("dw3_2", 2), ("dw4_1", 1), ("dw4_2", 2),
           ("dw5_1", 1), ("dw5_2", 1), ("dw5_3", 1), ("dw5_4", 1), ("dw5_5", 1), ("dw5_6", 2),
           ("dw6", 1))
 
 
-def _state_dict(path: Path) -> dict[str, np.ndarray]:
-    checkpoint = load_torch_checkpoint(path)
-    state = checkpoint.get("state_dict", checkpoint) if isinstance(checkpoint, dict) else None
-    if not isinstance(state, dict):
-        raise ModelError(f"{path}: no state_dict in the checkpoint")
-    out = {}
-    for key, value in state.items():
-        if not isinstance(key, str) or not isinstance(value, np.ndarray):
-            raise ModelError(f"{path}: state_dict entry {key!r:.60} is not a tensor")
-        out[key.removeprefix("module.")] = value.astype(np.float64)
-    return out
-
-
-def _take(state: dict[str, np.ndarray], key: str, shape: tuple[int | None, ...],
-          path: Path) -> np.ndarray:
-    value = state.get(key)
-    if value is None:
-        raise ModelError(f"{path}: {key} missing: not 3DDFA_V2's MobileNet-V1 checkpoint")
-    if len(value.shape) != len(shape) or any(s is not None and s != v
-                                             for s, v in zip(shape, value.shape)):
-        raise ModelError(f"{path}: {key} has shape {value.shape}, expected {shape}")
-    if not np.all(np.isfinite(value)):
-        raise ModelError(f"{path}: {key} holds non-finite values")
-    return value
-
-
-def _folded(state: dict[str, np.ndarray], conv: str, bn: str, path: Path
-            ) -> tuple[np.ndarray, np.ndarray]:
-    """A bias-free convolution and the batch normalisation after it, as one convolution
-    (weight in PyTorch's OIHW layout, bias)."""
-    weight = _take(state, f"{conv}.weight", (None, None, None, None), path)
-    out = weight.shape[0]
-    gamma = _take(state, f"{bn}.weight", (out,), path)
-    beta = _take(state, f"{bn}.bias", (out,), path)
-    mean = _take(state, f"{bn}.running_mean", (out,), path)
-    var = _take(state, f"{bn}.running_var", (out,), path)
-    if np.any(var < 0):
-        raise ModelError(f"{path}: {bn}.running_var has negative values")
-    scale = gamma / np.sqrt(var + BN_EPS)
-    return weight * scale[:, None, None, None], beta - mean * scale
-
-
-def _f32(array: np.ndarray) -> np.ndarray:
-    return np.array(array, dtype=np.float32, order="C")
-
-
 def convert(checkpoint: Path, mean_std: Path) -> bytes:
     """The regressor as ``.tflite`` bytes (see module)."""
-    state = _state_dict(checkpoint)
+    state = Checkpoint(checkpoint, "3DDFA_V2's MobileNet-V1 checkpoint")
     stats = load_numpy_pickle(mean_std)
     if not isinstance(stats, dict) or not {"mean", "std"} <= set(stats):
         raise ModelError(f"{mean_std}: expected a dict with 'mean' and 'std'")
@@ -114,29 +68,29 @@ def convert(checkpoint: Path, mean_std: Path) -> bytes:
             padding = VALID
         else:
             padding = SAME
-        return g.conv(x, _f32(tf_weight), _f32(bias), stride, padding, name, depthwise)
+        return g.conv(x, f32(tf_weight), f32(bias), stride, padding, name, depthwise)
 
-    weight, bias = _folded(state, "conv1", "bn1", checkpoint)
+    weight, bias = state.folded("conv1", "bn1")
     if weight.shape[1:] != (3, 3, 3):
         raise ModelError(f"{checkpoint}: conv1 is {weight.shape}, expected (C, 3, 3, 3)")
     x = conv(x, weight, bias, 2, "conv1", depthwise=False)
     for block, stride in BLOCKS:
         channels = g.shape(x)[3]
-        weight, bias = _folded(state, f"{block}.conv_dw", f"{block}.bn_dw", checkpoint)
+        weight, bias = state.folded(f"{block}.conv_dw", f"{block}.bn_dw")
         if weight.shape != (channels, 1, 3, 3):
             raise ModelError(f"{checkpoint}: {block}.conv_dw is {weight.shape}, expected "
                              f"({channels}, 1, 3, 3)")
         x = conv(x, weight, bias, stride, f"{block}/depthwise", depthwise=True)
-        weight, bias = _folded(state, f"{block}.conv_sep", f"{block}.bn_sep", checkpoint)
+        weight, bias = state.folded(f"{block}.conv_sep", f"{block}.bn_sep")
         if weight.shape[1:] != (channels, 1, 1):
             raise ModelError(f"{checkpoint}: {block}.conv_sep is {weight.shape}, expected "
                              f"(C, {channels}, 1, 1)")
         x = conv(x, weight, bias, 1, f"{block}/pointwise", depthwise=False)
     x = g.spatial_mean(x, "pool")
     # (the checkpoint also holds fc_lm, a 68-landmark head used in training: not needed)
-    fc_weight = _take(state, "fc_param.weight", (N_PARAMS, g.shape(x)[1]), checkpoint)
-    fc_bias = _take(state, "fc_param.bias", (N_PARAMS,), checkpoint)
+    fc_weight = state.take("fc_param.weight", (N_PARAMS, g.shape(x)[1]))
+    fc_bias = state.take("fc_param.bias", (N_PARAMS,))
     # the parameters' de-normalisation, p * std + mean, folded into the last layer
-    x = g.dense(x, _f32(fc_weight * std[:, None]), _f32(fc_bias * std + mean), "params")
+    x = g.dense(x, f32(fc_weight * std[:, None]), f32(fc_bias * std + mean), "params")
     g.outputs.append(x)
     return g.serialize()

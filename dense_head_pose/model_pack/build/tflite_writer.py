@@ -3,7 +3,8 @@
 ``ai_edge_litert.schema_py_generated`` is the flatbuffer schema of the ``.tflite`` format
 with its object API (``ModelT``, ``SubGraphT``, ``TensorT``, ``OperatorT`` ... ``Pack``):
 enough to write a convolutional network without TensorFlow or a converter. :class:`Graph`
-holds float32 tensors, constants and the handful of operators a MobileNet needs, and
+holds float32 tensors, constants and the handful of operators a MobileNet or an SSD
+detector needs, and
 :meth:`Graph.serialize` packs them in the order they were added, so the same weights always
 give the same bytes.
 """
@@ -104,11 +105,12 @@ class Graph:
         return out
 
     def conv(self, x: int, weight: np.ndarray, bias: np.ndarray, stride: int, padding: int,
-             name: str, depthwise: bool = False, activation: int = RELU) -> int:
+             name: str, depthwise: bool = False, activation: int = RELU,
+             dilation: int = 1) -> int:
         """Convolution of an NHWC tensor; ``weight`` in TFLite's layout (OHWI, or 1HWC for
-        depthwise), fused activation."""
+        depthwise), fused activation, ``dilation`` (the kernel's taps that far apart)."""
         n, h, w, _ = self.shape(x)
-        kh, kw = weight.shape[1:3]
+        kh, kw = ((k - 1) * dilation + 1 for k in weight.shape[1:3])
         if padding == SAME:
             oh, ow = -(-h // stride), -(-w // stride)
         else:
@@ -127,9 +129,53 @@ class Graph:
             code, kind = schema.BuiltinOperator.CONV_2D, schema.BuiltinOptions.Conv2DOptions
         options.padding = padding
         options.strideW = options.strideH = stride
-        options.dilationWFactor = options.dilationHFactor = 1
+        options.dilationWFactor = options.dilationHFactor = dilation
         options.fusedActivationFunction = activation
         self._op(code, [x, wt, bt], [out], kind, options)
+        return out
+
+    def add(self, a: int, b: int, name: str, activation: int = NONE) -> int:
+        """``a + b`` (same shape), fused activation."""
+        out = self.tensor(name, self.shape(a))
+        options = schema.AddOptionsT()
+        options.fusedActivationFunction = activation
+        self._op(schema.BuiltinOperator.ADD, [a, b], [out], schema.BuiltinOptions.AddOptions,
+                 options)
+        return out
+
+    def concat(self, parts: list[int], axis: int, name: str) -> int:
+        """The tensors ``parts`` joined along ``axis``."""
+        shape = list(self.shape(parts[0]))
+        shape[axis] = sum(self.shape(p)[axis] for p in parts)
+        out = self.tensor(name, tuple(shape))
+        options = schema.ConcatenationOptionsT()
+        options.axis = axis
+        options.fusedActivationFunction = NONE
+        self._op(schema.BuiltinOperator.CONCATENATION, parts, [out],
+                 schema.BuiltinOptions.ConcatenationOptions, options)
+        return out
+
+    def reshape(self, x: int, shape: tuple[int, ...], name: str) -> int:
+        """``x`` reshaped; one entry of ``shape`` may be -1 (what is left), which stays free
+        when the input is resized at run time."""
+        known = int(np.prod([v for v in shape if v != -1]))
+        resolved = tuple(int(np.prod(self.shape(x))) // known if v == -1 else v for v in shape)
+        target = self.tensor(f"{name}/shape", (len(shape),), np.array(shape, np.int32),
+                             np.int32)
+        out = self.tensor(name, resolved)
+        options = schema.ReshapeOptionsT()
+        options.newShape = list(shape)
+        self._op(schema.BuiltinOperator.RESHAPE, [x, target], [out],
+                 schema.BuiltinOptions.ReshapeOptions, options)
+        return out
+
+    def softmax(self, x: int, name: str) -> int:
+        """Softmax over the last axis."""
+        out = self.tensor(name, self.shape(x))
+        options = schema.SoftmaxOptionsT()
+        options.beta = 1.0
+        self._op(schema.BuiltinOperator.SOFTMAX, [x], [out],
+                 schema.BuiltinOptions.SoftmaxOptions, options)
         return out
 
     def spatial_mean(self, x: int, name: str) -> int:
