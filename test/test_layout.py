@@ -31,8 +31,10 @@ ALLOWED = {
     "recordings": {"base", "model_pack", "pipeline", "video", "interfaces", "recordings"},
     "model_pack.build": {"base", "model_pack", "pipeline", "video", "model_pack.build"},
     "evaluation": {"base", "model_pack", "pipeline", "video", "evaluation"},
+    "dataset": {"base", "model_pack", "pipeline", "video", "interfaces", "recordings",
+                "dataset"},
     "cli": {"base", "model_pack", "pipeline", "video", "interfaces", "recordings",
-            "model_pack.build", "evaluation", "cli"},
+            "model_pack.build", "evaluation", "dataset", "cli"},
     "ros": {"base", "model_pack", "pipeline", "video", "interfaces", "ros"},
 }
 ROS_MODULES = ("rclpy", "rcl_interfaces", "sensor_msgs", "std_msgs", "geometry_msgs",

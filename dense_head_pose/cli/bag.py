@@ -5,9 +5,10 @@ from __future__ import annotations
 import argparse
 import logging
 import time
+from dataclasses import replace
 from pathlib import Path
 
-from . import common
+from . import common, dataset
 from .common import LOG
 
 
@@ -16,7 +17,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                        "as a bag, a CSV time series, a plot")
     p.add_argument("inputs", nargs="+", metavar="BAG",
                    help="rosbag2 directories (MCAP or sqlite3; a recording cut off is read up "
-                        "to the cut), .mcap/.db3 files, ROS 1 .bag files")
+                        "to the cut), .mcap/.db3 files, ROS 1 .bag files; directories holding "
+                        "them (searched); @LIST: a file of such paths, one a line")
     p.add_argument("--out", metavar="PATH", type=Path,
                    help="write the node's outputs as a new bag (with several inputs: a "
                         "directory of bags named after them)")
@@ -44,25 +46,36 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--json", action="store_true", help="print each bag's summary as JSON")
     common.add_pipeline_args(p)
     common.add_tracking_args(p)
+    dataset.add_dataset_args(p)
     p.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
     """Process every input; 2 if any failed (each is reported, the others processed)."""
+    from ..dataset.inputs import expand_inputs
+    from ..dataset.work import Settings
     from ..recordings.batch import process_bags
     from ..recordings.processor import BagOptions, BagSummary
 
+    inputs = expand_inputs(args.inputs, "bag")
+    dataset.refuse_outputs_in_searched(args, args.inputs, "bag", ("--out", args.out),
+                                       ("--csv", args.csv), ("--plot", args.plot))
     options = BagOptions(
         image_topics=tuple(args.image_topic), camera_info_topic=args.camera_info_topic,
         out=args.out, storage=args.storage, csv=args.csv, plot=args.plot, hri=args.hri,
         deterministic_ids=args.deterministic_ids, face_id_prefix=args.face_id_prefix,
         default_intrinsics=common.intrinsics(args))
-    if not (args.out or args.csv or args.plot):
-        LOG.warning("nothing will be written (give --out, --csv or --plot): summary only")
+    if not (args.out or args.csv or args.plot or args.summary):
+        LOG.warning("nothing will be written (give --out, --csv, --plot or --summary): "
+                    "summary only")
+    if dataset.wanted(args, inputs):
+        settings = Settings("bag", common.tracker_options(args),
+                            replace(options, out=None, csv=None, plot=None))
+        return dataset.run(args, inputs, settings, args.out, args.csv, args.plot)
     start = time.perf_counter()
     done: list[BagSummary] = []
     failed = 0
-    for result in process_bags(args.inputs, common.estimator_options(args), args.models,
+    for result in process_bags(inputs, common.estimator_options(args), args.models,
                                common.tracker_options(args), options, jobs=args.jobs,
                                progress_factory=common.progress):
         failed += result.failed
@@ -73,10 +86,10 @@ def run(args: argparse.Namespace) -> int:
         if args.json:
             common.print_json(common.json_safe(result.record()))
     wall = time.perf_counter() - start
-    if len(args.inputs) > 1:
+    if len(inputs) > 1:
         recorded = sum(s.recorded_s for s in done)
         LOG.info("%d of %d bag(s) processed%s: %.1f s of recording in %.1f s (%.1fx real "
-                 "time, %d job(s))", len(args.inputs) - failed, len(args.inputs),
+                 "time, %d job(s))", len(inputs) - failed, len(inputs),
                  f", {failed} failed" if failed else "", recorded, wall,
                  recorded / wall if wall else float("nan"), args.jobs)
     return 2 if failed else 0

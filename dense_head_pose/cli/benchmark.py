@@ -12,6 +12,7 @@ import numpy as np
 from .. import images
 from ..errors import VideoError
 from ..evaluation.benchmark import StageSamples, stage_table
+from ..pipeline.drawing import drawer as make_drawer
 from ..video.sources import IMAGE_SUFFIXES, open_source
 from . import common
 
@@ -55,7 +56,7 @@ def frames(path: str, count: int) -> Iterator[np.ndarray]:
 def run(args: argparse.Namespace) -> int:
     """Time every stage over the frames of a video or a repeated image."""
     estimator = common.estimator(args)
-    drawer = common.drawer(args.render_mode)
+    drawer = make_drawer(args.render_mode)
     stage_name = "render" if args.render_mode == "mesh" else "draw"
     intrinsics = common.intrinsics(args)
     samples = StageSamples()

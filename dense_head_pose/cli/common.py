@@ -22,10 +22,10 @@ import numpy as np
 
 from ..errors import DenseHeadPoseError
 from ..pipeline.detection import parse_input_size
-from ..pipeline.drawing import DRAW_MODES, draw
+from ..pipeline.drawing import DRAW_MODES
 from ..pipeline.estimator import POSE_METHODS, PRECISIONS, EstimatorOptions, HeadPoseEstimator
 from ..pipeline.pose import CameraIntrinsics
-from ..pipeline.results import Face, FrameResult
+from ..pipeline.results import FrameResult
 from ..video.motion_filter import MotionParams
 from ..video.smoothing import QUANTITIES, SmoothingOptions
 from ..video.tracking import TrackerOptions
@@ -188,15 +188,6 @@ def estimator(args: argparse.Namespace) -> HeadPoseEstimator:
 def intrinsics(args: argparse.Namespace) -> CameraIntrinsics | None:
     """``--intrinsics``, validated before any frame is read (ValueError: exit 2)."""
     return CameraIntrinsics(*args.intrinsics) if args.intrinsics else None
-
-
-def drawer(mode: str) -> Callable[[np.ndarray, list[Face]], np.ndarray]:
-    """A function drawing faces onto a frame, in place, in ``mode``."""
-    if mode == "mesh":
-        from ..pipeline.render import MeshRenderer
-
-        return MeshRenderer().render_faces
-    return lambda frame, faces: draw(frame, faces, mode)
 
 
 #: What argparse takes for a negative number rather than an option: its own rule misses the

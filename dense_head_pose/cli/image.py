@@ -13,6 +13,7 @@ import numpy as np
 from .. import images
 from ..errors import DenseHeadPoseError
 from ..output_files import refuse_inputs
+from ..pipeline.drawing import drawer as make_drawer
 from ..video.sources import IMAGE_SUFFIXES
 from . import common
 from .common import LOG
@@ -33,7 +34,7 @@ def run(args: argparse.Namespace) -> int:
     outputs = output_paths(args.out, args.paths) if args.out else {}
     intrinsics = common.intrinsics(args)
     estimator = common.estimator(args)
-    drawer = common.drawer(args.mode) if args.out else None
+    drawer = make_drawer(args.mode) if args.out else None
     failures = 0
     for path in args.paths:
         try:

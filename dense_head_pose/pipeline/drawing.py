@@ -5,7 +5,7 @@ views that need nothing but OpenCV."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 import cv2
 import numpy as np
@@ -114,3 +114,13 @@ def draw(image: np.ndarray, faces: Iterable[Face], mode: str) -> np.ndarray:
     for face in faces:
         drawer(image, face)
     return image
+
+
+def drawer(mode: str) -> Callable[[np.ndarray, list[Face]], np.ndarray]:
+    """A function drawing faces onto a frame, in place, in ``mode`` (``mesh``: the native
+    renderer)."""
+    if mode == "mesh":
+        from .render import MeshRenderer
+
+        return MeshRenderer().render_faces
+    return lambda frame, faces: draw(frame, faces, mode)

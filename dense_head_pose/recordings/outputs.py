@@ -68,6 +68,10 @@ class RecordingOutputs:
         self.series: dict[str, list[tuple[float, float, float, float]]] = defaultdict(list)
         self.union = TrackedUnion(stale_after=1.0)
         self.several = False
+        self.warming = False
+        """Whether the frames now are a chunk's warm-up: their CSV rows go to
+        :attr:`warmup_rows`, nothing is written."""
+        self.warmup_rows: list[list[str]] = []
         self._disks = sorted({str(p.parent if p != options.out else p) for p in
                               (options.out, options.csv) if p is not None})
 
@@ -90,6 +94,11 @@ class RecordingOutputs:
               faces: Sequence[Face] | None) -> None:
         """One frame's outputs, written whole (a stop signal waits for them); ``faces``
         None: an unusable image."""
+        if self.warming:
+            names = [tf_name(camera.ids if self.hri else None, camera.id_prefix, f.id)
+                     for f in faces or []]
+            self.warmup_rows += _rows(camera, header, faces or [], names)
+            return
         self.check_space()
         with stop_signals_held():
             self._frame(camera, header, log_ns, width, height, faces)
@@ -119,14 +128,9 @@ class RecordingOutputs:
         if self.hri:
             self._hri(camera, header, log_ns, width, height, faces, names)
         stamp = messages.stamp_ns(header.stamp)
-        rows = []
         for face, name in zip(faces, names):
             self.series[name].append((stamp * 1e-9, face.yaw, face.pitch, face.roll))
-            p = face.pose
-            rows.append([csv_stamp(stamp), camera.topic, name, f"{face.yaw:.4f}",
-                         f"{face.pitch:.4f}", f"{face.roll:.4f}",
-                         *(f"{v:.6f}" for v in p.translation),
-                         *(f"{v:.7f}" for v in p.quaternion_xyzw), f"{face.score:.4f}"])
+        rows = _rows(camera, header, faces, names)
         if self.csv is not None and rows:
             self.csv.rows(rows)
 
@@ -154,6 +158,16 @@ class RecordingOutputs:
             written = self.bag.written
             self.bag.close()
         return written
+
+
+def _rows(camera: Any, header: Any, faces: Sequence[Face], names: Sequence[str]
+          ) -> list[list[str]]:
+    """A frame's CSV rows (:data:`CSV_COLUMNS`), a face each."""
+    stamp = messages.stamp_ns(header.stamp)
+    return [[csv_stamp(stamp), camera.topic, name, f"{face.yaw:.4f}", f"{face.pitch:.4f}",
+             f"{face.roll:.4f}", *(f"{v:.6f}" for v in face.pose.translation),
+             *(f"{v:.7f}" for v in face.pose.quaternion_xyzw), f"{face.score:.4f}"]
+            for face, name in zip(faces, names)]
 
 
 def gaps_as_nan(samples: Sequence[tuple[float, ...]], period: float

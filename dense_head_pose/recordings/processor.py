@@ -90,6 +90,20 @@ class BagOptions:
             raise ValueError(f"storage must be mcap or sqlite3, got {self.storage!r}")
 
 
+@dataclass(frozen=True)
+class Window:
+    """A time chunk of a recording (log times, ns): frames in [``start``, ``stop``) are
+    processed and written; those of the ``warmup`` before ``start`` are processed, so the
+    trackers and filters have settled at ``start``, and kept apart (their CSV rows in
+    :attr:`RecordingOutputs.warmup_rows`) to join the face ids across the border."""
+
+    start: int
+    stop: int | None
+    warmup: int
+    #: How far before the warm-up the last CameraInfo of each camera is looked for.
+    info_lookback: int = 30_000_000_000
+
+
 @dataclass
 class BagSummary:
     """What happened to one bag."""
@@ -103,6 +117,8 @@ class BagSummary:
     undeserializable: int = 0
     """Messages whose bytes are not the type their topic says."""
     stamps_back: int = 0
+    warmup_frames: int = 0
+    """Frames of a chunk's warm-up (processed, not written; not in the counts above)."""
     faces: int = 0
     face_ids: int = 0
     recorded_s: float = 0.0
@@ -275,8 +291,10 @@ class _BagRun:
 
     def __init__(self, bag: BagInput, estimator: HeadPoseEstimator, tracker: TrackerOptions,
                  options: BagOptions, outputs: RecordingOutputs, summary: BagSummary,
-                 on_frame: Callable[[int, int | None], None] | None) -> None:
+                 on_frame: Callable[[int, int | None], None] | None,
+                 window: Window | None = None) -> None:
         self.bag = bag
+        self.window = window
         self.cameras = cameras_of(bag, options, outputs.hri)
         self.outputs = outputs
         self.summary = summary
@@ -293,7 +311,11 @@ class _BagRun:
         """Every message of the camera topics, in recording order."""
         summary = self.summary
         topics = set(self.by_topic) | set(self.by_info)
-        for topic, msgtype, log_ns, data in self.bag.messages(topics):
+        first = stop = None
+        if self.window is not None:
+            first, stop = self.window.start - self.window.warmup, self.window.stop
+            self._infos_before(first)
+        for topic, msgtype, log_ns, data in self.bag.messages(topics, first, stop):
             try:
                 msg = self.bag.deserialize(data, msgtype)
             except Exception as exc:  # bytes that are not this type: say, count, go on
@@ -308,9 +330,12 @@ class _BagRun:
                     self._process(camera, held_ns, held)
                 continue
             camera = self.by_topic[topic]
-            summary.frames_read += 1
-            self.first_ns = log_ns if self.first_ns is None else self.first_ns
-            self.last_ns = log_ns
+            if self._warming(log_ns):
+                summary.warmup_frames += 1
+            else:
+                summary.frames_read += 1
+                self.first_ns = log_ns if self.first_ns is None else self.first_ns
+                self.last_ns = log_ns
             if camera.info_topic and camera.infos.empty and not camera.gave_up_waiting:
                 if camera.hold(log_ns, msg):
                     continue
@@ -323,9 +348,27 @@ class _BagRun:
             for held_ns, held_msg in camera.release():
                 self._process(camera, held_ns, held_msg)
 
+    def _warming(self, log_ns: int) -> bool:
+        return self.window is not None and log_ns < self.window.start
+
+    def _infos_before(self, first: int) -> None:
+        """A chunk's cameras start with the last CameraInfo logged before its warm-up."""
+        if not self.by_info or self.window is None:
+            return
+        last: dict[str, tuple[str, bytes]] = {}
+        for topic, msgtype, _, data in self.bag.messages(
+                set(self.by_info), max(0, first - self.window.info_lookback), first):
+            last[topic] = (msgtype, data)
+        for topic, (msgtype, data) in last.items():
+            with contextlib.suppress(Exception):  # a bad one: as if there were none
+                self.by_info[topic].infos.add(self.bag.deserialize(data, msgtype))
+
     def _process(self, camera: _Camera, log_ns: int, msg: Any) -> None:
+        warming = self.outputs.warming = self._warming(log_ns)
         faces = _frame(camera, log_ns, msg, self.pools[camera.topic], self.outputs,
                        self.summary)
+        if warming:
+            return
         if faces:
             self.summary.faces += len(faces)
         if self.on_frame:
@@ -342,11 +385,14 @@ class _BagRun:
 
 def process_bag(path: str | Path, estimator: HeadPoseEstimator, tracker: TrackerOptions,
                 options: BagOptions,
-                on_frame: Callable[[int, int | None], None] | None = None) -> BagSummary:
-    """Process one bag (see the module docstring); its summary. ``on_frame(n, total)`` hears
-    of progress. Ctrl-C or SIGTERM (raised as exceptions) end it with the outputs closed and
-    valid; the summary then says ``interrupted`` and the exception goes on. A disk that
-    fills up ends it the same way, and the summary says so in ``error``."""
+                on_frame: Callable[[int, int | None], None] | None = None,
+                window: Window | None = None, outputs_out: list | None = None) -> BagSummary:
+    """Process one bag (see the module docstring), or one time chunk of it (``window``);
+    its summary. ``on_frame(n, total)`` hears of progress. Ctrl-C or SIGTERM (raised as
+    exceptions) end it with the outputs closed and valid; the summary then says
+    ``interrupted`` and the exception goes on. A disk that fills up ends it the same way,
+    and the summary says so in ``error``. ``outputs_out``, if given, receives the
+    :class:`RecordingOutputs` (a chunk's warm-up rows are there)."""
     store, hri_known = typestore()
     hri = hri_known if options.hri is None else options.hri
     if options.hri and not hri_known:
@@ -358,7 +404,9 @@ def process_bag(path: str | Path, estimator: HeadPoseEstimator, tracker: Tracker
         summary.recovered = bag.recovered
         outputs = RecordingOutputs(options, store, hri, stack)
         stack.callback(lambda: setattr(summary, "messages_written", outputs.close()))
-        run = _BagRun(bag, estimator, tracker, options, outputs, summary, on_frame)
+        if outputs_out is not None:
+            outputs_out.append(outputs)
+        run = _BagRun(bag, estimator, tracker, options, outputs, summary, on_frame, window)
         summary.cameras = [c.topic for c in run.cameras]
         try:
             run.run()
@@ -436,6 +484,7 @@ def _frame(camera: _Camera, log_ns: int, msg: Any, pool: TrackerPool, outputs: R
     camera.last_stamp[header.frame_id] = stamp
     result = pool(image, stamp * 1e-9, intrinsics or CameraIntrinsics.default(width, height),
                   stream=header.frame_id)
-    summary.frames_processed += 1
+    if not outputs.warming:
+        summary.frames_processed += 1
     outputs.frame(camera, header, log_ns, width, height, result.faces)
     return result.faces

@@ -144,26 +144,41 @@ class BagInput:
     _reader: Any = None
     _store: Any = None
 
-    def messages(self, topics: set[str]) -> Iterator[tuple[str, str, int, bytes]]:
-        """``(topic, msgtype, log time in ns, serialized data)`` of ``topics``, in
-        recording order, until the end or the first unreadable part (then noted in
-        :attr:`problems`)."""
+    def messages(self, topics: set[str], start: int | None = None, stop: int | None = None
+                 ) -> Iterator[tuple[str, str, int, bytes]]:
+        """``(topic, msgtype, log time in ns, serialized data)`` of ``topics`` logged in
+        [``start``, ``stop``) (None: unbounded), in recording order, until the end or the
+        first unreadable part (then noted in :attr:`problems`)."""
         if self._reader is not None:
-            yield from self._messages_rosbags(topics)
+            yield from self._messages_rosbags(topics, start, stop)
             return
         for storage in _storage_files(self.path):
             reading = (_sqlite_messages if storage.suffix == ".db3" else _mcap_messages)
             try:
-                yield from reading(storage, topics)
+                for message in reading(storage, topics):
+                    if (start is None or message[2] >= start) and (
+                            stop is None or message[2] < stop):
+                        yield message
             except Exception as exc:  # whatever a damaged file raises: the rest is lost
                 self.problems.append(f"{storage.name}: unreadable from here on "
                                      f"({_reason(exc)})")
                 return
 
-    def _messages_rosbags(self, topics: set[str]) -> Iterator[tuple[str, str, int, bytes]]:
+    def time_span(self) -> tuple[int, int] | None:
+        """``(first, last)`` log time in ns from the index; None for a recording read
+        without one (cut off) or holding no message."""
+        if self._reader is None or not self._reader.message_count:
+            return None
+        return int(self._reader.start_time), int(self._reader.end_time)
+
+    def _messages_rosbags(self, topics: set[str], start: int | None, stop: int | None
+                          ) -> Iterator[tuple[str, str, int, bytes]]:
         connections = [c for c in self._reader.connections if c.topic in topics]
+        if not connections:
+            return
         try:
-            for connection, log_ns, data in self._reader.messages(connections=connections):
+            for connection, log_ns, data in self._reader.messages(
+                    connections=connections, start=start, stop=stop):
                 yield connection.topic, connection.msgtype, log_ns, bytes(data)
         except Exception as exc:  # whatever a damaged file raises: the rest is lost
             self.problems.append(f"unreadable from here on ({_reason(exc)})")
