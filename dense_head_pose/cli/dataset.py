@@ -92,16 +92,22 @@ def run(args: argparse.Namespace, inputs: list[str], settings: Any, out: Path | 
     start = time.perf_counter()
     counts = {"done": 0, "skipped": 0, "failed": 0}
     media = 0.0
-    for status in run_dataset(inputs, settings, options, pool, common.progress):
-        counts[status.get("status", "failed")] = counts.get(status.get("status"), 0) + 1
-        if status.get("status") == "done":
-            media += status.get("media_s") or 0.0
-        for i, line in enumerate(status_lines(status)):
-            level = logging.ERROR if status.get("status") == "failed" and i == 0 else \
-                logging.INFO
-            LOG.log(level, "%s", line)
-        if getattr(args, "json", False) and args.command == "bag":
-            common.print_json(common.json_safe(status))
+    try:
+        for status in run_dataset(inputs, settings, options, pool, common.progress):
+            counts[status.get("status", "failed")] += 1
+            if status.get("status") == "done":
+                media += status.get("media_s") or 0.0
+            for i, line in enumerate(status_lines(status)):
+                level = logging.ERROR if status.get("status") == "failed" and i == 0 else \
+                    logging.INFO
+                LOG.log(level, "%s", line)
+            if getattr(args, "json", False) and args.command == "bag":
+                common.print_json(common.json_safe(status))
+    except (KeyboardInterrupt, common.Interrupted):
+        LOG.error("interrupted: %d recording(s) done, their outputs whole; the others left "
+                  "no output (%s)", counts["done"], "--resume does the rest" if
+                  options.summary or options.out or options.csv or options.plot else "run again")
+        raise
     wall = time.perf_counter() - start
     LOG.info("%d recording(s): %d done, %d skipped (done before), %d failed; %.1f s of media "
              "in %.1f s (%.1fx real time)%s", len(inputs), counts["done"], counts["skipped"],

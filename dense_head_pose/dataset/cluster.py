@@ -180,6 +180,10 @@ class RayPool:
         except (self.ray.exceptions.RayActorError, self.ray.exceptions.ObjectLostError,
                 self.ray.exceptions.WorkerCrashedError):
             self._kill([actor])
+            # a node that left takes its CPUs: fewer workers, none waiting for a place
+            with contextlib.suppress(Exception):
+                cpus = int(self.ray.cluster_resources().get("CPU", 1))
+                self.capacity = max(1, min(self.capacity, cpus))
             return task, DIED
         except self.ray.exceptions.RayTaskError as exc:
             self._idle.append(actor)
