@@ -57,14 +57,15 @@ def run(args: argparse.Namespace) -> int:
     from ..recordings.batch import process_bags
     from ..recordings.processor import BagOptions, BagSummary
 
-    inputs = expand_inputs(args.inputs, "bag")
-    dataset.refuse_outputs_in_searched(args, args.inputs, "bag", ("--out", args.out),
-                                       ("--csv", args.csv), ("--plot", args.plot))
     options = BagOptions(
         image_topics=tuple(args.image_topic), camera_info_topic=args.camera_info_topic,
         out=args.out, storage=args.storage, csv=args.csv, plot=args.plot, hri=args.hri,
         deterministic_ids=args.deterministic_ids, face_id_prefix=args.face_id_prefix,
         default_intrinsics=common.intrinsics(args))
+    # the options are checked first: a bad option is named before any input is searched
+    inputs = expand_inputs(args.inputs, "bag")
+    dataset.refuse_outputs_in_searched(args, args.inputs, "bag", ("--out", args.out),
+                                       ("--csv", args.csv), ("--plot", args.plot))
     if not (args.out or args.csv or args.plot or args.summary):
         LOG.warning("nothing will be written (give --out, --csv, --plot or --summary): "
                     "summary only")
