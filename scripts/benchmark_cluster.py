@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -29,7 +28,7 @@ import time
 from pathlib import Path
 
 from dense_head_pose.dataset.loopback import LoopbackCluster
-from dense_head_pose.evaluation.benchmark import format_table
+from dense_head_pose.evaluation.benchmark import cpu_name, format_table
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -108,7 +107,7 @@ def main() -> None:
                          f"{statistics.median(t[1] for t in timings):.1f}",
                          f"{max(t[2] for t in timings)}"])
         print(f"\n1. Throughput: {args.recordings} bags, {media:.0f} s of media "
-              f"(JPEG 1280x720); {platform.processor() or platform.machine()}, "
+              f"(JPEG 1280x720); {cpu_name()}, "
               f"{os.cpu_count()} cores; medians of {args.repeat}")
         print(format_table(rows, ["configuration", "wall s", "media s / wall s",
                                   "driver CPU s", "driver peak RSS MiB"]))

@@ -17,29 +17,19 @@ Usage: python scripts/benchmark_detector_input.py [--repeat 5] [--loops 3]
 from __future__ import annotations
 
 import argparse
-import platform
 import time
 from pathlib import Path
 
 import numpy as np
 
 from dense_head_pose import HeadPoseEstimator, images
-from dense_head_pose.evaluation.benchmark import format_table
+from dense_head_pose.evaluation.benchmark import cpu_name, format_table
 from dense_head_pose.video.sources import open_source
 from dense_head_pose.video.tracking import FaceTracker
 
 TESTDATA = Path(__file__).resolve().parents[2] / "shared" / "testdata"
 SETTINGS = ("320x240", "auto")
 
-
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def per_image(estimator: HeadPoseEstimator, named: dict, repeat: int) -> str:

@@ -14,7 +14,6 @@ Usage: python scripts/benchmark_prefetch_hints.py [--repeat 6] [--cc gcc]
 from __future__ import annotations
 
 import argparse
-import platform
 import re
 import subprocess
 import tempfile
@@ -24,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from dense_head_pose import HeadPoseEstimator
-from dense_head_pose.evaluation.benchmark import format_table
+from dense_head_pose.evaluation.benchmark import cpu_name, format_table
 from dense_head_pose.pipeline.dense_product import load_library
 from dense_head_pose.pipeline.results import compute_vertices
 from dense_head_pose.video.sources import open_source
@@ -52,16 +51,6 @@ def build(hint: str, directory: Path, cc: str) -> Path:
                    check=True)
     return library
 
-
-def cpu_name() -> str:
-    """The CPU's model name (Linux), else what the platform says."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def main() -> None:

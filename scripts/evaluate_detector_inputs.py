@@ -20,7 +20,6 @@ Usage: python scripts/evaluate_detector_inputs.py ../shared/benchmarks/AFLW2000
 from __future__ import annotations
 
 import argparse
-import platform
 import time
 from collections import defaultdict
 from dataclasses import dataclass
@@ -30,7 +29,7 @@ import numpy as np
 
 from dense_head_pose import model_pack
 from dense_head_pose.evaluation.aflw2000 import Distance, load_aflw2000
-from dense_head_pose.evaluation.benchmark import format_table
+from dense_head_pose.evaluation.benchmark import cpu_name, format_table
 from dense_head_pose.images import read
 from dense_head_pose.pipeline.detection import DETECTOR_FILES, FaceDetector, parse_input_size
 
@@ -113,7 +112,7 @@ def main() -> None:
                          f"{missed[cell]}/{len(samples)} ({share:.1f} %)",
                          other[cell], f"{1e3 * float(np.median(seconds[cell])):.2f}"])
     print(f"\nAFLW2000-3D, {len(samples)} images (every {args.stride}th), threshold "
-          f"{args.threshold}; {platform.processor() or platform.machine()}")
+          f"{args.threshold}; {cpu_name()}")
     print(format_table(rows, ["faces", "detector", "input", "missed", "other boxes",
                               "ms / image (median)"]))
 

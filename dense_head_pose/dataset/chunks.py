@@ -11,14 +11,13 @@ mean distance of the head positions under :data:`JOIN_DISTANCE_M`, over at least
 
 from __future__ import annotations
 
-import csv
-import io
 import math
 import re
 from collections import defaultdict
 from collections.abc import Sequence
 
 from ..recordings.processor import Window
+from .work import csv_rows
 
 #: Head positions of two ids further apart than this (mean over the shared frames) are two
 #: people.
@@ -38,10 +37,6 @@ def windows(first_ns: int, last_ns: int, chunk_s: float, warmup_s: float) -> lis
     return [Window(start=s, stop=starts[k + 1] if k + 1 < count else None,
                    warmup=0 if k == 0 else round(warmup_s * 1e9))
             for k, s in enumerate(starts)]
-
-
-def _parse(text: str) -> list[list[str]]:
-    return list(csv.reader(io.StringIO(text)))
 
 
 def _positions(rows: Sequence[Sequence[str]]) -> dict[tuple[str, str], dict[str, tuple]]:
@@ -83,7 +78,7 @@ class IdJoiner:
 
     def join(self, rows_text: str, warmup_text: str) -> list[list[str]]:
         """The next chunk's rows (CSV text) with ids joined to the previous chunks'."""
-        rows, warmup = _parse(rows_text), _parse(warmup_text)
+        rows, warmup = csv_rows(rows_text), csv_rows(warmup_text)
         mapping = self._match(_positions(warmup), _positions(self._previous)) \
             if self._previous else {}
         for camera, name in sorted({(r[1], r[2]) for r in rows + warmup}):

@@ -28,7 +28,7 @@ from .chunks import IdJoiner
 from .planning import DatasetOptions, Recording, media_extent, plan, split
 from .state import DoneRecords
 from .table import part_text, write_summary
-from .work import PARTIAL, Outcome, Settings, Task, remove
+from .work import PARTIAL, Outcome, Settings, Task, csv_rows, csv_text, remove
 
 LOG = logging.getLogger("dense_head_pose.dataset")
 #: Attempts of a task whose worker keeps dying, before its recording is reported failed.
@@ -173,13 +173,8 @@ class Driver:
         rows: list[list[str]] = []
         chunk_of: list[int] = []
         for k, outcome in enumerate(outcomes):
-            if len(outcomes) > 1:
-                joined = joiner.join(outcome.rows, outcome.warmup_rows)
-            else:
-                import csv
-                import io
-
-                joined = list(csv.reader(io.StringIO(outcome.rows)))
+            joined = joiner.join(outcome.rows, outcome.warmup_rows) if len(outcomes) > 1 \
+                else csv_rows(outcome.rows)
             rows += joined
             chunk_of += [k] * len(joined)
         status["face_ids"] = len({(r[1], r[2]) for r in rows})
@@ -197,13 +192,13 @@ class Driver:
 
     def _write_outputs(self, recording: Recording, rows: list[list[str]],
                        chunk_of: list[int]) -> None:
-        from .work import _csv_text, csv_header, partial_path, put_in_place
+        from .work import csv_header, partial_path, put_in_place
 
         outputs = recording.outputs
         if outputs.csv is not None:
             partial = partial_path(outputs.csv)
             try:
-                partial.write_text(csv_header() + _csv_text(rows))
+                partial.write_text(csv_header() + csv_text(rows))
                 put_in_place(partial, outputs.csv)
             finally:
                 remove(partial if partial.exists() else None)

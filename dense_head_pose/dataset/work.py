@@ -27,7 +27,7 @@ from typing import Any
 from ..errors import DenseHeadPoseError
 from ..pipeline.estimator import HeadPoseEstimator
 from ..pipeline.pose import CameraIntrinsics
-from ..recordings.outputs import CSV_COLUMNS, csv_stamp
+from ..recordings.outputs import CSV_COLUMNS, face_rows
 from ..recordings.processor import BagOptions, Window
 from ..video.tracking import TrackerOptions
 
@@ -140,10 +140,16 @@ def perform(task: Task, settings: Settings, estimator: HeadPoseEstimator,
     return outcome
 
 
-def _csv_text(rows: list[list[str]]) -> str:
+def csv_text(rows: list[list[str]]) -> str:
+    """Rows as CSV text (how face rows travel from a worker to the driver)."""
     text = io.StringIO()
     csv.writer(text).writerows(rows)
     return text.getvalue()
+
+
+def csv_rows(text: str) -> list[list[str]]:
+    """CSV text as rows (:func:`csv_text`'s inverse)."""
+    return list(csv.reader(io.StringIO(text)))
 
 
 def _bag(task: Task, settings: Settings, estimator: HeadPoseEstimator,
@@ -175,7 +181,7 @@ def _bag(task: Task, settings: Settings, estimator: HeadPoseEstimator,
             file.readline()  # the header
             outcome.rows = file.read()
         if held:
-            outcome.warmup_rows = _csv_text(held[0].warmup_rows)
+            outcome.warmup_rows = csv_text(held[0].warmup_rows)
         if partial is not None and task.out:
             put_in_place(partial, Path(task.out))
             partial = None
@@ -214,11 +220,8 @@ def _video(task: Task, settings: Settings, estimator: HeadPoseEstimator,
                         break
                     result = tracker(frame, seconds, settings.intrinsics,
                                      dense=settings.mode in ("dense", "mesh") and writer)
-                    stamp = csv_stamp(round(seconds * 1e9))
-                    rows += [[stamp, "video", str(f.id), f"{f.yaw:.4f}", f"{f.pitch:.4f}",
-                              f"{f.roll:.4f}", *(f"{v:.6f}" for v in f.pose.translation),
-                              *(f"{v:.7f}" for v in f.pose.quaternion_xyzw),
-                              f"{f.score:.4f}"] for f in result.faces]
+                    rows += face_rows(round(seconds * 1e9), "video", result.faces,
+                                      [str(f.id) for f in result.faces])
                     if writer is not None and drawer is not None:
                         writer.write(drawer(frame, result.faces))
                     outcome.frames += 1
@@ -238,7 +241,7 @@ def _video(task: Task, settings: Settings, estimator: HeadPoseEstimator,
         outcome.media_s = seconds + 1.0 / rate
         if report is not None and outcome.media_s > reported:
             report(outcome.media_s - reported)
-        outcome.rows = _csv_text(rows)
+        outcome.rows = csv_text(rows)
         if partial is not None and task.out:
             put_in_place(partial, Path(task.out))
             partial = None
@@ -248,4 +251,4 @@ def _video(task: Task, settings: Settings, estimator: HeadPoseEstimator,
 
 
 def csv_header() -> str:
-    return _csv_text([list(CSV_COLUMNS)])
+    return csv_text([list(CSV_COLUMNS)])

@@ -6,7 +6,9 @@ a table says what was measured where.
 
 from __future__ import annotations
 
+import platform
 from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
 
 import numpy as np
 
@@ -44,6 +46,18 @@ def summarise(values: Sequence[float]) -> dict[str, float]:
     arr = np.asarray(values, dtype=np.float64)
     return {"median_ms": round(float(np.median(arr)), 3),
             "p95_ms": round(float(np.percentile(arr, 95)), 3)}
+
+
+def cpu_name() -> str:
+    """The CPU's model name (Linux), else what the platform says: benchmark tables name
+    the CPU they ran on."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
 
 
 def format_table(rows: Iterable[Sequence[object]], header: Sequence[str]) -> str:

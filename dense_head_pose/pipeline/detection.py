@@ -117,6 +117,22 @@ class Detection:
     score: float
 
 
+def _near_scale(width: int, height: int) -> float:
+    """How much the near look (320x240, letterboxed or stretched) scales a frame."""
+    return max(TRAINED_INPUT[0] / width, TRAINED_INPUT[1] / height)
+
+
+def _suppressed(boxes: np.ndarray, scores: list[float], min_score: float, iou: float
+                ) -> np.ndarray:
+    """Indices of the boxes (x0, y0, x1, y1) that non-maximum suppression keeps."""
+    xywh = np.concatenate([boxes[:, :2], boxes[:, 2:] - boxes[:, :2]], axis=1)
+    return np.asarray(cv2.dnn.NMSBoxes(xywh.tolist(), scores, min_score, iou)).reshape(-1)
+
+
+def _largest_first(detections: list[Detection]) -> list[Detection]:
+    return sorted(detections, key=lambda d: -(d.box[2] - d.box[0]) * (d.box[3] - d.box[1]))
+
+
 def _part_of(inner: np.ndarray, outer: np.ndarray) -> bool:
     """Whether box ``inner`` is narrower than face box ``outer`` (by a fifth at least) and
     centred on its head (the box grown by 30 % on every side: ears and hair)."""
@@ -186,8 +202,7 @@ class FaceDetector:
         if self._input_size != "auto":
             return None
         scale = min(1.0, FAR_LONG_SIDE / max(width, height))
-        near = max(TRAINED_INPUT[0] / width, TRAINED_INPUT[1] / height)
-        if scale < FAR_MIN_GAIN * near:
+        if scale < FAR_MIN_GAIN * _near_scale(width, height):
             return None
         lo, hi = INPUT_SIDE_RANGE
         return (min(hi, max(lo, -(-round(width * scale) // 8) * 8)),
@@ -205,8 +220,7 @@ class FaceDetector:
         frame as reliably as with the far look (always, without a far look)."""
         if self.far_size(width, height) is None:
             return True
-        near_scale = max(TRAINED_INPUT[0] / width, TRAINED_INPUT[1] / height)
-        return (box[2] - box[0]) * near_scale >= NEAR_MIN_FACE
+        return (box[2] - box[0]) * _near_scale(width, height) >= NEAR_MIN_FACE
 
     def _input_for(self, size: tuple[int, int]) -> _Input:
         entry = self._inputs.pop(size, None)
@@ -281,14 +295,10 @@ class FaceDetector:
         boxes /= np.array([sx, sy, sx, sy], np.float32)
         boxes = np.clip(boxes, 0.0, np.array([width, height, width, height], np.float32))
         kept_scores = scores[keep]
-        xywh = np.concatenate([boxes[:, :2], boxes[:, 2:] - boxes[:, :2]], axis=1)
-        chosen = np.asarray(cv2.dnn.NMSBoxes(xywh.tolist(), kept_scores.tolist(),
-                                             self.score_threshold, self.nms_iou)).reshape(-1)
-        detections = [Detection(boxes[i].astype(np.float64), float(kept_scores[i]))
-                      for i in chosen
-                      if boxes[i, 2] - boxes[i, 0] >= 1.0 and boxes[i, 3] - boxes[i, 1] >= 1.0]
-        detections.sort(key=lambda d: -(d.box[2] - d.box[0]) * (d.box[3] - d.box[1]))
-        return detections
+        chosen = _suppressed(boxes, kept_scores.tolist(), self.score_threshold, self.nms_iou)
+        return _largest_first([
+            Detection(boxes[i].astype(np.float64), float(kept_scores[i])) for i in chosen
+            if boxes[i, 2] - boxes[i, 0] >= 1.0 and boxes[i, 3] - boxes[i, 1] >= 1.0])
 
     def __call__(self, image: np.ndarray, view: str = "auto", far: bool = True
                  ) -> list[Detection]:
@@ -322,7 +332,7 @@ class FaceDetector:
                    ) -> list[Detection]:
         """The far look's faces (the input prepared) that the near look is not competent
         for, and that are not part of a near face (an ear, an earring)."""
-        near_scale = max(TRAINED_INPUT[0] / width, TRAINED_INPUT[1] / height)
+        near_scale = _near_scale(width, height)
         least = max(self.score_threshold, FAR_MIN_SCORE)
         return [d for d in self.postprocess(*self.infer(), width, height, mirrored)
                 if d.score > least and (d.box[2] - d.box[0]) * near_scale < NEAR_MIN_FACE
@@ -340,11 +350,6 @@ class FaceDetector:
 
     def _merged(self, detections: list[Detection]) -> list[Detection]:
         """The looks' detections, overlaps suppressed, largest first."""
-        boxes = np.array([d.box for d in detections])
-        scores = [d.score for d in detections]
-        xywh = np.concatenate([boxes[:, :2], boxes[:, 2:] - boxes[:, :2]], axis=1)
-        chosen = np.asarray(cv2.dnn.NMSBoxes(xywh.tolist(), scores, 0.0,
-                                             self.nms_iou)).reshape(-1)
-        kept = [detections[i] for i in chosen]
-        kept.sort(key=lambda d: -(d.box[2] - d.box[0]) * (d.box[3] - d.box[1]))
-        return kept
+        chosen = _suppressed(np.array([d.box for d in detections]),
+                             [d.score for d in detections], 0.0, self.nms_iou)
+        return _largest_first([detections[i] for i in chosen])

@@ -160,14 +160,18 @@ class RecordingOutputs:
         return written
 
 
-def _rows(camera: Any, header: Any, faces: Sequence[Face], names: Sequence[str]
-          ) -> list[list[str]]:
-    """A frame's CSV rows (:data:`CSV_COLUMNS`), a face each."""
-    stamp = messages.stamp_ns(header.stamp)
-    return [[csv_stamp(stamp), camera.topic, name, f"{face.yaw:.4f}", f"{face.pitch:.4f}",
+def face_rows(stamp_ns: int, camera: str, faces: Sequence[Face], names: Sequence[str]
+              ) -> list[list[str]]:
+    """A frame's CSV rows (:data:`CSV_COLUMNS`), a face each (``names``: their ids)."""
+    return [[csv_stamp(stamp_ns), camera, name, f"{face.yaw:.4f}", f"{face.pitch:.4f}",
              f"{face.roll:.4f}", *(f"{v:.6f}" for v in face.pose.translation),
              *(f"{v:.7f}" for v in face.pose.quaternion_xyzw), f"{face.score:.4f}"]
             for face, name in zip(faces, names)]
+
+
+def _rows(camera: Any, header: Any, faces: Sequence[Face], names: Sequence[str]
+          ) -> list[list[str]]:
+    return face_rows(messages.stamp_ns(header.stamp), camera.topic, faces, names)
 
 
 def gaps_as_nan(samples: Sequence[tuple[float, ...]], period: float
