@@ -4,9 +4,12 @@
 Systems, each with one thread where it can be told so, interleaved frame by frame over the
 decoded frames of a video (default: ../shared/testdata/talking_head.mp4):
 
-* dense_head_pose, the default (one pass averaged with its mirrored crop: two inferences),
-  one plain pass (``mirror=False``), the int8 regressor (when built) per frame, and tracked
-  and smoothed (``FaceTracker``, its video mode), 68 landmarks;
+* dense_head_pose per image: one pass averaged with its mirrored crop (two inferences), one
+  plain pass (``mirror=False``) and the int8 regressor (when built), each detecting with the
+  near look alone (``detector_input=320x240``, the detector MediaPipe's short-range static
+  mode compares with), and the default ``detector_input=auto`` (a far look at the frame's
+  own resolution too); tracked and smoothed (``FaceTracker``, its video mode, defaults),
+  float32 and int8; 68 landmarks;
 * MediaPipe's legacy FaceMesh (``mediapipe==0.10.21``, whose wheel carries its models), in
   static-image mode and in tracking mode, 468 landmarks;
 * dlib's HOG detector with its 68-point shape predictor (``dlib-bin`` and
@@ -43,7 +46,9 @@ from dense_head_pose.evaluation.jitter import similarity_residual
 from dense_head_pose.video.sources import open_source
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
-BASELINE = "dense_head_pose (default: 1 pass + mirror)"
+BASELINE = "dense_head_pose (1 pass + mirror, near look)"
+#: the detector's near look alone, the per-image rows' detector (see the module doc)
+NEAR_LOOK = "320x240"
 
 
 def rss_mb() -> float:
@@ -59,10 +64,11 @@ def systems() -> dict[str, tuple[Callable[[], Callable[[np.ndarray], np.ndarray 
     indices of the outer eye corners)."""
     out = {}
 
-    def ours(mirror: bool, precision: str = "float32"):
+    def ours(mirror: bool, precision: str = "float32", detector_input: str = NEAR_LOOK):
         def make():
             estimator = HeadPoseEstimator.from_model_dir(mirror=mirror, num_threads=1,
-                                                         precision=precision)
+                                                         precision=precision,
+                                                         detector_input=detector_input)
 
             def run(frame):
                 faces = estimator(frame).faces
@@ -70,25 +76,35 @@ def systems() -> dict[str, tuple[Callable[[], Callable[[np.ndarray], np.ndarray 
             return run
         return make
 
-    def tracked():
-        from dense_head_pose import FaceTracker
+    def tracked(precision: str = "float32"):
+        def make():
+            from dense_head_pose import FaceTracker
 
-        tracker = FaceTracker(HeadPoseEstimator.from_model_dir(num_threads=1))
-        clock = iter(range(10**9))
+            tracker = FaceTracker(HeadPoseEstimator.from_model_dir(num_threads=1,
+                                                                   precision=precision))
+            clock = iter(range(10**9))
 
-        def run(frame):
-            faces = tracker(frame, next(clock) / 25.0).faces
-            return faces[0].landmarks[:, :2] if faces else None
-        return run
+            def run(frame):
+                faces = tracker(frame, next(clock) / 25.0).faces
+                return faces[0].landmarks[:, :2] if faces else None
+            return run
+        return make
 
     out[BASELINE] = (ours(True), (36, 45))
-    out["dense_head_pose (1 plain pass)"] = (ours(False), (36, 45))
+    out["dense_head_pose (1 plain pass, near look)"] = (ours(False), (36, 45))
+    out["dense_head_pose (default: 1 pass + mirror, auto)"] = (ours(True, detector_input="auto"),
+                                                               (36, 45))
     try:
         HeadPoseEstimator.from_model_dir(precision="int8")
-        out["dense_head_pose (int8, default otherwise)"] = (ours(True, "int8"), (36, 45))
+        int8 = True
     except ModelError:
+        int8 = False
         print("no int8 regressor: dense-head-pose models build --precision int8 ...")
-    out["dense_head_pose (tracked, smoothed)"] = (tracked, (36, 45))
+    if int8:
+        out["dense_head_pose (int8, 1 pass + mirror, near look)"] = (ours(True, "int8"), (36, 45))
+    out["dense_head_pose (tracked, smoothed)"] = (tracked(), (36, 45))
+    if int8:
+        out["dense_head_pose (tracked, smoothed, int8)"] = (tracked("int8"), (36, 45))
     try:
         import mediapipe as mp
 
@@ -190,7 +206,7 @@ def main() -> None:
     print(f"{Path(args.video).name}: {len(frames)} frames of {w}x{h}, {args.repeat} passes, "
           "systems interleaved frame by frame")
     print(format_table(rows, ("system", "median ms", "p95 ms", "CPU median ms",
-                              "/ ours (default)",
+                              "/ ours (per image, near look)",
                               "memory MB", "frames missed", "jitter % eye distance")))
 
 

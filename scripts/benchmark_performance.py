@@ -13,9 +13,13 @@ Four tables (README, "Performance"):
    product (now) and the BLAS one over the same weights (before), each against the faces'
    two-pass alignment, and the largest difference between them.
 4. **Many faces**: a 1280x720 frame tiled with 1, 4, 8 and 16 copies of a test face, the
-   two-pass pipeline; and one LiteRT invoke of N crops against N invokes of one crop.
+   per-image pipeline; and one LiteRT invoke of N crops against N invokes of one crop.
 
-Usage: python scripts/benchmark_performance.py [--repeat 3]
+Tables 1 and 4 detect with the near look alone (``detector_input=320x240``): they measure
+what follows detection and how it grows with the faces, which the far look's cost on a
+1280x720 frame would hide (``scripts/benchmark_detector_input.py`` measures that).
+
+Usage: python scripts/benchmark_performance.py [--repeat 3] [--tables 1,2,3,4]
 """
 
 from __future__ import annotations
@@ -36,6 +40,9 @@ from dense_head_pose.pipeline.detection import FaceDetector
 from dense_head_pose.pipeline.results import compute_vertices
 from dense_head_pose.runtime import limit_native_threads
 from dense_head_pose.video.sources import open_source
+
+#: the detector's near look alone (see the module doc)
+NEAR_LOOK = "320x240"
 
 #: the estimator's stages of aligning the faces of a frame (two passes each), after detection
 ALIGN_STAGES = ("preprocess", "infer", "reconstruct_sparse", "pose")
@@ -220,28 +227,38 @@ def many_faces(estimators: dict, repeat: int) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--tables", default="1,2,3,4", help="which tables (default all)")
     args = parser.parse_args()
-    estimator = HeadPoseEstimator.from_model_dir()
+    tables = {t.strip() for t in args.tables.split(",")}
+    near = {"detector_input": NEAR_LOOK}
+    estimator = HeadPoseEstimator.from_model_dir(**near)
     with open_source(str(TESTDATA / "talking_head.mp4")) as source:
         frames = [f for _, f in source]
-    print("1. Thread pools (talking_head.mp4, 1280x720, one LiteRT thread)")
-    print(thread_pools(estimator, frames, args.repeat))
-    print("\n2. Detection")
-    print(detection(estimator, args.repeat))
-    print("\n3. Dense reconstruction (the test video, and three_faces_large.jpg)")
-    print(dense(estimator, frames, args.repeat))
-    print("\n4. Many faces (defaults: one pass with its mirror, one thread); 'one by one': "
-          "an invoke per face (its crop and mirror), not every face in one batch")
-    one_by_one = HeadPoseEstimator.from_model_dir()
-    one_by_one.regressor.max_batch = 2
-    estimators = {"float32": estimator, "float32 one by one": one_by_one}
-    try:
-        estimators["int8"] = HeadPoseEstimator.from_model_dir(precision="int8")
-        estimators["int8 one by one"] = HeadPoseEstimator.from_model_dir(precision="int8")
-        estimators["int8 one by one"].regressor.max_batch = 2
-    except ModelError as exc:
-        print(f"(no int8 regressor: {exc})")
-    print(many_faces(estimators, args.repeat))
+    if "1" in tables:
+        print(f"1. Thread pools (talking_head.mp4, 1280x720, one LiteRT thread, "
+              f"detector_input={NEAR_LOOK})")
+        print(thread_pools(estimator, frames, args.repeat))
+    if "2" in tables:
+        print("\n2. Detection")
+        print(detection(estimator, args.repeat))
+    if "3" in tables:
+        print("\n3. Dense reconstruction (the test video, and three_faces_large.jpg)")
+        print(dense(estimator, frames, args.repeat))
+    if "4" in tables:
+        print(f"\n4. Many faces (one pass with its mirror, one thread, detector_input="
+              f"{NEAR_LOOK}); 'one by one': an invoke per face (its crop and mirror), not "
+              "every face in one batch")
+        one_by_one = HeadPoseEstimator.from_model_dir(**near)
+        one_by_one.regressor.max_batch = 2
+        estimators = {"float32": estimator, "float32 one by one": one_by_one}
+        try:
+            estimators["int8"] = HeadPoseEstimator.from_model_dir(precision="int8", **near)
+            estimators["int8 one by one"] = HeadPoseEstimator.from_model_dir(precision="int8",
+                                                                             **near)
+            estimators["int8 one by one"].regressor.max_batch = 2
+        except ModelError as exc:
+            print(f"(no int8 regressor: {exc})")
+        print(many_faces(estimators, args.repeat))
 
 
 if __name__ == "__main__":
