@@ -117,9 +117,9 @@ def test_the_far_look_adds_no_false_box(request, estimator, fixture, count) -> N
 
 
 def test_a_tracker_keeps_a_face_across_the_room(estimator, one_face) -> None:
-    """The tracker runs the far look on one detection in k (k from its cost in near
-    looks): scanning an empty-looking scene it finds the small face on the k-th frame, and
-    keeps it with one id through the detections that only look near."""
+    """The tracker runs the far look on the stream's first detection and then on one
+    detection in k (k from its cost in near looks): it finds the small face on the first
+    frame, and keeps it with one id through the detections that only look near."""
     import math
 
     from dense_head_pose.video.tracking import FAR_LOOK_SPREAD
@@ -136,14 +136,31 @@ def test_a_tracker_keeps_a_face_across_the_room(estimator, one_face) -> None:
         faces = tracker(noisy, i / 30).faces
         assert len(faces) <= 1
         found.append(faces[0] if faces else None)
-    first = next(i for i, face in enumerate(found) if face is not None)
-    assert first == k - 1  # the k-th scan of the scene is the first far look
-    kept = found[first:]
-    assert all(face is not None and holds(face.box, centre) for face in kept)
-    assert len({face.id for face in kept}) == 1
-    # after the scan, one detection in detect_every frames: the small face, confirmed by
-    # the far look only, is never lost and searched for again
-    assert tracker.detections_run == k + (6 * k) // 5
+    assert all(face is not None and holds(face.box, centre) for face in found)
+    assert len({face.id for face in found}) == 1
+    # one detection in detect_every frames: the small face, confirmed by the far look
+    # only, is never lost and searched for again
+    assert tracker.detections_run == 1 + (len(found) - 1) // 5
+
+
+def test_a_person_across_the_room_who_comes_in_later_is_found_by_a_far_look(
+        estimator, one_face) -> None:
+    """A scene empty at the start: the first frame's far look finds nothing; the person who
+    then appears across the room is found by the next far look, within k detections."""
+    import math
+
+    from dense_head_pose.video.tracking import FAR_LOOK_SPREAD
+
+    frame, centre = across_the_room(one_face, 22)
+    empty = np.full_like(frame, 110)
+    k = math.ceil(FAR_LOOK_SPREAD * estimator.detector.far_cost(frame.shape[1],
+                                                                frame.shape[0]))
+    tracker = FaceTracker(estimator, TrackerOptions(detect_every=5))
+    assert tracker(empty, 0.0).faces == []
+    found = [tracker(frame, (1 + i) / 30).faces for i in range(k + 2)]
+    first = next(i for i, faces in enumerate(found) if faces)
+    assert 0 < first <= k  # the scan's far looks come every k frames, not on every one
+    assert all(len(faces) == 1 and holds(faces[0].box, centre) for faces in found[first:])
 
 
 @pytest.mark.parametrize("shape", [(1, 1), (1, 500), (500, 1), (20, 5000), (5000, 20),

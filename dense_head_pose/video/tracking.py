@@ -61,10 +61,12 @@ def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return inter / np.maximum(area_a[:, None] + area_b[None] - inter, 1e-9)
 
 
-#: The tracker runs the detector's far look on one detection in ``ceil(FAR_LOOK_SPREAD *
-#: cost)``, ``cost`` the far look's time in near looks (:meth:`~..pipeline.detection.
-#: FaceDetector.far_cost`): a person across the room is found within that many detections,
-#: and the far look adds under a near look's time to each (docs/video.md).
+#: The tracker runs the detector's far look on the first detection of a stream and then on
+#: one detection in ``ceil(FAR_LOOK_SPREAD * cost)``, ``cost`` the far look's time in near
+#: looks (:meth:`~..pipeline.detection.FaceDetector.far_cost`): a person across the room when
+#: the stream starts is found on its first frame (which also plans the far look's model
+#: there, not in the middle of the stream), one who comes in later within that many
+#: detections, and the far look adds under a near look's time to each (docs/video.md).
 FAR_LOOK_SPREAD = 1.5
 
 
@@ -160,6 +162,7 @@ class FaceTracker:
         self._since_detection = 0
         self._scans = 0  # detector runs on an empty scene (see _detect)
         self._since_far = 0  # detector runs since the last far look (see _detect)
+        self._far_due = True  # no far look yet in this stream
         self._t: float | None = None
         self._key: tuple[Any, ...] | None = None
         self.detections_run = 0
@@ -183,6 +186,7 @@ class FaceTracker:
         self._tracks.clear()
         self._lost.clear()
         self._since_detection = self._scans = self._since_far = 0
+        self._far_due = True
         self._t = None
 
     # ------------------------------------------------------------------------------ frame
@@ -289,16 +293,17 @@ class FaceTracker:
             # scanning an empty scene: the frame and its mirror on alternate frames, not both
             # on each (what the estimator's retry does for a single image): no extra time
             view = "mirrored" if self._scans % 2 == 0 else "plain"
-        # the far look (faces across the room) on one detection in k, k a multiple of its
-        # cost in near looks: it then adds less than one near look's time per detection,
-        # however large the frame
+        # the far look (faces across the room) on the stream's first detection, then on one
+        # in k, k a multiple of its cost in near looks: it then adds less than one near
+        # look's time per detection, however large the frame
         height, width = image.shape[:2]
         cost = self.estimator.detector.far_cost(width, height)
         k = max(1, math.ceil(FAR_LOOK_SPREAD * cost))
         self._since_far += 1
-        far = cost > 0 and (self._since_far >= k or (scanning and self._scans % k == 0))
+        far = cost > 0 and (self._far_due or self._since_far >= k
+                            or (scanning and self._scans % k == 0))
         if far:
-            self._since_far = 0
+            self._since_far, self._far_due = 0, False
         detections = self.estimator.detect(image, view, far)
         times["detect"] = times.get("detect", 0.0) + (time.perf_counter() - t0) * 1e3
         self.detections_run += 1
