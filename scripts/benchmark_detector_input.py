@@ -24,11 +24,13 @@ import numpy as np
 
 from dense_head_pose import HeadPoseEstimator, images
 from dense_head_pose.evaluation.benchmark import cpu_name, format_table
+from dense_head_pose.pipeline.detection import TRAINED_INPUT
 from dense_head_pose.video.sources import open_source
 from dense_head_pose.video.tracking import FaceTracker
 
 TESTDATA = Path(__file__).resolve().parents[2] / "shared" / "testdata"
-SETTINGS = ("320x240", "auto")
+#: the near look alone (the detector before auto), and auto
+SETTINGS = ("{}x{}".format(*TRAINED_INPUT), "auto")
 
 
 

@@ -43,12 +43,13 @@ import numpy as np
 from dense_head_pose import HeadPoseEstimator, ModelError
 from dense_head_pose.evaluation.benchmark import format_table
 from dense_head_pose.evaluation.jitter import similarity_residual
+from dense_head_pose.pipeline.detection import TRAINED_INPUT
 from dense_head_pose.video.sources import open_source
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 BASELINE = "dense_head_pose (1 pass + mirror, near look)"
 #: the detector's near look alone, the per-image rows' detector (see the module doc)
-NEAR_LOOK = "320x240"
+NEAR_LOOK = "{}x{}".format(*TRAINED_INPUT)
 
 
 def rss_mb() -> float:

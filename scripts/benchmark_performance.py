@@ -36,13 +36,13 @@ from threadpoolctl import threadpool_limits
 from dense_head_pose import HeadPoseEstimator, MeshRenderer, ModelError, images
 from dense_head_pose.evaluation.benchmark import format_table
 from dense_head_pose.pipeline.dense_product import DenseProduct
-from dense_head_pose.pipeline.detection import FaceDetector
+from dense_head_pose.pipeline.detection import TRAINED_INPUT, FaceDetector
 from dense_head_pose.pipeline.results import compute_vertices
 from dense_head_pose.runtime import limit_native_threads
 from dense_head_pose.video.sources import open_source
 
 #: the detector's near look alone (see the module doc)
-NEAR_LOOK = "320x240"
+NEAR_LOOK = "{}x{}".format(*TRAINED_INPUT)
 
 #: the estimator's stages of aligning the faces of a frame (two passes each), after detection
 ALIGN_STAGES = ("preprocess", "infer", "reconstruct_sparse", "pose")

@@ -28,7 +28,18 @@ from .chunks import IdJoiner
 from .planning import DatasetOptions, Recording, media_extent, plan, split
 from .state import DoneRecords
 from .table import part_text, write_summary
-from .work import PARTIAL, Outcome, Settings, Task, csv_rows, csv_text, remove
+from .work import (
+    PARTIAL,
+    Outcome,
+    Settings,
+    Task,
+    csv_header,
+    csv_rows,
+    csv_text,
+    partial_path,
+    put_in_place,
+    remove,
+)
 
 LOG = logging.getLogger("dense_head_pose.dataset")
 #: Attempts of a task whose worker keeps dying, before its recording is reported failed.
@@ -192,8 +203,6 @@ class Driver:
 
     def _write_outputs(self, recording: Recording, rows: list[list[str]],
                        chunk_of: list[int]) -> None:
-        from .work import csv_header, partial_path, put_in_place
-
         outputs = recording.outputs
         if outputs.csv is not None:
             partial = partial_path(outputs.csv)

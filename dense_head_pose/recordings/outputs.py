@@ -97,7 +97,8 @@ class RecordingOutputs:
         if self.warming:
             names = [tf_name(camera.ids if self.hri else None, camera.id_prefix, f.id)
                      for f in faces or []]
-            self.warmup_rows += _rows(camera, header, faces or [], names)
+            self.warmup_rows += face_rows(messages.stamp_ns(header.stamp), camera.topic,
+                                         faces or [], names)
             return
         self.check_space()
         with stop_signals_held():
@@ -130,7 +131,7 @@ class RecordingOutputs:
         stamp = messages.stamp_ns(header.stamp)
         for face, name in zip(faces, names):
             self.series[name].append((stamp * 1e-9, face.yaw, face.pitch, face.roll))
-        rows = _rows(camera, header, faces, names)
+        rows = face_rows(stamp, camera.topic, faces, names)
         if self.csv is not None and rows:
             self.csv.rows(rows)
 
@@ -167,11 +168,6 @@ def face_rows(stamp_ns: int, camera: str, faces: Sequence[Face], names: Sequence
              f"{face.roll:.4f}", *(f"{v:.6f}" for v in face.pose.translation),
              *(f"{v:.7f}" for v in face.pose.quaternion_xyzw), f"{face.score:.4f}"]
             for face, name in zip(faces, names)]
-
-
-def _rows(camera: Any, header: Any, faces: Sequence[Face], names: Sequence[str]
-          ) -> list[list[str]]:
-    return face_rows(messages.stamp_ns(header.stamp), camera.topic, faces, names)
 
 
 def gaps_as_nan(samples: Sequence[tuple[float, ...]], period: float

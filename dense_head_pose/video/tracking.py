@@ -161,8 +161,8 @@ class FaceTracker:
         self._ids = ids if ids is not None else itertools.count(1)
         self._since_detection = 0
         self._scans = 0  # detector runs on an empty scene (see _detect)
-        self._since_far = 0  # detector runs since the last far look (see _detect)
-        self._far_due = True  # no far look yet in this stream
+        # detector runs since the last far look; None: none yet in this stream (see _detect)
+        self._since_far: int | None = None
         self._t: float | None = None
         self._key: tuple[Any, ...] | None = None
         self.detections_run = 0
@@ -185,8 +185,8 @@ class FaceTracker:
         """Forget every track and filter (ids keep counting up, never reused)."""
         self._tracks.clear()
         self._lost.clear()
-        self._since_detection = self._scans = self._since_far = 0
-        self._far_due = True
+        self._since_detection = self._scans = 0
+        self._since_far = None
         self._t = None
 
     # ------------------------------------------------------------------------------ frame
@@ -299,11 +299,9 @@ class FaceTracker:
         height, width = image.shape[:2]
         cost = self.estimator.detector.far_cost(width, height)
         k = max(1, math.ceil(FAR_LOOK_SPREAD * cost))
-        self._since_far += 1
-        far = cost > 0 and (self._far_due or self._since_far >= k
-                            or (scanning and self._scans % k == 0))
-        if far:
-            self._since_far, self._far_due = 0, False
+        since = None if self._since_far is None else self._since_far + 1
+        far = cost > 0 and (since is None or since >= k or (scanning and self._scans % k == 0))
+        self._since_far = 0 if far else since
         detections = self.estimator.detect(image, view, far)
         times["detect"] = times.get("detect", 0.0) + (time.perf_counter() - t0) * 1e3
         self.detections_run += 1
