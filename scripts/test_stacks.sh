@@ -4,8 +4,16 @@
 # distribution's package versions (test/stacks/*.txt) plus what the README's install step
 # adds (requirements-ros.txt), in a venv of its own. Needs the model pack built (make test
 # does that first) and pyenv's Python 3.10 and 3.12 (or python3.10 / python3.12 on PATH).
+# --setup-only makes the venvs and installs; --no-setup runs the tests in venvs made before
+# (nothing is installed or built into the checkout meanwhile: .ci/run runs them beside the
+# Jazzy leg's tests).
 set -euo pipefail
 source "$(dirname "$0")/env.sh"
+phase=all
+case "${1:-}" in
+    --setup-only) phase=setup ;;
+    --no-setup) phase=run ;;
+esac
 
 python_for() {  # the interpreter of a Python version: pyenv's, else one on PATH
     local found
@@ -19,12 +27,16 @@ numpy_of() {
     "$1/bin/python" -c 'import numpy; print(numpy.__version__)'
 }
 
-run_stack() {
-    local version=$1 pins=$2 venv key
-    # one venv per checkout and stack, renewed when the stack's pins or the install step change
+stack_venv() {  # one venv per checkout and stack, renewed when its pins or install step change
+    local pins=$1 key
     key=$( { printf '%s' "$REPO"; cat "$pins" "$REPO/requirements-ros.txt"; } | sha1sum | cut -c1-12)
-    venv=${XDG_CACHE_HOME:-$HOME/.cache}/dense_head_pose/stack-$key-$(basename "$pins" .txt)
-    log "core tests on $(basename "$pins" .txt): Python $version, $(grep -v '^#' "$pins" | tr '\n' ' ')"
+    echo "${XDG_CACHE_HOME:-$HOME/.cache}/dense_head_pose/stack-$key-$(basename "$pins" .txt)"
+}
+
+setup_stack() {
+    local version=$1 pins=$2 venv
+    venv=$(stack_venv "$pins")
+    log "setting up $(basename "$pins" .txt): Python $version, $(grep -v '^#' "$pins" | tr '\n' ' ')"
     if [ ! -x "$venv/bin/python" ]; then
         "$(python_for "$version")" -m venv "$venv"
         # PyYAML 5.4.1 (22.04's) builds only with Cython < 3
@@ -57,9 +69,24 @@ wrong = [f"{n} {md.version(n)} (pinned {v})" for n, v in pins
 if wrong:
     sys.exit("the stack is not the distribution's any more: " + ", ".join(wrong))
 PY
+}
+
+test_stack() {
+    local pins=$1 venv
+    venv=$(stack_venv "$pins")
+    [ -x "$venv/bin/python" ] || { echo "--no-setup: no venv $venv (run without it)" >&2; exit 2; }
+    log "core tests on $(basename "$pins" .txt)"
     (cd "$REPO" && DENSE_HEAD_POSE_MODELS=$REPO/models "$venv/bin/python" -m pytest -q -m "not ros" \
         -p no:cacheprovider)
 }
 
-run_stack 3.10 "$REPO/test/stacks/ubuntu-22.04-humble.txt"
-run_stack 3.12 "$REPO/test/stacks/ubuntu-24.04-jazzy-kilted.txt"
+PYTHONS=(3.10 3.12)
+PINS=("$REPO/test/stacks/ubuntu-22.04-humble.txt" "$REPO/test/stacks/ubuntu-24.04-jazzy-kilted.txt")
+if [ "$phase" != run ]; then
+    for i in "${!PINS[@]}"; do setup_stack "${PYTHONS[$i]}" "${PINS[$i]}"; done
+fi
+if [ "$phase" != setup ]; then
+    status=0  # both stacks run, whatever the first gives
+    for pins in "${PINS[@]}"; do test_stack "$pins" || status=1; done
+    exit $status
+fi
