@@ -130,29 +130,41 @@ STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
 @contextlib.contextmanager
-def stop_signals_held() -> Iterator[None]:
+def stop_signals_held() -> Iterator[list[int]]:
     """Hold Ctrl-C, SIGTERM and SIGHUP until the block ends, then act on the first that came.
 
     The outputs of one frame (its bag messages, its CSV rows) go out in several writes; a
-    stop between two of them would leave the bag and the CSV disagreeing by a frame. Only
-    the main thread receives signals, so elsewhere this holds nothing; a signal that is
-    ignored or not handled from Python is left as it is.
+    stop between two of them would leave the bag and the CSV disagreeing by a frame. A loop
+    that waits on worker processes holds them too and leaves its block when one came (the
+    list it gets holds the signals that came): an exception raised by a handler inside a
+    queue's or an executor's own lock handling can leave a lock held or a wake-up lost for
+    ever, and the process then hangs instead of stopping. Only the main thread receives
+    signals, so elsewhere this holds nothing; a signal that is ignored or not handled from
+    Python is left as it is.
     """
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
     came: list[int] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield came
+        return
     previous: dict[int, object] = {}
-    for signum in STOP_SIGNALS:
-        handler = signal.getsignal(signum)
-        if callable(handler) or handler == signal.SIG_DFL:
-            previous[signum] = handler
-            signal.signal(signum, lambda number, frame: came.append(number))
-    try:
-        yield
-    finally:
+
+    def restore() -> None:
         for signum, handler in previous.items():
             signal.signal(signum, handler)  # type: ignore[arg-type]
+
+    try:
+        for signum in STOP_SIGNALS:
+            handler = signal.getsignal(signum)
+            if callable(handler) or handler == signal.SIG_DFL:
+                previous[signum] = handler
+                signal.signal(signum, lambda number, frame: came.append(number))
+    except BaseException:  # a signal that came just before, acted on by its own handler
+        restore()
+        raise
+    try:
+        yield came
+    finally:
+        restore()
         if came:
             handler = previous[came[0]]
             if callable(handler):

@@ -24,6 +24,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, Protocol
 
+from ..output_files import stop_signals_held
 from .chunks import IdJoiner
 from .planning import DatasetOptions, Recording, media_extent, plan, split
 from .state import DoneRecords
@@ -104,7 +105,10 @@ class Driver:
         if self.bar is not None:
             self.bar.total = round(total, 1)
         try:
-            yield from self._loop(queue)
+            # a stop signal is acted on between two waits on the pool, never inside the
+            # executor's or Ray's own locks (see stop_signals_held)
+            with stop_signals_held() as came:
+                yield from self._loop(queue, came)
         except BaseException:
             self.pool.stop()
             for task in self.in_flight.values():
@@ -113,9 +117,10 @@ class Driver:
         if self.options.summary is not None:
             self._write_summary()
 
-    def _loop(self, queue: deque[Task]) -> Iterator[dict[str, Any]]:
+    def _loop(self, queue: deque[Task], stop: list[int]) -> Iterator[dict[str, Any]]:
+        """Until every task is done, or a stop signal came (``stop`` not empty)."""
         by_index = {r.index: r for r in self.recordings}
-        while queue or self.in_flight:
+        while (queue or self.in_flight) and not stop:
             while queue and len(self.in_flight) < self.pool.capacity:
                 task = queue.popleft()
                 self.in_flight[task.index, task.chunk] = task

@@ -18,7 +18,14 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import DenseHeadPoseError
-from ..output_files import check_new_file, input_stem, make_directory, plot_path, refuse_inputs
+from ..output_files import (
+    check_new_file,
+    input_stem,
+    make_directory,
+    plot_path,
+    refuse_inputs,
+    stop_signals_held,
+)
 from ..pipeline.estimator import EstimatorOptions, HeadPoseEstimator
 from ..video.tracking import TrackerOptions
 from .outputs import pyplot
@@ -93,34 +100,44 @@ _PROGRESS: Any = None
 
 
 def _worker_init(progress: Any) -> None:
-    """In a worker: SIGTERM stops the bag as Ctrl-C does (its outputs closed, valid), and
-    once stopped the worker takes no further bag."""
+    """In a worker: SIGTERM or SIGINT stops the bag as Ctrl-C does (its outputs closed,
+    valid), and once stopped the worker takes no further bag. The handler only records the
+    stop; the bag's loop raises it after the frame in hand (:func:`_stop_if_asked`). Raised
+    by the handler itself, it could land inside the progress queue's ``put``, between a
+    wake-up of its feeder thread and the bookkeeping of that wake-up: every later wake-up,
+    the one that ends the feeder at exit included, then went to the wrong waiter, and the
+    worker never exited."""
     global _PROGRESS
     _PROGRESS = progress
 
     def stop(signum: int, frame: object) -> None:
         global _STOPPING
         _STOPPING = True
-        raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
 
 
+def _stop_if_asked() -> None:
+    if _STOPPING:
+        raise KeyboardInterrupt
+
+
 def _worker(path: str, estimator_options: EstimatorOptions, models: str | None,
             tracker: TrackerOptions, options: BagOptions) -> BagSummary | BagFailure:
     """One bag in a worker process (``--jobs``): its own estimator, one thread."""
-    if _STOPPING:
-        raise KeyboardInterrupt
+    _stop_if_asked()
     sent = [0]
 
     def on_frame(n: int, total: int | None) -> None:
+        _stop_if_asked()
         if _PROGRESS is not None and n - sent[0] >= 10:
             _PROGRESS.put(n - sent[0])
             sent[0] = n
 
     try:
         estimator = HeadPoseEstimator.from_model_dir(models, estimator_options)
+        _stop_if_asked()
         summary = process_bag(path, estimator, tracker, options, on_frame)
     except Exception as exc:  # anything: reported for this bag, the batch goes on
         return BagFailure(str(path), _reason(exc))
@@ -234,26 +251,29 @@ def _pool_run(context: Any, work: Sequence[tuple[str, BagOptions]], jobs: int,
               ) -> Iterator[tuple[tuple[str, BagOptions], BagSummary | BagFailure | None]]:
     """Run ``work`` in a pool of ``jobs`` processes; each item with its result, None when
     its worker died. Whatever stops the caller (Ctrl-C, SIGTERM) stops every worker, each
-    closing its outputs as a single process does, and waits for them."""
+    closing its outputs as a single process does, and waits for them. A stop signal is
+    acted on between two waits, never inside the executor's own locks (see
+    :func:`stop_signals_held`)."""
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
     from concurrent.futures.process import BrokenProcessPool
 
     pool = ProcessPoolExecutor(max_workers=jobs, mp_context=context, initializer=_worker_init,
                                initargs=(progress,))
     try:
-        pending = {pool.submit(_worker, path, *shared[:2], shared[2], options): (path, options)
-                   for path, options in work}
-        while pending:
-            done, _ = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
-            drain()
-            for future in done:
-                item = pending.pop(future)
-                try:
-                    yield item, future.result()
-                except BrokenProcessPool:
-                    yield item, None
-                except Exception as exc:
-                    yield item, BagFailure(item[0], _reason(exc))
+        with stop_signals_held() as came:
+            pending = {pool.submit(_worker, path, *shared[:2], shared[2], options):
+                       (path, options) for path, options in work}
+            while pending and not came:
+                done, _ = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
+                drain()
+                for future in done:
+                    item = pending.pop(future)
+                    try:
+                        yield item, future.result()
+                    except BrokenProcessPool:
+                        yield item, None
+                    except Exception as exc:
+                        yield item, BagFailure(item[0], _reason(exc))
     except BaseException:
         _stop_workers(pool)
         raise
