@@ -18,6 +18,7 @@ import argparse
 import hashlib
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -29,6 +30,8 @@ DATA = SHARED / "testdata"
 VIDEO = DATA / "talking_head.mp4"
 STILLS = [DATA / n for n in ("one_face.jpg", "two_faces.jpg", "three_faces_large.jpg")]
 TIMING_KEYS = {"ms_per_image", "wall_s", "cpu_s", "real_time_factor", "throughput", "path"}
+#: Columns of the recordings table that are timings or machine names.
+TABLE_TIMING_COLUMNS = {"wall_s", "cpu_s", "nodes", "path"}
 
 
 def run(*args: object, cwd: Path | None = None) -> str:
@@ -57,6 +60,43 @@ def json_lines(text: str) -> bytes:
                      for line in text.splitlines() if line.strip()).encode()
 
 
+def table(path: Path) -> bytes:
+    """A CSV table without its timing columns (and the paths of the temporary folder)."""
+    import csv
+
+    rows = list(csv.reader(path.open(newline="")))
+    keep = [i for i, name in enumerate(rows[0]) if name not in TABLE_TIMING_COLUMNS]
+    return "\n".join(",".join(row[i] for i in keep) for row in rows).encode()
+
+
+def datasets(out: Path, bag: Path, lines: list[tuple[str, str]]) -> None:
+    """``bag`` over several recordings: ``--jobs 2``, ``--summary``, ``--chunk-seconds``;
+    ``video`` over several videos."""
+    second = out / "rec2"
+    run("record", VIDEO, second, "--start-time", "1700000100", "--jpeg")
+    run("bag", bag, second, "--csv", out / "jobs", "--jobs", "2", "--deterministic-ids")
+    for name in ("rec", "rec2"):
+        lines.append((f"bag --jobs 2 {name}.csv", digest((out / "jobs" / f"{name}.csv")
+                                                         .read_bytes())))
+    run("bag", bag, second, "--csv", out / "summed", "--summary", out / "table.csv",
+        "--deterministic-ids")
+    lines.append(("bag --summary (faces)", digest((out / "table.csv").read_bytes())))
+    lines.append(("bag --summary (recordings)", digest(table(out / "table.recordings.csv"))))
+    for name in ("rec", "rec2"):
+        lines.append((f"bag --summary {name}.csv", digest((out / "summed" / f"{name}.csv")
+                                                          .read_bytes())))
+    run("bag", second, "--csv", out / "chunked.csv", "--chunk-seconds", "1",
+        "--warmup-seconds", "0.5", "--deterministic-ids")
+    lines.append(("bag --chunk-seconds 1 --csv", digest((out / "chunked.csv").read_bytes())))
+    videos = out / "videos"
+    videos.mkdir()
+    for name in ("a.mp4", "b.mp4"):
+        shutil.copyfile(VIDEO, videos / name)
+    run("video", videos / "a.mp4", videos / "b.mp4", "--summary", out / "videos.csv",
+        "--max-frames", "30")
+    lines.append(("video A B --summary (faces)", digest((out / "videos.csv").read_bytes())))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--aflw2000", type=Path, default=SHARED / "benchmarks" / "AFLW2000",
@@ -81,6 +121,7 @@ def main() -> None:
         lines.append(("bag --csv", digest((out / "poses.csv").read_bytes())))
         for storage in sorted((out / "heads").glob("*.mcap")):
             lines.append(("bag --out (mcap)", digest(storage.read_bytes())))
+        datasets(out, bag, lines)
         text = run("stability", STILLS[0], "--still-frames", "20", "--moving-frames", "30",
                    "--json")
         lines.append(("stability --json", digest(json_lines(text))))
