@@ -15,20 +15,34 @@ import pkgutil
 # copy of the package; extending __path__ lets a source checkout or pip install find them too.
 __path__ = pkgutil.extend_path(__path__, __name__)
 
-from .errors import (
-    DenseHeadPoseError,
-    ImageError,
-    ModelError,
-    RendererUnavailableError,
-    VideoError,
-)
-from .pipeline.estimator import EstimatorOptions, HeadPoseEstimator
-from .pipeline.pose import CameraIntrinsics, HeadPose
-from .pipeline.render import MeshRenderer, RenderStyle
-from .pipeline.results import Face, FrameResult
-from .video.motion_filter import MotionParams
-from .video.smoothing import SmoothingOptions
-from .video.tracking import FaceTracker, TrackerOptions
+#: The public names and the modules they live in, imported on first use (PEP 562): importing
+#: a submodule (``dense_head_pose.lifetime`` in an executable's first line, say) loads
+#: nothing else.
+_PUBLIC = {
+    "DenseHeadPoseError": "errors", "ImageError": "errors", "ModelError": "errors",
+    "RendererUnavailableError": "errors", "VideoError": "errors",
+    "EstimatorOptions": "pipeline.estimator", "HeadPoseEstimator": "pipeline.estimator",
+    "CameraIntrinsics": "pipeline.pose", "HeadPose": "pipeline.pose",
+    "MeshRenderer": "pipeline.render", "RenderStyle": "pipeline.render",
+    "Face": "pipeline.results", "FrameResult": "pipeline.results",
+    "MotionParams": "video.motion_filter", "SmoothingOptions": "video.smoothing",
+    "FaceTracker": "video.tracking", "TrackerOptions": "video.tracking",
+}
+
+
+def __getattr__(name: str) -> object:
+    if name in _PUBLIC:
+        import importlib
+
+        value = getattr(importlib.import_module(f".{_PUBLIC[name]}", __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_PUBLIC])
+
 
 __version__ = "0.4.0"
 

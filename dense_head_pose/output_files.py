@@ -7,17 +7,14 @@ through a symlink or a hard link, or lies inside an input directory (a recording
 directory). A plot is written to the path checked: a name without an extension gets
 ``.png``, the name matplotlib would have written. One frame's outputs (a bag's messages
 and CSV rows) are written whole or not at all: a stop signal waits for them
-(:func:`stop_signals_held`).
+(:func:`~dense_head_pose.lifetime.stop_signals_held`).
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
-import signal
 import tempfile
-import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from pathlib import Path
 
 PLOT_SUFFIXES = (".png", ".pdf", ".svg", ".jpg", ".jpeg", ".webp", ".eps", ".ps", ".tif",
@@ -124,50 +121,3 @@ def input_stem(path: str | os.PathLike[str],
         if name.lower().endswith(suffix) and len(name) > len(suffix):
             return name[: -len(suffix)]
     return name
-
-
-STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
-
-
-@contextlib.contextmanager
-def stop_signals_held() -> Iterator[list[int]]:
-    """Hold Ctrl-C, SIGTERM and SIGHUP until the block ends, then act on the first that came.
-
-    The outputs of one frame (its bag messages, its CSV rows) go out in several writes; a
-    stop between two of them would leave the bag and the CSV disagreeing by a frame. A loop
-    that waits on worker processes holds them too and leaves its block when one came (the
-    list it gets holds the signals that came): an exception raised by a handler inside a
-    queue's or an executor's own lock handling can leave a lock held or a wake-up lost for
-    ever, and the process then hangs instead of stopping. Only the main thread receives
-    signals, so elsewhere this holds nothing; a signal that is ignored or not handled from
-    Python is left as it is.
-    """
-    came: list[int] = []
-    if threading.current_thread() is not threading.main_thread():
-        yield came
-        return
-    previous: dict[int, object] = {}
-
-    def restore() -> None:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)  # type: ignore[arg-type]
-
-    try:
-        for signum in STOP_SIGNALS:
-            handler = signal.getsignal(signum)
-            if callable(handler) or handler == signal.SIG_DFL:
-                previous[signum] = handler
-                signal.signal(signum, lambda number, frame: came.append(number))
-    except BaseException:  # a signal that came just before, acted on by its own handler
-        restore()
-        raise
-    try:
-        yield came
-    finally:
-        restore()
-        if came:
-            handler = previous[came[0]]
-            if callable(handler):
-                handler(came[0], None)
-            else:
-                signal.raise_signal(came[0])

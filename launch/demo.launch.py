@@ -25,10 +25,10 @@ from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node, PushRosNamespace
 from launch_ros.parameter_descriptions import ParameterValue
 
-from dense_head_pose.ros.runner import PARENT_PID_VARIABLE
+from dense_head_pose.ros.process import PARENT_PID_VARIABLE
 
 PACKAGE = "dense_head_pose"
-# the nodes exit with this launch process even if it dies or gets SIGTERM (see ros/runner.py)
+# the nodes exit with this launch process even if it dies or gets SIGTERM (see ros/process.py)
 TIED_TO_LAUNCH = {PARENT_PID_VARIABLE: str(os.getpid())}
 
 

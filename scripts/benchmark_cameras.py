@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import os
 import random
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -38,8 +39,10 @@ from sensor_msgs.msg import CameraInfo, Image
 
 from dense_head_pose.evaluation.benchmark import format_table
 from dense_head_pose.msg import FaceArray
-from dense_head_pose.ros.harness import Launch, Probe, camera_info_msg, image_msg, stamp
 from dense_head_pose.video.sources import open_source
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "test_support"))
+from dhp_test_support.ros import Launch, Probe, camera_info_msg, image_msg, stamp
 
 VIDEO = Path(__file__).resolve().parents[2] / "shared" / "testdata" / "talking_head.mp4"
 

@@ -27,8 +27,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from dense_head_pose.dataset.loopback import LoopbackCluster
 from dense_head_pose.evaluation.benchmark import cpu_name, format_table
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "test_support"))
+from dhp_test_support.cluster import LoopbackCluster
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -44,8 +44,10 @@ from visualization_msgs.msg import Marker, MarkerArray
 
 from dense_head_pose.evaluation.benchmark import format_table
 from dense_head_pose.msg import FaceArray
-from dense_head_pose.ros.harness import NodeProcess, Probe, camera_info_msg, image_msg, stamp
 from dense_head_pose.video.sources import open_source
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "test_support"))
+from dhp_test_support.ros import NodeProcess, Probe, camera_info_msg, image_msg, stamp
 
 STAGES = ("estimate", "faces", "tf", "landmarks", "points", "mesh", "image_draw",
           "image_publish")

@@ -15,7 +15,7 @@ import hashlib
 import json
 from pathlib import Path
 
-from dense_head_pose.model_pack.build import builder as model_build
+from dense_head_pose.model_build import builder as model_build
 
 MANIFEST = Path(__file__).resolve().parents[1] / "models" / "manifest.json"
 

@@ -61,3 +61,12 @@ def rclpy_context():
     rclpy.init()
     yield rclpy
     rclpy.try_shutdown()
+
+
+@pytest.fixture
+def orphans_adopted():
+    """This test adopts its orphaned descendants (a node whose launch died), and only it."""
+    from dhp_test_support.processes import subreaper
+
+    with subreaper():
+        yield

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from dense_head_pose.model_pack.build.bfm_import import import_full_bfm
+from dense_head_pose.model_build.bfm_import import import_full_bfm
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("DHP_SHARED", REPO.parent / "shared"))
@@ -89,16 +89,6 @@ def cli_with_read_only(directory: Path, *args: object,
                            script, sys.executable, *map(str, args)], capture_output=True,
                           text=True, timeout=timeout, check=False)
     return None if proc.returncode == 99 else proc
-
-
-def default_signals() -> None:
-    """``preexec_fn`` of a child that a test stops with a signal: SIGINT and SIGTERM back to
-    their default action, as from a terminal (a test runner started in the background passes
-    SIGINT on ignored, and a Python child would then never see a Ctrl-C)."""
-    import signal
-
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
 def system_library(name: str) -> Path:

@@ -1,6 +1,6 @@
 """pytest's side of talking to the real nodes over DDS: the harness itself is
-:mod:`dense_head_pose.ros.harness` (the ROS benchmarks use it too); here, whether a missing
-ROS layer skips a test or fails it."""
+:mod:`dhp_test_support.ros` (the ROS benchmarks use it too); here, whether a missing ROS layer
+skips a test or fails it."""
 
 from __future__ import annotations
 
@@ -8,16 +8,18 @@ import os
 
 import pytest
 
-from dense_head_pose.ros.harness import (  # noqa: F401  (re-exported for the tests)
+from dhp_test_support.processes import (  # noqa: F401  (re-exported for the tests)
+    default_signals,
+    group_members,
+    subreaper,
+)
+from dhp_test_support.ros import (  # noqa: F401  (re-exported for the tests)
     TIMEOUT_SCALE,
     Launch,
     NodeProcess,
     Probe,
-    become_subreaper,
     camera_info_msg,
-    default_signals,
     executable,
-    group_members,
     image_msg,
     kill_all_launches,
     stamp,

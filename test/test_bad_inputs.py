@@ -34,8 +34,8 @@ from dense_head_pose import (
     images,
     model_pack,
 )
+from dense_head_pose.model_build.bfm_import import import_full_bfm
 from dense_head_pose.model_pack import FULL_BFM as FULL_BFM_NAME
-from dense_head_pose.model_pack.build.bfm_import import import_full_bfm
 from dense_head_pose.pipeline.drawing import draw_pose
 from dense_head_pose.pipeline.morphable_model import MorphableModel
 from dense_head_pose.pipeline.render import MAX_SIDE

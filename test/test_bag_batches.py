@@ -17,7 +17,7 @@ import cv2
 import numpy as np
 import pytest
 from bag_files import PERIOD_NS, T0_NS, read_bag, write_camera_bag
-from helpers import PACK, cli, default_signals
+from helpers import PACK, cli
 
 from dense_head_pose.interfaces.face_ids import FaceIds
 from dense_head_pose.output_files import stop_signals_held
@@ -30,6 +30,7 @@ from dense_head_pose.recordings.processor import (
     _Camera,
     camera_prefixes,
 )
+from dhp_test_support.processes import default_signals
 
 
 @pytest.fixture(scope="module")

@@ -27,7 +27,7 @@ import numpy as np
 import pytest
 from helpers import VIDEO, cli
 
-from dense_head_pose.dataset.loopback import LoopbackCluster, free_port
+from dhp_test_support.cluster import LoopbackCluster, free_port
 
 pytestmark = [pytest.mark.cluster, pytest.mark.slow]
 ray = pytest.importorskip("ray")

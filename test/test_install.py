@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 from helpers import SHARED, TESTDATA
-from ros_harness import Launch, Probe, become_subreaper, kill_all_launches, require_ros
+from ros_harness import Launch, Probe, kill_all_launches, require_ros
 
 pytestmark = pytest.mark.ros
 require_ros()
@@ -139,12 +139,12 @@ def sourced_env(workspace: Path) -> dict[str, str]:
     return dict(item.split("=", 1) for item in dump.decode().split("\0") if "=" in item)
 
 
+@pytest.mark.usefixtures("orphans_adopted")
 def test_the_workspace_launches_and_publishes_head_poses(rclpy_context, workspace) -> None:
     env = sourced_env(workspace)
     prefix = workspace / "install" / "dense_head_pose"
     assert str(prefix) in env["AMENT_PREFIX_PATH"]
     assert (prefix / "share" / "dense_head_pose" / "models" / "face_3dmm_mb05.tflite").is_file()
-    become_subreaper()
     line = next(x for x in install_block() if x.startswith("ros2 launch"))
     args = line.replace("/path/to/video.mp4", str(TESTDATA / "talking_head.mp4")).split()[3:]
     launch = Launch(*args, log_dir=workspace, env=env)

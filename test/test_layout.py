@@ -19,7 +19,7 @@ MAX_FUNCTION_LINES = 80
 #: Each part of the package and the parts it may import. The core (everything but cli, ros,
 #: evaluation and the model builder) never imports ROS, the CLI, the builder or the
 #: evaluation.
-BASE = {"errors", "options", "images", "runtime", "native", "output_files", "msg"}
+BASE = {"errors", "options", "images", "runtime", "native", "output_files", "lifetime", "msg"}
 ENTRY = {"__main__"}  # python -m dense_head_pose: the CLI
 ALLOWED = {
     "api": {"base", "model_pack", "pipeline", "video"},
@@ -29,12 +29,12 @@ ALLOWED = {
     "video": {"base", "model_pack", "pipeline", "video"},
     "interfaces": {"base", "pipeline", "interfaces"},
     "recordings": {"base", "model_pack", "pipeline", "video", "interfaces", "recordings"},
-    "model_pack.build": {"base", "model_pack", "pipeline", "video", "model_pack.build"},
+    "model_build": {"base", "model_pack", "pipeline", "video", "model_build"},
     "evaluation": {"base", "model_pack", "pipeline", "video", "evaluation"},
     "dataset": {"base", "model_pack", "pipeline", "video", "interfaces", "recordings",
                 "dataset"},
     "cli": {"base", "model_pack", "pipeline", "video", "interfaces", "recordings",
-            "model_pack.build", "evaluation", "dataset", "cli"},
+            "model_build", "evaluation", "dataset", "cli"},
     "ros": {"base", "model_pack", "pipeline", "video", "interfaces", "ros"},
 }
 ROS_MODULES = ("rclpy", "rcl_interfaces", "sensor_msgs", "std_msgs", "geometry_msgs",
@@ -63,8 +63,6 @@ def part(module: str) -> str:
         return "cli"
     if not parts or parts[0] in BASE:
         return "base"
-    if parts[:2] == ["model_pack", "build"]:
-        return "model_pack.build"
     return parts[0]
 
 

@@ -23,9 +23,9 @@ import pytest
 from helpers import SHARED, SHARED_MODELS, TESTDATA
 
 from dense_head_pose import HeadPoseEstimator, ModelError, images, model_pack
-from dense_head_pose.model_pack.build import builder as model_build
-from dense_head_pose.model_pack.build.regressor_conversion import convert
-from dense_head_pose.model_pack.build.safe_pickle import load_numpy_pickle, load_torch_checkpoint
+from dense_head_pose.model_build import builder as model_build
+from dense_head_pose.model_build.regressor_conversion import convert
+from dense_head_pose.model_build.safe_pickle import load_numpy_pickle, load_torch_checkpoint
 from dense_head_pose.runtime import TFLiteModel
 
 UPSTREAM = SHARED / "upstream"
@@ -167,7 +167,7 @@ class _Payload:
 
 def test_a_written_checkpoint_reads_back() -> None:
     state = {"a.weight": np.arange(6, dtype=np.float32).reshape(2, 3)}
-    from dense_head_pose.model_pack.build.safe_pickle import _load_checkpoint
+    from dense_head_pose.model_build.safe_pickle import _load_checkpoint
 
     loaded = _load_checkpoint(io.BytesIO(legacy_checkpoint(state)))["state_dict"]
     assert np.array_equal(loaded["a.weight"], state["a.weight"])
@@ -302,7 +302,7 @@ def test_the_quantiser_bar_hides_where_tqdm_would(monkeypatch) -> None:
     """ai-edge-quantizer forces its calibration bar on (13,542 steps flooded the set-up's
     log): with TQDM_DISABLE, or without a terminal, it is off."""
     progress_utils = pytest.importorskip("ai_edge_quantizer.utils.progress_utils")
-    from dense_head_pose.model_pack.build.quantization import _progress_bars_as_tqdm_says
+    from dense_head_pose.model_build.quantization import _progress_bars_as_tqdm_says
 
     monkeypatch.setenv("TQDM_DISABLE", "1")
     with _progress_bars_as_tqdm_says():

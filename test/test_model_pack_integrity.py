@@ -15,8 +15,8 @@ import pytest
 from helpers import PACK, SHARED, TESTDATA, cli, cli_with_read_only
 
 from dense_head_pose import HeadPoseEstimator, ModelError, model_pack
+from dense_head_pose.model_build.bfm_import import import_full_bfm
 from dense_head_pose.model_pack import FULL_BFM, INT8_REGRESSOR
-from dense_head_pose.model_pack.build.bfm_import import import_full_bfm
 
 ONE_FACE = TESTDATA / "one_face.jpg"
 

@@ -14,8 +14,8 @@ import pytest
 from helpers import PACK
 
 from dense_head_pose import HeadPoseEstimator, ModelError
+from dense_head_pose.model_build.bfm_import import import_full_bfm
 from dense_head_pose.model_pack import FULL_BFM as FULL_BFM_NAME
-from dense_head_pose.model_pack.build.bfm_import import import_full_bfm
 from dense_head_pose.pipeline.morphable_model import MorphableModel, thin_plate_weights
 
 

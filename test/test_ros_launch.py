@@ -29,7 +29,6 @@ from ros_harness import (
     TIMEOUT_SCALE,
     Launch,
     Probe,
-    become_subreaper,
     camera_info_msg,
     default_signals,
     group_members,
@@ -37,6 +36,7 @@ from ros_harness import (
     kill_all_launches,
     require_ros,
     stamp,
+    subreaper,
 )
 
 from dense_head_pose import EstimatorOptions
@@ -67,11 +67,11 @@ def _required() -> bool:
 @pytest.fixture(scope="module", autouse=True)
 def launch_stack(rclpy_context):
     _need_launch_stack()
-    become_subreaper()  # so a node that outlives its launch can still be reaped and judged
     # the ros2 command's discovery daemon, running as on a user's machine
     subprocess.run(["ros2", "daemon", "start"], capture_output=True, timeout=30)
-    yield
-    kill_all_launches()
+    with subreaper():  # so a node that outlives its launch can still be reaped and judged
+        yield
+        kill_all_launches()
     # `ros2 param` / `ros2 topic` start a daemon for this domain: stop it with the tests
     subprocess.run(["ros2", "daemon", "stop"], capture_output=True, timeout=30)
 
@@ -187,7 +187,7 @@ def _finish_clean(launch: Launch, sig: int = signal.SIGINT, group: bool = False)
 
 
 def _known_dds_hang(dump: str) -> bool:
-    """Whether a stop-deadline stack dump (runner.py) shows the one hang the deadline is for:
+    """Whether a stop-deadline stack dump (ros/process.py) shows the one hang the deadline is for:
     a thread stuck in rclpy's ``destroy_node()`` (Fast DDS on Jazzy, ~1 in 40 stops). Any
     other hang fails the test."""
     return re.search(r'\(most recent call first\):\n[^\n]*rclpy/node\.py", line \d+ in '

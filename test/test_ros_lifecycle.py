@@ -18,12 +18,12 @@ from ros_harness import (
     TIMEOUT_SCALE,
     Launch,
     Probe,
-    become_subreaper,
     camera_info_msg,
     image_msg,
     kill_all_launches,
     require_ros,
     stamp,
+    subreaper,
 )
 
 pytestmark = pytest.mark.ros
@@ -46,10 +46,10 @@ OUTPUTS = {"/faces": FaceArray, "/head_pose": PoseStamped}
 def launch_stack(rclpy_context):
     if shutil.which("ros2") is None:
         pytest.fail("the ros2 command is missing (the test set-up installs it)")
-    become_subreaper()
     subprocess.run(["ros2", "daemon", "start"], capture_output=True, timeout=30)
-    yield
-    kill_all_launches()
+    with subreaper():
+        yield
+        kill_all_launches()
     subprocess.run(["ros2", "daemon", "stop"], capture_output=True, timeout=30)
 
 

@@ -49,7 +49,7 @@ def holds(box: np.ndarray, point: np.ndarray) -> bool:
 def test_the_converted_detector_is_upstreams_network() -> None:
     """``models build`` writes RFB-320 from its checkpoint: on a real image at 320x240 its
     outputs are those of the TFLite file the upstream project published."""
-    from dense_head_pose.model_pack.build.detector_conversion import convert
+    from dense_head_pose.model_build.detector_conversion import convert
 
     published = UPSTREAM / "RFB-320.tflite"
     if not published.is_file():

@@ -16,8 +16,9 @@ from collections.abc import Sequence
 
 from .. import __version__
 from ..errors import DenseHeadPoseError
+from ..lifetime import Interrupted, raise_on_stop_signals
 from . import bag, benchmark, evaluate, image, models, record, stability, video
-from .common import LOG, Interrupted, OutputError, Parser, handle_stop_signals
+from .common import LOG, OutputError, Parser
 
 #: The subcommands, in the order ``--help`` lists them.
 SUBCOMMANDS = (image, video, stability, benchmark, evaluate, bag, record, models)
@@ -42,7 +43,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
-    handle_stop_signals()
+    raise_on_stop_signals()
     try:
         if getattr(args, "json", False) and sys.stdout is None:
             raise OutputError("standard output is closed: cannot print JSON")

@@ -1,5 +1,6 @@
 """What every subcommand shares: option groups, their conversion to the library's options,
-JSON on stdout, the progress bar, and how signals stop a command.
+JSON on stdout and the progress bar (how signals stop a command:
+:mod:`dense_head_pose.lifetime`).
 
 Defaults and ranges come from the library's options (``EstimatorOptions``,
 ``TrackerOptions``, ``MotionParams``): the CLI has none of its own.
@@ -12,7 +13,6 @@ import json
 import logging
 import math
 import re
-import signal
 import sys
 from collections.abc import Callable
 from dataclasses import replace
@@ -247,25 +247,3 @@ def progress(total: int | None, unit: str = "frame") -> Any:
     # disable=None: only on a terminal; no stderr at all (2>&-): none
     return tqdm(total=total, unit=unit, disable=None if sys.stderr is not None else True,
                 file=sys.stderr, dynamic_ncols=True)
-
-
-# -------------------------------------------------------------------------------- signals
-class Interrupted(BaseException):
-    """SIGTERM or SIGHUP, raised where the program is so that ``finally`` blocks run (a
-    video being written is finished) and the exit status says which signal it was."""
-
-    def __init__(self, signum: int) -> None:
-        super().__init__(signum)
-        self.signum = signum
-
-
-def _raise_interrupted(signum: int, frame: object) -> None:
-    raise Interrupted(signum)
-
-
-def handle_stop_signals() -> None:
-    """SIGTERM (``timeout``, systemd, ``docker stop``) and SIGHUP (a closed terminal) stop
-    the program as Ctrl-C does; a signal ignored by our parent (``nohup``) stays ignored."""
-    for signum in (signal.SIGTERM, signal.SIGHUP):
-        if signal.getsignal(signum) is not signal.SIG_IGN:
-            signal.signal(signum, _raise_interrupted)

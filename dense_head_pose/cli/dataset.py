@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from ..lifetime import Interrupted
 from . import common
 from .common import LOG
 
@@ -103,7 +104,7 @@ def run(args: argparse.Namespace, inputs: list[str], settings: Any, out: Path | 
                 LOG.log(level, "%s", line)
             if getattr(args, "json", False) and args.command == "bag":
                 common.print_json(common.json_safe(status))
-    except (KeyboardInterrupt, common.Interrupted):
+    except (KeyboardInterrupt, Interrupted):
         LOG.error("interrupted: %d recording(s) done, their outputs whole; the others left "
                   "no output (%s)", counts["done"], "--resume does the rest" if
                   options.summary or options.out or options.csv or options.plot else "run again")

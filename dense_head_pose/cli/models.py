@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from .. import model_pack
+from ..errors import ModelError
 from . import common
 
 
@@ -72,7 +73,7 @@ def fetch(args: argparse.Namespace) -> int:
 
 
 def build(args: argparse.Namespace) -> int:
-    from ..model_pack.build import builder
+    from ..model_build import builder
 
     dest = _dest(args)
     keep = Path(args.keep_upstream) if args.keep_upstream else None
@@ -94,7 +95,7 @@ def check(args: argparse.Namespace) -> int:
              f"{'' if problem is None else ': ' + problem}")
     bad = [name for name, problem in problems.items() if problem]
     if bad:
-        raise model_pack.ModelError(
+        raise ModelError(
             f"model pack in {directory} ({model_pack.describe(directory)}): "
             f"{', '.join(bad)} bad; "
             + "; ".join(model_pack.LOCAL_FILES.get(n, model_pack.FETCH_HINT) for n in bad))
@@ -103,7 +104,7 @@ def check(args: argparse.Namespace) -> int:
 
 
 def import_bfm(args: argparse.Namespace) -> int:
-    from ..model_pack.build.bfm_import import import_full_bfm
+    from ..model_build.bfm_import import import_full_bfm
 
     directory = model_pack.locate(args.models)
     _log(f"importing {args.pkl}: pickles can run code when loaded, so this reads only numpy "

@@ -7,7 +7,8 @@ import os
 from pathlib import Path
 
 from ..errors import VideoError
-from ..output_files import input_stem, make_directory, refuse_inputs, stop_signals_held
+from ..lifetime import stop_signals_held
+from ..output_files import input_stem, make_directory, refuse_inputs
 from ..pipeline.drawing import drawer as make_drawer
 from ..video.sources import open_source
 from ..video.tracking import FaceTracker

@@ -24,7 +24,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, Protocol
 
-from ..output_files import stop_signals_held
+from ..lifetime import stop_signals_held
 from .chunks import IdJoiner
 from .planning import DatasetOptions, Recording, media_extent, plan, split
 from .state import DoneRecords

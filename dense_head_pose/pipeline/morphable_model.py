@@ -7,7 +7,7 @@ spline (polyharmonic kernel ``phi(r) = r`` plus an affine part). The spline is l
 displacements, so it reduces to one ``38365 x 68`` matrix computed once at load: per face the
 dense reconstruction is one product (:class:`~dense_head_pose.pipeline.dense_product.DenseProduct`).
 If the full 3DDFA_V2 model was imported (``dense-head-pose models import-bfm``,
-:mod:`dense_head_pose.model_pack.build.bfm_import`), its exact dense bases are used
+:mod:`dense_head_pose.model_build.bfm_import`), its exact dense bases are used
 instead, through the same product.
 
 Model space: micrometres, x towards the subject's left, y up, z out of the face.

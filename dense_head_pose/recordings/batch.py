@@ -18,13 +18,13 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import DenseHeadPoseError
+from ..lifetime import stop_signals_held
 from ..output_files import (
     check_new_file,
     input_stem,
     make_directory,
     plot_path,
     refuse_inputs,
-    stop_signals_held,
 )
 from ..pipeline.estimator import EstimatorOptions, HeadPoseEstimator
 from ..video.tracking import TrackerOptions

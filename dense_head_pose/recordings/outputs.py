@@ -27,7 +27,7 @@ import numpy as np
 from ..interfaces import messages
 from ..interfaces.face_ids import tf_name
 from ..interfaces.tracked_union import TrackedUnion
-from ..output_files import stop_signals_held
+from ..lifetime import stop_signals_held
 from ..pipeline.results import Face
 from .rosbag_io import (
     FREE_SPACE_MARGIN,

@@ -69,7 +69,7 @@ from .parameters import (
     unknown_parameters,
 )
 from .problem_log import ProblemLog, clip
-from .runner import help_text, run_node
+from .process import help_text, run_node
 from .workers import Worker
 
 NODE_NAME = "head_pose_node"
@@ -125,7 +125,7 @@ class HeadPoseNode(LifecycleNode):
         self._image_reliable = self.p["image_qos"] == "reliable"
         self._qos_timer: Any = None
         self.exit_status: int | None = None
-        """Set by ``shutdown``; the runner then ends the process with it."""
+        """Set by ``shutdown``; the process runner then ends it with it."""
         self.state = "unconfigured"
         self.renderer: MeshRenderer | None = None
         try:  # needs no model: whether it loads is not the model pack's business
@@ -482,7 +482,7 @@ def _return_heap_to_system() -> None:
 
 
 def main(args: list[str] | None = None) -> int:
-    """Run the node until shutdown (Ctrl-C or SIGTERM); see :mod:`.runner`."""
+    """Run the node until shutdown (Ctrl-C or SIGTERM); see :mod:`.process`."""
     return run_node(HeadPoseNode, args, close=HeadPoseNode.stop, usage=help_text(
         "head_pose_node: camera images in (image, camera_info); head pose, faces, TF, "
         "markers, mesh and ROS4HRI out.",

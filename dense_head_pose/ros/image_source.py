@@ -26,7 +26,7 @@ from ..errors import DenseHeadPoseError
 from ..pipeline.pose import CameraIntrinsics
 from ..video.sources import open_source
 from . import conversions
-from .runner import help_text, run_node
+from .process import help_text, run_node
 
 #: At the end of the source, how long to wait for reliable subscribers to acknowledge.
 _ACK_WAIT_S = 1.0
@@ -113,7 +113,7 @@ class ImageSource(Node):
         self._in_pass = 0
         self.published = 0
         self.exit_status: int | None = None
-        """Set when the source is done; the runner then ends the process with it."""
+        """Set when the source is done; the process runner then ends it with it."""
         self.create_timer(1.0 / rate, self._tick)
         self.get_logger().info(f"publishing {self.frames.description} at {rate:.1f} Hz")
 

@@ -20,7 +20,7 @@ from launch_ros.event_handlers import OnStateTransition
 from launch_ros.events.lifecycle import ChangeState
 
 from ..interfaces.names import ABSOLUTE_TOPIC, TOKEN
-from .runner import PARENT_PID_VARIABLE
+from .process import PARENT_PID_VARIABLE
 
 PACKAGE = "dense_head_pose"
 
@@ -88,7 +88,7 @@ def head_pose_node(*, namespace: str, image: str, camera_info: str, parameters: 
     """The actions that start one ``head_pose_node``: a plain node, or a lifecycle node
     (``managed``) that, with ``autostart``, is configured and then activated as a lifecycle
     manager would. Its ending ends the launch; it ends with the launch process even if that
-    dies or gets SIGTERM (``DENSE_HEAD_POSE_PARENT_PID``, see :mod:`.runner`)."""
+    dies or gets SIGTERM (``DENSE_HEAD_POSE_PARENT_PID``, see :mod:`.process`)."""
     arguments = dict(
         package=PACKAGE, executable="head_pose_node", name="head_pose_node",
         namespace=namespace, parameters=[*parameters, {"managed": managed}],

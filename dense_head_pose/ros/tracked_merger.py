@@ -32,7 +32,7 @@ from rclpy.parameter import Parameter
 from rclpy.qos import QoSProfile
 
 from ..interfaces.tracked_union import TrackedUnion
-from .runner import help_text, run_node
+from .process import help_text, run_node
 
 TRACKED = "/humans/faces/tracked"
 _SCAN_S = 2.0

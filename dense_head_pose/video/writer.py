@@ -31,14 +31,13 @@ import shutil
 import signal
 import subprocess
 import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import cv2
 import numpy as np
 
 from ..errors import VideoError
+from ..lifetime import stop_signals_held
 from ..runtime import native_stderr_captured
 
 LOG = logging.getLogger("dense_head_pose")
@@ -113,7 +112,7 @@ class VideoWriter:
                             "letterboxed into it", self.path, *self.size)
             self.letterboxed += 1
             frame = letterbox(frame, self.size)
-        with _signals_deferred():  # a stop never leaves half a frame in the file
+        with stop_signals_held():  # a stop never leaves half a frame in the file
             if self._process is not None:
                 assert self._process.stdin is not None
                 try:
@@ -231,21 +230,3 @@ class VideoWriter:
             self.close()
         else:
             self.abort()
-
-
-_STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}
-
-
-@contextmanager
-def _signals_deferred() -> Iterator[None]:
-    """Hold stop signals until the block is done (they are delivered, and their Python
-    handlers run, right after it). Main thread only, where Python runs handlers."""
-    try:
-        previous = signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
-    except (AttributeError, OSError, ValueError):
-        yield
-        return
-    try:
-        yield
-    finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, previous)

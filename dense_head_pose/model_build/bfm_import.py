@@ -1,7 +1,7 @@
 """``models import-bfm``: 3DDFA_V2's full Basel Face Model, once, into the pack.
 
 3DDFA_V2 ships the full model as ``bfm_noneck_v3.pkl``, a pickle: it is read by the
-restricted unpickler of :mod:`dense_head_pose.model_pack.build.safe_pickle` (numpy arrays only: anything
+restricted unpickler of :mod:`dense_head_pose.model_build.safe_pickle` (numpy arrays only: anything
 else is refused, no code in the file runs), converted, checked with the very check the load
 applies (:func:`~dense_head_pose.pipeline.morphable_model.check_full_bfm`), and only then written,
 with its SHA-256 recorded beside it (:func:`~dense_head_pose.model_pack.write_with_hash`).
@@ -16,9 +16,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ...errors import ModelError
-from .. import FULL_BFM, write_with_hash
-from ...pipeline.morphable_model import N_EXP, N_LANDMARKS, N_SHAPE, check_full_bfm
+from ..errors import ModelError
+from ..model_pack import FULL_BFM, write_with_hash
+from ..pipeline.morphable_model import N_EXP, N_LANDMARKS, N_SHAPE, check_full_bfm
 from .safe_pickle import MAX_PICKLE_BYTES, load_numpy_pickle
 
 _KEYS = ("u", "w_shp", "w_exp", "tri", "keypoints")

@@ -38,7 +38,6 @@ import ctypes
 import faulthandler
 import os
 import re
-import signal
 import sys
 import textwrap
 from collections.abc import Callable, Sequence
@@ -51,9 +50,10 @@ from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.impl.implementation_singleton import rclpy_implementation as _rclpy
 from rclpy.node import Node
 
+from ..lifetime import StopFlag, die_with_parent, ignore_stop_signals
+
 RCLError = _rclpy.RCLError
 PARENT_PID_VARIABLE = "DENSE_HEAD_POSE_PARENT_PID"
-_PR_SET_PDEATHSIG = 1
 # Upper bound on noticing a stop that no rclpy handler woke the executor for (rclpy's signal
 # handler does wake it). Each wake-up costs about 1 ms of CPU in rclpy (the wait set of a
 # lifecycle node holds a dozen services): every 0.1 s that was 1 % of a core for an idle,
@@ -122,23 +122,6 @@ class ExitDeadline:
 _deadline = ExitDeadline()
 
 
-class StopRequest:
-    """SIGINT/SIGTERM handler that only records the first signal; it never raises."""
-
-    def __init__(self) -> None:
-        self.signal: int | None = None
-
-    def __call__(self, signum: int, frame: object) -> None:
-        if self.signal is None:
-            self.signal = signum
-            arm_stop_deadline(0)
-
-    def install(self) -> None:
-        """Handle SIGINT and SIGTERM (call before ``rclpy.init()``, so rclpy chains to it)."""
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(signum, self)
-
-
 def arm_stop_deadline(status: int) -> None:
     """From now on, a stop that hangs says where (every thread's stack on stderr, which
     launch shows, at 4 s; faulthandler's own thread does it, even if Python is stuck in C)
@@ -148,17 +131,12 @@ def arm_stop_deadline(status: int) -> None:
 
 
 def _exit_with_parent() -> bool:
-    """Ask for SIGTERM when the launching process dies; False if it is already gone."""
+    """A node started by this package's launch files dies with the launch (see module);
+    False if the launch is already gone."""
     expected = os.environ.get(PARENT_PID_VARIABLE, "")
-    if not expected.isdigit() or not sys.platform.startswith("linux"):
+    if not expected.isdigit():
         return True
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
-    except (OSError, AttributeError):
-        return True
-    # the parent may have died before prctl: we were then re-parented already
-    return os.getppid() == int(expected)
+    return die_with_parent(int(expected))
 
 
 def rcl_message(exc: BaseException) -> str:
@@ -202,7 +180,8 @@ def run_node(factory: Callable[[], Node], args: Sequence[str] | None = None,
     if usage is not None and wants_help(argv[1:]):
         print(usage)
         return 0
-    stop = StopRequest()
+    # recorded before rclpy.init(), so rclpy's own handlers chain to it
+    stop = StopFlag(on_stop=lambda signum: arm_stop_deadline(0))
     stop.install()
     if not _exit_with_parent():
         return 0
@@ -220,7 +199,7 @@ def run_node(factory: Callable[[], Node], args: Sequence[str] | None = None,
         node = factory()
         executor = SingleThreadedExecutor()
         executor.add_node(node)
-        while stop.signal is None and rclpy.ok() and getattr(node, "exit_status", None) is None:
+        while stop.signum is None and rclpy.ok() and getattr(node, "exit_status", None) is None:
             executor.spin_once(timeout_sec=_SPIN_STEP_S)
         status = getattr(node, "exit_status", None) or 0
     except ExternalShutdownException:
@@ -232,8 +211,8 @@ def run_node(factory: Callable[[], Node], args: Sequence[str] | None = None,
         print(f"{Path(sys.argv[0]).name}: {exc}", file=sys.stderr)
         status = 1
     finally:
-        if stop.signal is None:  # leaving on our own (an error, the context gone)
-            stop.signal = -1  # from here on, signals change nothing
+        if stop.signum is None:  # leaving on our own (an error, the context gone)
+            stop.signum = -1  # from here on, signals change nothing
             arm_stop_deadline(status)
         elif status:
             arm_stop_deadline(status)  # a stop request armed it with status 0
@@ -254,8 +233,7 @@ def run_node(factory: Callable[[], Node], args: Sequence[str] | None = None,
         rclpy.try_shutdown()
         # Python's finalisation puts its own handlers back to the default action (SIGTERM would
         # then kill the exiting process, exit code -15); ignoring ones are left alone
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(signum, signal.SIG_IGN)
+        ignore_stop_signals()
         faulthandler.cancel_dump_traceback_later()
         # the deadline stays armed: Python's finalisation destroys the DDS participant, which
         # can hang the same way

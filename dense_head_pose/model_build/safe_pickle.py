@@ -31,7 +31,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from ...errors import ModelError
+from ..errors import ModelError
 
 MAX_PICKLE_BYTES = 1 << 30
 TORCH_MAGIC = 0x1950A86A20F9469CFC6C

@@ -30,8 +30,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from ...errors import ModelError
-from .. import INT8_REGRESSOR
+from ..errors import ModelError
+from ..model_pack import INT8_REGRESSOR
 
 INT8_NAME = INT8_REGRESSOR
 #: Layers (by output tensor name) made int8: all convolutions but the stride-2 block
@@ -48,8 +48,8 @@ SEED = 20240
 
 def calibration_frames(paths: Iterable[str | Path]) -> Iterator[np.ndarray]:
     """The frames of videos, image files and folders of images, in order."""
-    from ... import images
-    from ...video.sources import IMAGE_SUFFIXES, open_source
+    from .. import images
+    from ..video.sources import IMAGE_SUFFIXES, open_source
 
     for path in paths:
         path = Path(path)
@@ -64,7 +64,7 @@ def calibration_frames(paths: Iterable[str | Path]) -> Iterator[np.ndarray]:
 def calibration_crops(estimator: object, frames: Iterable[np.ndarray],
                       limit: int = 600) -> list[np.ndarray]:
     """Regressor inputs (1x120x120x3 float32) from the faces of ``frames`` (see module)."""
-    from ...pipeline.alignment import roi_from_landmarks
+    from ..pipeline.alignment import roi_from_landmarks
 
     rng = np.random.default_rng(SEED)
     crops: list[np.ndarray] = []

@@ -7,13 +7,13 @@ and turned into the pack:
 
 * ``face_detector_rfb320.tflite`` and ``face_detector_rfb640.tflite``: the RFB detector
   trained at 320x240 and at 640x480, converted from ``version-RFB-320.pth`` and
-  ``version-RFB-640.pth`` (:mod:`dense_head_pose.model_pack.build.detector_conversion`);
+  ``version-RFB-640.pth`` (:mod:`dense_head_pose.model_build.detector_conversion`);
 * ``bfm_sparse68.npz``: the arrays of ``bfm_68_landmarks.npz``, checked and rewritten;
 * ``bfm_dense_mean.npz``: 3DDFA's mean face ``u_shp + u_exp`` (53,215 vertices) indexed by
   3DDFA_V2's ``indices.npy`` (38,365), its triangles ``tri.pkl``, and the 68 landmarks
   ``keypoints_sim.npy`` (xyz indices into the full mesh) as indices among those vertices;
 * ``face_3dmm_mb05.tflite``: the regressor converted from ``mb05_120x120.pth`` and
-  ``param_mean_std_62d_120x120.pkl`` (:mod:`dense_head_pose.model_pack.build.regressor_conversion`).
+  ``param_mean_std_62d_120x120.pkl`` (:mod:`dense_head_pose.model_build.regressor_conversion`).
 
 Deterministic: arrays are written into ``.npz`` files with fixed headers and zip entries,
 and the flatbuffer is packed in a fixed order, so every build gives the same bytes, which
@@ -21,7 +21,7 @@ and the flatbuffer is packed in a fixed order, so every build gives the same byt
 temporary file and is renamed once complete (and, for the pack, once its SHA-256 matches),
 so an interrupted build leaves nothing that looks complete.
 
-The int8 regressor (``--precision int8``) is :mod:`dense_head_pose.model_pack.build.quantization`.
+The int8 regressor (``--precision int8``) is :mod:`dense_head_pose.model_build.quantization`.
 """
 
 from __future__ import annotations
@@ -38,8 +38,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ... import model_pack
-from ...errors import ModelError
+from .. import model_pack
+from ..errors import ModelError
 from .safe_pickle import load_numpy_pickle
 
 UPSTREAM_NAME = "upstream.json"
@@ -209,7 +209,7 @@ def dense_model(upstream: dict[str, Path]) -> bytes:
 
 
 def regressor(upstream: dict[str, Path]) -> bytes:
-    """``face_3dmm_mb05.tflite`` (:mod:`dense_head_pose.model_pack.build.regressor_conversion`)."""
+    """``face_3dmm_mb05.tflite`` (:mod:`dense_head_pose.model_build.regressor_conversion`)."""
     from .regressor_conversion import convert
 
     return convert(upstream["mb05_120x120.pth"], upstream["param_mean_std_62d_120x120.pkl"])
@@ -217,7 +217,7 @@ def regressor(upstream: dict[str, Path]) -> bytes:
 
 def detector(trained_at: int) -> Callable[[dict[str, Path]], bytes]:
     """The builder of ``face_detector_rfb<trained_at>.tflite``
-    (:mod:`dense_head_pose.model_pack.build.detector_conversion`)."""
+    (:mod:`dense_head_pose.model_build.detector_conversion`)."""
     def build(upstream: dict[str, Path]) -> bytes:
         from .detector_conversion import convert
 
@@ -270,10 +270,9 @@ def build(dest: Path, source_dir: Path | None = None, base_url: str | None = Non
 
 
 def build_int8(dest: Path, calibration: list[str], log: Callable[[str], None] = print) -> Path:
-    """The int8 regressor beside the float pack in ``dest``
-    (:mod:`dense_head_pose.model_pack.build.quantization`). Not pinned by the manifest: its bytes depend on
-    the calibration images."""
-    from ...pipeline.estimator import HeadPoseEstimator
+    """The int8 regressor beside the float pack in ``dest`` (:mod:`.quantization`). Not
+    pinned by the manifest: its bytes depend on the calibration images."""
+    from ..pipeline.estimator import HeadPoseEstimator
     from .quantization import INT8_NAME, calibration_crops, calibration_frames, quantize
 
     estimator = HeadPoseEstimator.from_model_dir(dest, num_threads=1, mirror=False)

@@ -2,7 +2,7 @@
 
 The checkpoint (``weights/mb05_120x120.pth``) is read by :mod:`.checkpoint`
 (no torch), batch normalisation is folded into the convolutions, and the graph is written by
-:mod:`dense_head_pose.model_pack.build.tflite_writer` (no TensorFlow):
+:mod:`dense_head_pose.model_build.tflite_writer` (no TensorFlow):
 
 * input ``1x120x120x3`` float32, BGR, raw 0..255: ``(x - 127.5) / 128`` in the graph
   (3DDFA_V2's ``NormalizeGjz``), kept as two operators rather than folded into the first
@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ...errors import ModelError
+from ..errors import ModelError
 from .checkpoint import Checkpoint, f32
 from .safe_pickle import load_numpy_pickle
 from .tflite_writer import SAME, VALID, Graph

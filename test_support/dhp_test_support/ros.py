@@ -23,6 +23,8 @@ from typing import Any
 
 import numpy as np
 
+from .processes import default_signals, group_members
+
 #: Deadlines of the waits below are multiplied by this (``DHP_TIMEOUT_SCALE``): tests wait
 #: for events, and a deadline only ends a wait that failed, so on a loaded machine (one
 #: core busy, the CI's) they must be generous.
@@ -191,14 +193,6 @@ def camera_info_msg(fx: float, fy: float, cx: float, cy: float, width: int, heig
                       k=[fx, 0.0, cx, 0.0, fy, cy, 0.0, 0.0, 1.0])
 
 
-def default_signals() -> None:
-    """In a child before exec: SIGINT and SIGTERM back to their default action, as from a
-    terminal (a test runner started in the background would otherwise pass SIGINT on as
-    ignored, and ``ros2 launch`` would never see a Ctrl-C)."""
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
-
-
 #: every Launch started, so a failed test cannot leave one running (see kill_all_launches)
 LAUNCHED: list[Launch] = []
 
@@ -210,15 +204,6 @@ def kill_all_launches() -> None:
 
 
 _STARTED = re.compile(r"\[INFO\] \[([\w.-]+)-(\d+)\]: process started with pid \[(\d+)\]")
-_PR_SET_CHILD_SUBREAPER = 36
-
-
-def become_subreaper() -> None:
-    """Adopt orphaned descendants (Linux), so a test can reap a node whose launch process
-    died and learn its exit status instead of losing it to init."""
-    import ctypes
-
-    ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
 
 
 class Launch:
@@ -333,16 +318,3 @@ class Launch:
             self.proc.wait()
         if not self._log.closed:
             self._log.close()
-
-
-def group_members(pgid: int) -> list[int]:
-    """Pids of the live (not zombie) processes of process group ``pgid``."""
-    members = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[2]) == pgid and fields[0] != "Z":
-            members.append(int(stat.parent.name))
-    return members

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ...errors import ModelError
+from ..errors import ModelError
 from .safe_pickle import load_torch_checkpoint
 
 BN_EPS = 1e-5  # torch.nn.BatchNorm2d's default, which both upstream networks keep

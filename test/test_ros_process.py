@@ -1,4 +1,4 @@
-"""How a node process ends: the stop deadline of :mod:`dense_head_pose.ros.runner`."""
+"""How a node process ends: the stop deadline of :mod:`dense_head_pose.ros.process`."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ def test_stop_deadline_ends_a_process_stuck_in_c() -> None:
     GIL (where no Python thread or signal handler can run)."""
     for status in (0, 3):
         code = ("import ctypes\n"
-                "from dense_head_pose.ros.runner import ExitDeadline\n"
+                "from dense_head_pose.ros.process import ExitDeadline\n"
                 f"assert ExitDeadline().arm(0.5, {status})\n"
                 "ctypes.PyDLL(None).sleep(60)\n"
                 "print('not reached')\n")

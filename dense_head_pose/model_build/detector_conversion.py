@@ -34,7 +34,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ...errors import ModelError
+from ..errors import ModelError
 from .checkpoint import Checkpoint, f32
 from .tflite_writer import NONE, RELU, SAME, VALID, Graph
 
