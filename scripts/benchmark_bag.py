@@ -27,7 +27,8 @@ from dense_head_pose import model_pack
 from dense_head_pose.evaluation.benchmark import format_table
 from dense_head_pose.pipeline.estimator import EstimatorOptions, HeadPoseEstimator
 from dense_head_pose.recordings.from_video import record_video
-from dense_head_pose.recordings.processor import BagOptions, process_bag
+from dense_head_pose.recordings.process import process_bag
+from dense_head_pose.recordings.summary import BagOptions
 from dense_head_pose.video.tracking import TrackerOptions
 
 REPO = Path(__file__).resolve().parents[1]

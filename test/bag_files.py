@@ -13,7 +13,7 @@ import cv2
 import numpy as np
 from rosbags.rosbag2 import StoragePlugin, Writer
 
-from dense_head_pose.recordings.rosbag_io import typestore
+from dense_head_pose.recordings.bag_types import typestore
 
 PERIOD_NS = 40_000_000  # 25 Hz, the test video's rate
 T0_NS = 1_700_000_000 * 1_000_000_000

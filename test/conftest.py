@@ -51,6 +51,27 @@ def video_frames() -> list[np.ndarray]:
 
 
 @pytest.fixture(scope="session")
+def tiny(video_frames) -> list[np.ndarray]:
+    """The test video at 320x180 (faces about 60 px wide): cheap frames, many of them."""
+    import cv2
+
+    return [cv2.resize(f, (320, 180), interpolation=cv2.INTER_AREA) for f in video_frames]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _no_subreaper_left_behind():
+    """No test module leaves this process adopting orphans (its own fixtures may, while it
+    runs): a later test that kills a command's process would find its workers adopted by
+    pytest, alive as zombies."""
+    import ctypes
+
+    yield
+    value = ctypes.c_int(0)
+    ctypes.CDLL(None, use_errno=True).prctl(37, ctypes.byref(value), 0, 0, 0)  # GET
+    assert value.value == 0, "this module left the test process a subreaper"
+
+
+@pytest.fixture(scope="session")
 def rclpy_context():
     """rclpy initialised once for the session (after the ROS checks of the test module)."""
     from ros_harness import require_ros

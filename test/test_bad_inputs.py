@@ -247,7 +247,7 @@ def test_unreadable_model_is_a_model_error(tmp_path) -> None:
     (["video", "99999999999999999999"], {}, "out of range"),
     (["video", "2147483648"], {}, "out of range"),
     (["video", str(TESTDATA / "talking_head.mp4"), "--out", "/proc/x/y.mp4"], {},
-     "cannot create the folder"),
+     "cannot create the directory"),
     (["image", str(TESTDATA / "one_face.jpg"), str(TESTDATA / "two_faces.jpg"), "--out",
       "/proc/foo/"], {}, "cannot create the directory"),
     (["models", "fetch", "--from", str(PACK), "--dest", "/etc/passwd"], {},

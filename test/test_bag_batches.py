@@ -13,30 +13,23 @@ import sys
 import time
 from pathlib import Path
 
-import cv2
 import numpy as np
 import pytest
 from bag_files import PERIOD_NS, T0_NS, read_bag, write_camera_bag
 from helpers import PACK, cli
 
+from dense_head_pose.dataset.planning import unique_names
 from dense_head_pose.interfaces.face_ids import FaceIds
-from dense_head_pose.output_files import stop_signals_held
-from dense_head_pose.recordings.batch import unique_names
-from dense_head_pose.recordings.outputs import csv_stamp
-from dense_head_pose.recordings.processor import (
+from dense_head_pose.lifetime import stop_signals_held
+from dense_head_pose.recordings.bag_frames import (
     MAX_PENDING_BYTES,
     MAX_PENDING_FRAMES,
-    BagOptions,
-    _Camera,
+    BagCamera,
     camera_prefixes,
 )
+from dense_head_pose.recordings.rows import csv_stamp
+from dense_head_pose.recordings.summary import BagOptions
 from dhp_test_support.processes import default_signals
-
-
-@pytest.fixture(scope="module")
-def tiny(video_frames) -> list[np.ndarray]:
-    """The test video at 320x180 (faces about 60 px wide): cheap frames, many of them."""
-    return [cv2.resize(f, (320, 180), interpolation=cv2.INTER_AREA) for f in video_frames]
 
 
 @pytest.fixture(scope="module")
@@ -65,7 +58,7 @@ def _yuv422_bag(path: Path, n: int) -> None:
     """A recording whose images are yuv422 (UYVY), an encoding the node takes."""
     from rosbags.rosbag2 import Writer
 
-    from dense_head_pose.recordings.rosbag_io import typestore
+    from dense_head_pose.recordings.bag_types import typestore
 
     store, _ = typestore()
     types = store.types
@@ -287,8 +280,8 @@ def test_frames_waiting_for_camera_info_are_bounded() -> None:
         def __init__(self, size: int) -> None:
             self.data = b"\0" * size
 
-    camera = _Camera("/c/image_raw", "sensor_msgs/msg/Image", "/c/camera_info", "", FaceIds(),
-                     "")
+    camera = BagCamera("/c/image_raw", "", FaceIds(), "", msgtype="sensor_msgs/msg/Image",
+                       info_topic="/c/camera_info")
     held = 0
     while camera.hold(held * 1_000_000, Msg(1000)):  # 1000 Hz
         held += 1
@@ -322,7 +315,8 @@ def test_output_names_of_many_inputs_never_collide(tmp_path, tiny) -> None:
     assert unique_names(["/data/x.bag", "/data/y.mcap"]) == ["x", "y"]
     proc = cli("bag", ".", b, "--csv", tmp_path / "csv", "--models", PACK, cwd=a)
     assert proc.returncode == 0, proc.stderr
-    assert sorted(p.name for p in (tmp_path / "csv").iterdir()) == ["a-run1.csv",
+    assert sorted(p.name for p in (tmp_path / "csv").iterdir()  # and the hidden records
+                  if not p.name.startswith(".")) == ["a-run1.csv",
                                                                     "b-run1.csv"]
 
 

@@ -28,9 +28,10 @@ from dense_head_pose.cli import main
 from dense_head_pose.interfaces.camera_info import stamp_ns
 from dense_head_pose.pipeline.estimator import EstimatorOptions, HeadPoseEstimator
 from dense_head_pose.pipeline.pose import CameraIntrinsics
-from dense_head_pose.recordings.outputs import gaps_as_nan
-from dense_head_pose.recordings.processor import BagOptions, process_bag
-from dense_head_pose.recordings.rosbag_io import typestore
+from dense_head_pose.recordings.bag_types import typestore
+from dense_head_pose.recordings.plot import gaps_as_nan
+from dense_head_pose.recordings.process import process_bag
+from dense_head_pose.recordings.summary import BagOptions
 from dense_head_pose.video.streams import TrackerPool
 from dense_head_pose.video.tracking import TrackerOptions
 
@@ -281,8 +282,8 @@ def test_several_bags_in_parallel_jobs(tmp_path, small, capsys) -> None:
 
 def test_bag_needs_no_ros(tmp_path) -> None:
     """The core bag module imports nothing of rclpy (the CLI runs on a laptop)."""
-    code = ("import sys; import dense_head_pose.recordings.processor, "
-            "dense_head_pose.recordings.rosbag_io; "
+    code = ("import sys; import dense_head_pose.recordings.process, "
+            "dense_head_pose.dataset.driver; "
             "print(any(m.startswith('rclpy') for m in sys.modules))")
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,

@@ -2,7 +2,7 @@
 
 The cluster is two ``ray start`` processes (a head and a worker node, one CPU each), each
 in its own session and stopped by signalling exactly those sessions' processes
-(:class:`~dense_head_pose.dataset.loopback.LoopbackCluster`). The dataset: bags made
+(:class:`~dhp_test_support.cluster.LoopbackCluster`). The dataset: bags made
 from the test video by ``dense-head-pose record`` (MCAP and sqlite3, raw and JPEG, two of
 them named alike in different folders, one long enough to be cut into chunks, one cut to
 its magic bytes) and videos. Checked against the local ``--jobs 1`` run: the same per-frame

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import pytest
 
@@ -115,7 +116,7 @@ def profile() -> tuple[np.ndarray, np.ndarray]:
     from helpers import SHARED
 
     from dense_head_pose import images
-    from dense_head_pose.evaluation import aflw2000 as evaluation
+    from dense_head_pose.evaluation import aflw2000_labels as evaluation
 
     folder = SHARED / "benchmarks" / "AFLW2000"
     if not (folder / "image01509.jpg").is_file():
@@ -166,3 +167,25 @@ def test_a_tracker_scanning_an_empty_scene_alternates_the_views(estimator, profi
     assert found == [0, 1, 1, 1, 1, 1]
     box = tracker(image, 0.3).faces[0].box
     assert box[0] <= centre[0] <= box[2] and box[1] <= centre[1] <= box[3]
+
+
+@pytest.mark.parametrize("size", [(9000, 17), (2000, 8), (17, 9000), (8, 2000)])
+def test_a_frame_with_no_room_for_a_face_gives_none(estimator, one_face, size) -> None:
+    """A strip a few pixels high holds no face (stretched into the detector's input it gave
+    one at score 1.0, landmarks spanning 870 pixels of a 17-pixel frame)."""
+    assert estimator(cv2.resize(one_face, size)).faces == []
+
+
+def test_a_panorama_keeps_its_faces_in_shape(estimator, one_face) -> None:
+    """A face in a 6:1 panorama is found where it is, a face-shaped box inside the frame:
+    the panorama is letterboxed into the detector's input, not stretched six-fold."""
+    face = cv2.resize(one_face, (one_face.shape[1] * 400 // one_face.shape[0], 400))
+    canvas = np.full((500, 3000, 3), 90, np.uint8)
+    x0 = 1500 - face.shape[1] // 2
+    canvas[50:450, x0:x0 + face.shape[1]] = face
+    found = estimator(canvas).faces
+    assert len(found) == 1
+    box = found[0].box
+    assert box[0] >= 0 and box[2] <= 3000 and box[1] >= 0 and box[3] <= 500
+    assert 0.8 < (box[3] - box[1]) / (box[2] - box[0]) < 1.8
+    assert x0 < (box[0] + box[2]) / 2 < x0 + face.shape[1]

@@ -84,11 +84,12 @@ def test_plot_without_an_extension_is_written_as_png_and_checked_so(tmp_path,
     assert (tmp_path / "fresh.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
-@pytest.mark.parametrize("case", ["missing_dir", "bad_type", "is_dir"])
+@pytest.mark.parametrize("case", ["under_a_file", "bad_type", "is_dir"])
 def test_plot_and_csv_are_checked_before_the_work(tmp_path, recording, case) -> None:
     """A plot or CSV that cannot be written is one line and exit 2 before any frame is
     processed (it was a matplotlib traceback after the whole bag)."""
-    target = {"missing_dir": tmp_path / "nope" / "p.png", "bad_type": tmp_path / "p.xyz",
+    (tmp_path / "afile").write_text("")
+    target = {"under_a_file": tmp_path / "afile" / "p.png", "bad_type": tmp_path / "p.xyz",
               "is_dir": tmp_path}[case]
     for flag in ("--plot", "--csv"):
         if flag == "--csv" and case == "bad_type":
@@ -145,3 +146,20 @@ def test_record_never_writes_over_its_input(tmp_path, clip) -> None:
     assert proc.returncode == 0, proc.stderr
     proc = cli("record", clip, tmp_path / "rec")
     assert proc.returncode == 2 and "exists" in proc.stderr
+
+
+def test_output_folders_are_made_by_one_rule(tmp_path, recording) -> None:
+    """A missing output folder is made, before any work, by every command and form: one
+    input or many, a file or a folder of outputs."""
+    image = TESTDATA / "one_face.jpg"
+    made = cli("image", image, "--out", tmp_path / "a" / "b" / "drawn.jpg", "--models", PACK)
+    assert made.returncode == 0, made.stderr
+    assert (tmp_path / "a" / "b" / "drawn.jpg").is_file()
+    bag = cli("bag", recording, "--csv", tmp_path / "c" / "x.csv", "--plot",
+              tmp_path / "d" / "x.png", "--models", PACK)
+    assert bag.returncode == 0, bag.stderr
+    assert (tmp_path / "c" / "x.csv").is_file() and (tmp_path / "d" / "x.png").is_file()
+    video = cli("video", TESTDATA / "talking_head.mp4", "--max-frames", "3", "--out",
+                tmp_path / "e" / "v.mp4", "--models", PACK)
+    assert video.returncode == 0, video.stderr
+    assert (tmp_path / "e" / "v.mp4").is_file()

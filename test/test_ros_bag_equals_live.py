@@ -31,7 +31,7 @@ from sensor_msgs.msg import CameraInfo, Image  # noqa: E402
 
 from dense_head_pose.interfaces.camera_info import stamp_ns  # noqa: E402
 from dense_head_pose.msg import FaceArray  # noqa: E402
-from dense_head_pose.recordings.rosbag_io import typestore  # noqa: E402
+from dense_head_pose.recordings.bag_types import typestore  # noqa: E402
 
 NODE_PARAMS = {"image_qos": "reliable", "hri.deterministic_ids": True, "num_threads": 1}
 RECORDED = {"/image": (Image, "sensor_msgs/msg/Image"),

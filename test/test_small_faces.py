@@ -122,10 +122,10 @@ def test_a_tracker_keeps_a_face_across_the_room(estimator, one_face) -> None:
     frame, and keeps it with one id through the detections that only look near."""
     import math
 
-    from dense_head_pose.video.tracking import FAR_LOOK_SPREAD
+    from dense_head_pose.video.look_schedule import FAR_LOOK_SPREAD
 
     frame, centre = across_the_room(one_face, 22)
-    cost = estimator.detector.far_cost(frame.shape[1], frame.shape[0])
+    cost = estimator.far_look_cost(frame.shape[1], frame.shape[0])
     assert 10 < cost < 14  # 1280x720 against 320x240
     k = math.ceil(FAR_LOOK_SPREAD * cost)
     tracker = FaceTracker(estimator, TrackerOptions(detect_every=5))
@@ -149,11 +149,11 @@ def test_a_person_across_the_room_who_comes_in_later_is_found_by_a_far_look(
     then appears across the room is found by the next far look, within k detections."""
     import math
 
-    from dense_head_pose.video.tracking import FAR_LOOK_SPREAD
+    from dense_head_pose.video.look_schedule import FAR_LOOK_SPREAD
 
     frame, centre = across_the_room(one_face, 22)
     empty = np.full_like(frame, 110)
-    k = math.ceil(FAR_LOOK_SPREAD * estimator.detector.far_cost(frame.shape[1],
+    k = math.ceil(FAR_LOOK_SPREAD * estimator.far_look_cost(frame.shape[1],
                                                                 frame.shape[0]))
     tracker = FaceTracker(estimator, TrackerOptions(detect_every=5))
     assert tracker(empty, 0.0).faces == []

@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import logging
-import time
-from dataclasses import replace
 from pathlib import Path
 
-from . import common, dataset
+from . import common, recordings_run
 from .common import LOG
 
 
@@ -46,7 +43,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--json", action="store_true", help="print each bag's summary as JSON")
     common.add_pipeline_args(p)
     common.add_tracking_args(p)
-    dataset.add_dataset_args(p)
+    recordings_run.add_dataset_args(p)
     p.set_defaults(run=run)
 
 
@@ -54,43 +51,22 @@ def run(args: argparse.Namespace) -> int:
     """Process every input; 2 if any failed (each is reported, the others processed)."""
     from ..dataset.inputs import expand_inputs
     from ..dataset.work import Settings
-    from ..recordings.batch import process_bags
-    from ..recordings.processor import BagOptions, BagSummary
+    from ..recordings.summary import BagOptions
 
     options = BagOptions(
         image_topics=tuple(args.image_topic), camera_info_topic=args.camera_info_topic,
-        out=args.out, storage=args.storage, csv=args.csv, plot=args.plot, hri=args.hri,
-        deterministic_ids=args.deterministic_ids, face_id_prefix=args.face_id_prefix,
-        default_intrinsics=common.intrinsics(args))
+        storage=args.storage, hri=args.hri, deterministic_ids=args.deterministic_ids,
+        face_id_prefix=args.face_id_prefix, default_intrinsics=common.intrinsics(args))
     # the options are checked first: a bad option is named before any input is searched
     inputs = expand_inputs(args.inputs, "bag")
-    dataset.refuse_outputs_in_searched(args, args.inputs, "bag", ("--out", args.out),
-                                       ("--csv", args.csv), ("--plot", args.plot))
+    recordings_run.refuse_outputs_in_searched(args, args.inputs, "bag", ("--out", args.out),
+                                              ("--csv", args.csv), ("--plot", args.plot))
     if not (args.out or args.csv or args.plot or args.summary):
         LOG.warning("nothing will be written (give --out, --csv, --plot or --summary): "
                     "summary only")
-    if dataset.wanted(args, inputs):
-        settings = Settings("bag", common.tracker_options(args),
-                            replace(options, out=None, csv=None, plot=None))
-        return dataset.run(args, inputs, settings, args.out, args.csv, args.plot)
-    start = time.perf_counter()
-    done: list[BagSummary] = []
-    failed = 0
-    for result in process_bags(inputs, common.estimator_options(args), args.models,
-                               common.tracker_options(args), options, jobs=args.jobs,
-                               progress_factory=common.progress):
-        failed += result.failed
-        if isinstance(result, BagSummary):
-            done.append(result)
-        for i, line in enumerate(result.lines()):
-            LOG.log(logging.ERROR if result.failed and i == 0 else logging.INFO, "%s", line)
-        if args.json:
-            common.print_json(common.json_safe(result.record()))
-    wall = time.perf_counter() - start
-    if len(inputs) > 1:
-        recorded = sum(s.recorded_s for s in done)
-        LOG.info("%d of %d bag(s) processed%s: %.1f s of recording in %.1f s (%.1fx real "
-                 "time, %d job(s))", len(inputs) - failed, len(inputs),
-                 f", {failed} failed" if failed else "", recorded, wall,
-                 recorded / wall if wall else float("nan"), args.jobs)
-    return 2 if failed else 0
+    if args.plot:
+        from ..recordings.plot import pyplot
+
+        pyplot()  # before hours of work, not after
+    settings = Settings("bag", common.tracker_options(args), options)
+    return recordings_run.run(args, inputs, settings, args.out, args.csv, args.plot)

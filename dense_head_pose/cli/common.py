@@ -205,7 +205,10 @@ class Parser(argparse.ArgumentParser):
 
 # --------------------------------------------------------------------------------- output
 class OutputError(DenseHeadPoseError):
-    """Standard output cannot be written (full disk, closed): exit 2, one line."""
+    """Standard output cannot be written (full disk, closed): exit 2, one line. It ends the
+    run, not only the recording being processed (``ends_the_run``)."""
+
+    ends_the_run = True
 
 
 def emit(result: FrameResult, frame: int | str) -> None:

@@ -12,7 +12,7 @@ import numpy as np
 
 from .. import images
 from ..errors import DenseHeadPoseError
-from ..output_files import refuse_inputs
+from ..output_files import make_directory, refuse_inputs
 from ..pipeline.drawing import drawer as make_drawer
 from ..video.sources import IMAGE_SUFFIXES
 from . import common
@@ -80,12 +80,9 @@ def output_paths(out: str, inputs: Sequence[str]) -> dict[str, Path]:
             raise ValueError(f"--out {out}: {seen[dest]} and {path} would both be drawn to "
                              f"{dest}")
         seen[dest] = path
-    if into_dir:
-        try:
-            target.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise ValueError(f"--out {out}: cannot create the directory "
-                             f"({exc.strerror or exc})") from exc
+    # an output's folder is made when missing, before any work (one rule for every command)
+    make_directory("--out", target if into_dir else (target.parent if str(target.parent)
+                                                      else Path(".")))
     return result
 
 

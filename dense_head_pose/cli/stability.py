@@ -58,7 +58,9 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         common.print_json(common.json_safe(report))
     else:
-        print(stability.report_tables(report))
+        from ..evaluation.stability_report import report_tables
+
+        print(report_tables(report))
     return 0
 
 

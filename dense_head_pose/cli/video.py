@@ -6,14 +6,8 @@ import argparse
 import os
 from pathlib import Path
 
-from ..errors import VideoError
-from ..lifetime import stop_signals_held
 from ..output_files import input_stem, make_directory, refuse_inputs
-from ..pipeline.drawing import drawer as make_drawer
-from ..video.sources import open_source
-from ..video.tracking import FaceTracker
-from ..video.writer import VideoWriter
-from . import common, dataset
+from . import common, recordings_run
 from .common import LOG
 
 
@@ -28,7 +22,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     common.add_pipeline_args(p)
     common.add_output_args(p)
     common.add_tracking_args(p)
-    dataset.add_dataset_args(p)
+    recordings_run.add_dataset_args(p)
     p.set_defaults(run=run)
 
 
@@ -46,58 +40,32 @@ def output_path(out: str, source: str, mode: str) -> Path:
 
 def run(args: argparse.Namespace) -> int:
     """Estimate every frame, optionally write a drawn video and JSON lines; many videos:
-    the dataset runner (a drawn video each, one table)."""
+    a drawn video each and one table."""
+    from ..dataset.work import Settings
+
     sources = args.sources
     if len(sources) > 1 or sources[0].startswith("@") or (
             Path(sources[0]).is_dir() and not _image_folder(sources[0])):
         from ..dataset.inputs import expand_inputs
 
         sources = expand_inputs(sources, "video")
-        dataset.refuse_outputs_in_searched(args, args.sources, "video", ("--out", args.out))
-    if dataset.wanted(args, sources):
-        return _dataset(args, sources)
-    args.source = sources[0]
-    intrinsics = common.intrinsics(args)
-    out = output_path(args.out, args.source, args.mode) if args.out else None
-    with open_source(args.source) as source:
-        tracker = FaceTracker(common.estimator(args), common.tracker_options(args))
-        drawer = make_drawer(args.mode) if out else None
-        writer = VideoWriter(out, source.fps) if out else None
-        # a folder's count is exact; a video container's often is not (the test video claims
-        # 158 frames and has 55): no total rather than a wrong one
-        total = source.frame_count if source.exact_count else None
-        if args.max_frames:
-            total = min(total or args.max_frames, args.max_frames)
-        progress = common.progress(total)
-        frames = 0
-        try:
-            for index, seconds, frame in source.timed():
-                if args.max_frames and index >= args.max_frames:
-                    break
-                result = tracker(frame, seconds, intrinsics,
-                                 dense=args.mode in ("dense", "mesh"))
-                with stop_signals_held():  # a frame's JSON line and video frame, or neither
-                    if args.json:
-                        common.emit(result, index)
-                    if writer is not None and drawer is not None:
-                        writer.write(drawer(frame, result.faces))
-                    frames += 1
-                progress.update(1)
-        except BaseException:
-            if writer is not None:  # whatever stopped us, the frames so far stay playable
-                writer.abort()
-            raise
-        finally:
-            progress.total = progress.n
-            progress.close()
-        if writer is not None:
-            writer.close()  # VideoError if the file is not whole (a full disk)
-    if frames == 0:
-        raise VideoError(f"{source.description}: no frame could be decoded")
-    skipped = f", {source.skipped} undecodable file(s) skipped" if source.skipped else ""
-    wrote = f", wrote {out} ({writer.codec})" if writer is not None else ""
-    LOG.info("%s: %d frame(s)%s%s", source.description, frames, skipped, wrote)
-    return 0
+        recordings_run.refuse_outputs_in_searched(args, args.sources, "video",
+                                                  ("--out", args.out))
+    several = len(sources) > 1
+    if args.json and (several or args.ray or args.summary or args.resume):
+        raise ValueError("--json with several videos or a dataset option: the face rows go "
+                         "to --summary FILE")
+    if any(s.isdigit() for s in sources) and (several or args.ray or args.resume):
+        raise ValueError("a camera index cannot be part of a dataset: give files")
+    out = Path(args.out) if args.out else None
+    if out is not None and not several:
+        out = output_path(args.out, sources[0], args.mode)
+    if several and not (out or args.summary):
+        LOG.warning("nothing will be written (give --out DIR or --summary FILE)")
+    settings = Settings("video", common.tracker_options(args), mode=args.mode,
+                        intrinsics=common.intrinsics(args), max_frames=args.max_frames)
+    emit = (lambda frame, result: common.emit(result, frame.index)) if args.json else None
+    return recordings_run.run(args, sources, settings, out, None, None, emit)
 
 
 def _image_folder(path: str) -> bool:
@@ -106,22 +74,3 @@ def _image_folder(path: str) -> bool:
 
     entries = [p for p in Path(path).iterdir() if p.is_file()]
     return not any(p.suffix.lower() in VIDEO_SUFFIXES for p in entries) and bool(entries)
-
-
-def _dataset(args: argparse.Namespace, sources: list[str]) -> int:
-    from ..dataset.work import Settings
-
-    if args.json:
-        raise ValueError("--json with several videos or a dataset option: the face rows go "
-                         "to --summary FILE")
-    if any(s.isdigit() for s in sources):
-        raise ValueError("a camera index cannot be part of a dataset: give files")
-    settings = Settings("video", common.tracker_options(args), mode=args.mode,
-                        intrinsics=common.intrinsics(args), max_frames=args.max_frames)
-    out = Path(args.out) if args.out else None
-    if out is not None and len(sources) == 1 and (args.out.endswith(("/", os.sep))
-                                                   or out.is_dir()):
-        out = output_path(args.out, sources[0], args.mode)
-    if not (out or args.summary):
-        LOG.warning("nothing will be written (give --out DIR or --summary FILE)")
-    return dataset.run(args, sources, settings, out, None, None)

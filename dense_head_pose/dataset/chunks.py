@@ -16,8 +16,8 @@ import re
 from collections import defaultdict
 from collections.abc import Sequence
 
-from ..recordings.processor import Window
-from .work import csv_rows
+from ..recordings.rows import FaceRow
+from ..recordings.summary import Window
 
 #: Head positions of two ids further apart than this (mean over the shared frames) are two
 #: people.
@@ -39,11 +39,11 @@ def windows(first_ns: int, last_ns: int, chunk_s: float, warmup_s: float) -> lis
             for k, s in enumerate(starts)]
 
 
-def _positions(rows: Sequence[Sequence[str]]) -> dict[tuple[str, str], dict[str, tuple]]:
+def _positions(rows: Sequence[FaceRow]) -> dict[tuple[str, str], dict[int, tuple]]:
     """(camera, id) -> stamp -> head position."""
-    out: dict[tuple[str, str], dict[str, tuple]] = defaultdict(dict)
+    out: dict[tuple[str, str], dict[int, tuple]] = defaultdict(dict)
     for row in rows:
-        out[row[1], row[2]][row[0]] = (float(row[6]), float(row[7]), float(row[8]))
+        out[row.camera, row.id][row.stamp_ns] = (row.x, row.y, row.z)
     return out
 
 
@@ -52,7 +52,7 @@ class IdJoiner:
 
     def __init__(self) -> None:
         self.used: set[str] = set()
-        self._previous: list[list[str]] = []  # the previous chunk's rows, renamed
+        self._previous: list[FaceRow] = []  # the previous chunk's rows, renamed
         self._next_number: dict[str, int] = defaultdict(int)
 
     def _fresh(self, name: str) -> str:
@@ -76,17 +76,16 @@ class IdJoiner:
             self._next_number[prefix] = max(self._next_number[prefix],
                                             int(match.group(2)) + 1)
 
-    def join(self, rows_text: str, warmup_text: str) -> list[list[str]]:
-        """The next chunk's rows (CSV text) with ids joined to the previous chunks'."""
-        rows, warmup = csv_rows(rows_text), csv_rows(warmup_text)
+    def join(self, rows: list[FaceRow], warmup: list[FaceRow]) -> list[FaceRow]:
+        """The next chunk's rows with ids joined to the previous chunks'."""
         mapping = self._match(_positions(warmup), _positions(self._previous)) \
             if self._previous else {}
-        for camera, name in sorted({(r[1], r[2]) for r in rows + warmup}):
+        for camera, name in sorted({(r.camera, r.id) for r in rows + warmup}):
             if (camera, name) not in mapping:
                 fresh = name if name not in self.used else self._fresh(name)
                 mapping[camera, name] = fresh
             self._remember(mapping[camera, name])
-        joined = [[r[0], r[1], mapping[r[1], r[2]], *r[3:]] for r in rows]
+        joined = [r._replace(id=mapping[r.camera, r.id]) for r in rows]
         self._previous = joined
         return joined
 

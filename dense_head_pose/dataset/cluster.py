@@ -1,31 +1,54 @@
-"""The dataset's workers on a Ray cluster: an actor per worker CPU, each loading the model
-pack once, a recording (or chunk) a task.
+"""The run's workers on a Ray cluster: an actor per worker CPU, each loading the model pack
+once, a recording (or chunk) a task.
 
 Ray is an optional extra (``pip install "dense-head-pose[cluster]"``). Every node runs the
-same package and reads the inputs, the outputs and ``--models`` at the same paths (a
-shared file system); frames never pass through the driver, only each task's face rows and
-counts. A worker that dies (killed, its node gone) fails only its task, which the driver
-gives to another worker (a new actor takes the dead one's place).
+same package and reads the inputs, the outputs and ``--models`` at the same paths (a shared
+file system); frames never pass through the driver, only a chunk's face rows and counts.
+
+What can go wrong, and what the driver does:
+
+* an address where no Ray answers (nothing listening, another server, a cluster that does
+  not finish the handshake): one line within ``--ray-timeout`` seconds (:func:`connect`),
+  stop signals honoured meanwhile; Ray alone retries for minutes;
+* a worker that dies (killed, its node gone): its task is redone by another, and a new
+  worker is started in its place; one that cannot start within :data:`REPLACE_TIMEOUT_S`
+  (its node is gone, taking its CPU) is given up, so tasks only wait for workers that
+  exist; with none left, the run ends (:class:`~.driver.PoolError`) with what is done;
+* the head gone: noticed within :data:`HEAD_LOST_S` (Ray's own driver would end the process
+  a minute later with a line of its own): the run ends the same way;
+* a stop signal: every worker stops after its frame in hand, its outputs closed.
+
+A cluster reachable from other machines without token authentication runs anyone's code:
+the driver says so (see docs/cluster.md).
 """
 
 from __future__ import annotations
 
-import contextlib
+import ipaddress
 import logging
 import os
 import socket
+import threading
 import time
-from collections import deque
 from typing import Any
 
 from ..errors import DenseHeadPoseError, ModelError
-from .work import Outcome, Settings, Task
+from ..lifetime import Interrupted, raise_on_stop_signals
+from .work import Outcome, Settings, Task, perform
 
 LOG = logging.getLogger("dense_head_pose.dataset")
-#: How long the driver waits for a cluster's address to answer, and for the workers to load
-#: the model pack.
-CONNECT_TIMEOUT_S = 5.0
+#: Seconds a new worker has to load the model pack.
 READY_TIMEOUT_S = 600.0
+#: Once one worker is ready, the others get this much longer before the run goes on without.
+STARTUP_GRACE_S = 30.0
+#: Seconds a worker started in a dead one's place has to come up.
+REPLACE_TIMEOUT_S = 60.0
+#: Seconds the head may be unreachable before the run ends.
+HEAD_LOST_S = 10.0
+#: How long stopped workers are given to close their outputs.
+STOP_GRACE_S = 60.0
+DEFAULT_TIMEOUT_S = 60.0
+_HTTP2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + b"\x00\x00\x00\x04\x00\x00\x00\x00\x00"
 
 
 class ClusterError(DenseHeadPoseError):
@@ -41,27 +64,100 @@ def _ray() -> Any:
     return ray
 
 
-def check_reachable(address: str) -> None:
-    """One line, within seconds, when nothing listens at ``HOST:PORT`` (or
-    ``ray://HOST:PORT``); Ray itself would retry for minutes. ``auto`` is Ray's to find."""
-    if address == "auto" or address.startswith("local"):
-        return
-    hostport = address.removeprefix("ray://")
-    host, _, port = hostport.rpartition(":")
-    if not host or not port.isdigit():
-        raise ClusterError(f"--ray {address}: not an address (auto, HOST:PORT or "
+def host_port(address: str) -> tuple[str, int] | None:
+    """``(host, port)`` of ``HOST:PORT`` or ``ray://HOST:PORT``; None for ``auto``;
+    ClusterError for anything else."""
+    if address == "auto":
+        return None
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    host = host.strip("[]")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ClusterError(f"--ray {address!r}: not an address (auto, HOST:PORT or "
                            "ray://HOST:PORT)")
+    return host, int(port)
+
+
+def check_reachable(address: str, timeout: float = 5.0) -> None:
+    """One line, within ``timeout`` seconds, when nothing listens at the address or what
+    listens does not speak Ray's protocol (gRPC: an HTTP/2 server answers the client's
+    preface with its settings). ``auto`` is Ray's to find; with TLS only the port is
+    checked."""
+    where = host_port(address)
+    if where is None:
+        return
     try:
-        with socket.create_connection((host, int(port)), timeout=CONNECT_TIMEOUT_S):
-            pass
+        with socket.create_connection(where, timeout=timeout) as sock:
+            if os.environ.get("RAY_USE_TLS", "0") not in ("0", ""):
+                return
+            sock.sendall(_HTTP2_PREFACE)
+            sock.settimeout(timeout)
+            answer = sock.recv(9)
+    except TimeoutError:
+        raise ClusterError(f"--ray {address}: something listens there but does not answer "
+                           f"as a Ray cluster does (no answer in {timeout:g} s)") from None
     except OSError as exc:
         raise ClusterError(f"--ray {address}: no Ray cluster answers there "
                            f"({exc.strerror or exc}); start one with `ray start --head`") \
             from None
+    if len(answer) < 9 or answer[3] != 0x04:  # an HTTP/2 SETTINGS frame
+        raise ClusterError(f"--ray {address}: what listens there is not a Ray cluster "
+                           "(it does not speak gRPC)")
+
+
+def connect(address: str, timeout: float) -> Any:
+    """Join the cluster within ``timeout`` seconds (a stop signal ends the wait); Ray's
+    own stop handlers are replaced by the command's."""
+    ray = _ray()
+    check_reachable(address, min(5.0, timeout))
+    failure: list[BaseException] = []
+    joined = threading.Event()
+
+    def join() -> None:
+        try:
+            ray.init(address=address, logging_level=logging.ERROR, log_to_driver=False,
+                     configure_logging=True)
+        except BaseException as exc:  # handed to the main thread
+            failure.append(exc)
+        joined.set()
+
+    threading.Thread(target=join, name="ray-connect", daemon=True).start()
+    deadline = time.monotonic() + timeout
+    while not joined.wait(0.2):
+        if time.monotonic() > deadline:
+            raise ClusterError(f"--ray {address}: no Ray cluster joined within {timeout:g} s "
+                               "(--ray-timeout)")
+    raise_on_stop_signals()  # ray.init installs a SIGTERM handler that exits 15
+    if failure:
+        raise ClusterError(f"--ray {address}: cannot join the cluster "
+                           f"({' '.join(str(failure[0]).split())[:300]})")
+    _warn_if_exposed(ray, address)
+    return ray
+
+
+def _warn_if_exposed(ray: Any, address: str) -> None:
+    """A warning when the cluster runs without token authentication and is not on
+    loopback."""
+    try:
+        from ray._private.authentication.authentication_utils import is_token_auth_enabled
+
+        secured = is_token_auth_enabled()
+    except Exception:  # an older Ray: no token authentication at all
+        secured = False
+    where = host_port(address)
+    host = where[0] if where else socket.gethostname()
+    try:
+        loopback = ipaddress.ip_address(socket.gethostbyname(host)).is_loopback
+    except (OSError, ValueError):
+        loopback = False
+    if not secured and not loopback:
+        LOG.warning("the Ray cluster at %s runs without token authentication and is not on "
+                    "loopback: anyone who reaches its ports can run code on its nodes "
+                    "(docs/cluster.md: RAY_AUTH_MODE=token, or a tunnel)", address)
 
 
 class RecordingWorker:
-    """A Ray actor: a loaded estimator, and the tasks given to it one at a time."""
+    """A Ray actor: a loaded estimator, its tasks one at a time, and a stop that the task
+    in hand acts on after its frame (two threads: ``stop`` runs beside ``run``)."""
 
     def __init__(self, models: str | None, estimator_options: Any, settings: Settings,
                  progress: Any) -> None:
@@ -72,6 +168,7 @@ class RecordingWorker:
         self.node = platform.node()
         self.settings = settings
         self.progress = progress
+        self.stopping = False
         try:
             self.estimator = HeadPoseEstimator.from_model_dir(models, estimator_options)
             self.problem: str | None = None
@@ -83,9 +180,14 @@ class RecordingWorker:
         """This worker's node, why it cannot work (None: it can), and its process id."""
         return self.node, self.problem, os.getpid()
 
-    def run(self, task: Task) -> Outcome:
-        from .work import perform
+    def stop(self) -> None:
+        self.stopping = True
 
+    def _checkpoint(self) -> None:
+        if self.stopping:
+            raise KeyboardInterrupt
+
+    def run(self, task: Task) -> Outcome:
         pending = [0.0, time.monotonic()]
 
         def report(seconds: float) -> None:
@@ -94,7 +196,12 @@ class RecordingWorker:
                 self.progress.add.remote(pending[0])
                 pending[:] = [0.0, time.monotonic()]
 
-        outcome = perform(task, self.settings, self.estimator, report)
+        try:
+            self._checkpoint()
+            outcome = perform(task, self.settings, self.estimator, report,
+                              checkpoint=self._checkpoint)
+        except (KeyboardInterrupt, Interrupted):
+            return Outcome(task, interrupted=True)
         if pending[0]:
             self.progress.add.remote(pending[0])
         return outcome
@@ -112,100 +219,3 @@ class ProgressCounter:
     def take(self) -> float:
         seconds, self.seconds = self.seconds, 0.0
         return seconds
-
-
-class RayPool:
-    """A worker per CPU of the cluster (or ``workers``), ready before any work starts."""
-
-    def __init__(self, address: str, models: str | None, estimator_options: Any,
-                 settings: Settings, workers: int | None = None) -> None:
-        ray = _ray()
-        check_reachable(address)
-        self.ray = ray
-        try:
-            ray.init(address=address, logging_level=logging.ERROR, log_to_driver=False,
-                     configure_logging=True)
-        except (ConnectionError, RuntimeError, ValueError) as exc:
-            raise ClusterError(f"--ray {address}: cannot join the cluster "
-                               f"({' '.join(str(exc).split())[:300]})") from None
-        if models is not None:
-            models = os.path.abspath(models)  # the workers' working directory is not ours
-        self._args = (models, estimator_options, settings)
-        self._worker = ray.remote(num_cpus=1, max_restarts=0)(RecordingWorker)
-        self._counter = ray.remote(num_cpus=0)(ProgressCounter).remote()
-        cpus = int(ray.cluster_resources().get("CPU", 1))
-        self.capacity = max(1, workers or cpus)
-        self._idle: deque[Any] = deque()
-        self._running: dict[Any, tuple[Any, Task]] = {}
-        self._last_progress = 0.0
-        actors = [self._new_actor() for _ in range(self.capacity)]
-        try:
-            answers = ray.get([a.ready.remote() for a in actors], timeout=READY_TIMEOUT_S)
-        except Exception as exc:
-            self._kill(actors)
-            raise ClusterError(f"the workers could not start ({' '.join(str(exc).split())[:300]})"
-                               ) from None
-        for actor, (node, problem, _) in zip(actors, answers):
-            if problem is not None:
-                self._kill(actors)
-                raise ModelError(f"worker on node {node} cannot load the model pack: "
-                                 f"{problem}")
-            self._idle.append(actor)
-        self.pids = [pid for _, _, pid in answers]
-
-    def _new_actor(self) -> Any:
-        return self._worker.remote(*self._args, self._counter)
-
-    def _kill(self, actors: Any) -> None:
-        for actor in actors:
-            with contextlib.suppress(Exception):
-                self.ray.kill(actor)
-
-    def submit(self, task: Task) -> None:
-        actor = self._idle.popleft() if self._idle else self._new_actor()
-        self._running[actor.run.remote(task)] = (actor, task)
-
-    def next_done(self, timeout: float) -> tuple[Task, Outcome | str] | None:
-        from .runner import DIED
-
-        if not self._running:
-            return None
-        ready, _ = self.ray.wait(list(self._running), num_returns=1, timeout=timeout)
-        if not ready:
-            return None
-        ref = ready[0]
-        actor, task = self._running.pop(ref)
-        try:
-            outcome = self.ray.get(ref)
-        except (self.ray.exceptions.RayActorError, self.ray.exceptions.ObjectLostError,
-                self.ray.exceptions.WorkerCrashedError):
-            self._kill([actor])
-            # a node that left takes its CPUs: fewer workers, none waiting for a place
-            with contextlib.suppress(Exception):
-                cpus = int(self.ray.cluster_resources().get("CPU", 1))
-                self.capacity = max(1, min(self.capacity, cpus))
-            return task, DIED
-        except self.ray.exceptions.RayTaskError as exc:
-            self._idle.append(actor)
-            return task, Outcome(task, error=" ".join(str(exc.cause).split())[:500])
-        self._idle.append(actor)
-        return task, outcome
-
-    def progress(self) -> float:
-        now = time.monotonic()
-        if now - self._last_progress < 0.5:
-            return 0.0
-        self._last_progress = now
-        try:
-            return float(self.ray.get(self._counter.take.remote(), timeout=10))
-        except Exception:
-            return 0.0
-
-    def stop(self) -> None:
-        """Kill every worker (their tasks' temporary outputs are the driver's to remove)
-        and leave the cluster; the cluster itself keeps running."""
-        self._kill([a for a, _ in self._running.values()] + list(self._idle))
-        self._running.clear()
-        self._idle.clear()
-        with contextlib.suppress(Exception):
-            self.ray.shutdown()

@@ -6,7 +6,9 @@ A recording is *done* when its outputs were renamed into place whole and then it
 modification time, SHA-256 of its first and last MiB; for a bag directory, of each of its
 files), the run's key (the options that change the outputs, the package version and the
 model pack's hashes) and the outputs with their sizes. ``--resume`` skips exactly the inputs
-whose record matches all of that and whose outputs are still there, of the same size.
+whose record matches all of that and names every output asked of them now, each still
+there, of the size recorded: what the records cannot prove done is done again (a new output
+asked, a part of the table deleted, a record that is not one).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import stat
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -25,6 +28,8 @@ STATE_DIR = ".dense_head_pose"
 
 def _file_fingerprint(path: Path) -> dict[str, Any]:
     info = path.stat()
+    if not stat.S_ISREG(info.st_mode):  # a FIFO or a device: read forever, or never
+        raise OSError(f"{path} is not a regular file")
     digest = hashlib.sha256()
     with path.open("rb") as file:
         digest.update(file.read(HASHED_BYTES))
@@ -77,24 +82,36 @@ class DoneRecords:
     def _path(self, name: str) -> Path:
         return self.directory / f"{name}.done.json"
 
-    def is_done(self, name: str, print_: Mapping[str, Any] | None, key: str) -> bool:
+    def is_done(self, name: str, print_: Mapping[str, Any] | None, key: str,
+                outputs: list[Path]) -> bool:
         """Whether ``name`` finished in a run of key ``key`` from an input that still has
-        fingerprint ``print_``, its outputs still whole."""
-        if print_ is None:
-            return False
-        try:
-            record = json.loads(self._path(name).read_text())
-        except (OSError, ValueError):
+        fingerprint ``print_``, and made every one of ``outputs``, still whole."""
+        record = self.record(name)
+        if print_ is None or record is None:
             return False
         if record.get("input") != print_ or record.get("key") != key:
             return False
-        return all(output_size(Path(p)) == size for p, size in record.get("outputs", []))
+        made = record.get("outputs")
+        if not isinstance(made, list):
+            return False
+        sizes: dict[str, Any] = {}
+        for entry in made:
+            if not (isinstance(entry, list) and len(entry) == 2):
+                return False
+            sizes[str(Path(entry[0]).absolute())] = entry[1]
+        for path in outputs:
+            recorded = sizes.get(str(Path(path).absolute()), -1)
+            if recorded is None or output_size(Path(path)) != recorded:
+                return False
+        return True
 
     def record(self, name: str) -> dict[str, Any] | None:
+        """The record of ``name``, if there is one and it is a record (a JSON object)."""
         try:
-            return json.loads(self._path(name).read_text())
+            record = json.loads(self._path(name).read_text())
         except (OSError, ValueError):
             return None
+        return record if isinstance(record, dict) else None
 
     def forget(self, name: str) -> None:
         """Before a recording is (re)done: its old record no longer holds."""
@@ -105,7 +122,8 @@ class DoneRecords:
         """Record ``name`` as done (written to a temporary name, then renamed)."""
         self.directory.mkdir(parents=True, exist_ok=True)
         record = {"input": print_, "key": key,
-                  "outputs": [[str(p), output_size(p)] for p in outputs], "status": status}
+                  "outputs": [[str(Path(p).absolute()), output_size(p)] for p in outputs],
+                  "status": status}
         path = self._path(name)
         partial = path.with_name(f".{path.name}.partial")
         partial.write_text(json.dumps(record, default=str))

@@ -10,20 +10,25 @@ written under temporary names and renamed when whole.
 
 from __future__ import annotations
 
+import contextlib
 import csv
-import io
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from ..errors import DenseHeadPoseError
 from ..output_files import OutputPathError
+from ..recordings.rows import CSV_COLUMNS, FaceRow, csv_cells
 
 FACE_COLUMNS = ("recording", "camera", "stamp", "face_id", "yaw_deg", "pitch_deg", "roll_deg",
                 "x_m", "y_m", "z_m", "score", "chunk")
 RECORDING_COLUMNS = ("recording", "path", "status", "frames", "faces", "face_ids", "media_s",
                      "wall_s", "cpu_s", "chunks", "attempts", "nodes", "error")
 FORMATS = (".parquet", ".csv")
+#: A recording's part of the table (a hidden CSV beside the run's records): its chunk, then
+#: the columns of ``bag --csv``.
+PART_COLUMNS = ("chunk", *CSV_COLUMNS)
 
 
 def check_summary_path(path: Path) -> None:
@@ -109,16 +114,33 @@ class TableWriter:
         os.replace(self.partial, self.path)
 
     def abort(self) -> None:
-        try:
+        """Give up (an error is being raised): nothing half written is left."""
+        with contextlib.suppress(Exception):  # its buffer may not fit either
             self._writer.close() if self.parquet else self._file.close()
-        finally:
-            self.partial.unlink(missing_ok=True)
+        self.partial.unlink(missing_ok=True)
+
+
+class TableError(DenseHeadPoseError):
+    """A table that cannot be written (a full disk): one line, nothing half written."""
 
 
 def write_summary(path: Path, parts: Iterable[tuple[str, Path | None]],
                   statuses: Iterable[Mapping[str, Any]]) -> None:
     """The two tables: face rows from each recording's part file (``(recording, part)``,
-    part None: no rows), and ``statuses``."""
+    part None: no rows), and ``statuses``; :class:`TableError` if they cannot be written."""
+    try:
+        _write_summary(path, parts, statuses)
+    except Exception as exc:
+        if not (isinstance(exc, (OSError, ValueError))
+                or type(exc).__module__.startswith("pyarrow")):
+            raise
+        why = exc.strerror if isinstance(exc, OSError) and exc.strerror else \
+            " ".join(str(exc).split())[:200]
+        raise TableError(f"cannot write the table {path}: {why}") from None
+
+
+def _write_summary(path: Path, parts: Iterable[tuple[str, Path | None]],
+                   statuses: Iterable[Mapping[str, Any]]) -> None:
     faces = TableWriter(path, FACE_COLUMNS)
     try:
         for recording, part in parts:
@@ -126,6 +148,7 @@ def write_summary(path: Path, parts: Iterable[tuple[str, Path | None]],
                 continue
             with open(part, newline="") as file:
                 reader = csv.reader(file)
+                next(reader, None)  # the header
                 while True:
                     block = [row for _, row in zip(range(50_000), reader)]
                     if not block:
@@ -144,8 +167,6 @@ def write_summary(path: Path, parts: Iterable[tuple[str, Path | None]],
         raise
 
 
-def part_text(chunk: int, rows: Iterable[Sequence[str]]) -> str:
-    """A part file's lines: the chunk number, then the CSV columns of ``bag --csv``."""
-    text = io.StringIO()
-    csv.writer(text).writerows([str(chunk), *r] for r in rows)
-    return text.getvalue()
+def part_cells(chunk: int, rows: Iterable[FaceRow]) -> list[list[str]]:
+    """A part file's rows (:data:`PART_COLUMNS`)."""
+    return [[str(chunk), *csv_cells(r)] for r in rows]

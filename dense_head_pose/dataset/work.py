@@ -1,23 +1,17 @@
-"""One unit of a dataset's work, done where a worker runs: a recording, or a time chunk of a
-bag, through the estimator the worker loaded once.
+"""One unit of a run's work, done where a worker runs: a recording, or a time chunk of a
+bag, through the estimator the worker loaded once (:func:`perform`).
 
-A task writes its own output (the bag of ``bag --out``, the drawn video of ``video --out``)
-under a temporary name beside the final one and renames it when whole; its face rows
-(the CSV rows of ``bag --csv``, :data:`~..recordings.outputs.CSV_COLUMNS`) go back to the
-driver as CSV text, which writes the per-recording CSV, the plot and the dataset's table.
-A task that fails for its recording's own reasons returns the reason; one whose worker dies
-leaves at most a temporary file, which the driver removes.
+A task on a whole recording writes that recording's outputs itself, at their final paths,
+as it goes (the output bag or drawn video, the CSV, the plot, the table's part): a stop
+leaves them closed and valid, shorter. A chunk writes nothing: its face rows go back to the
+driver, which joins the chunks and writes the recording's outputs. A task that fails for
+its recording's own reasons returns the reason; a stop raises on (a worker process returns
+``interrupted``).
 """
 
 from __future__ import annotations
 
 import contextlib
-import csv
-import io
-import os
-import secrets
-import shutil
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -25,13 +19,16 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import DenseHeadPoseError
+from ..lifetime import Interrupted
 from ..pipeline.estimator import HeadPoseEstimator
 from ..pipeline.pose import CameraIntrinsics
-from ..recordings.outputs import CSV_COLUMNS, face_rows
-from ..recordings.processor import BagOptions, Window
+from ..recordings.frame_loop import Frame, Sink
+from ..recordings.process import Processed, process_bag, process_video
+from ..recordings.rows import CsvWriter, FaceRow
+from ..recordings.sinks import CallbackSink, CsvSink, VideoSink, rows_of
+from ..recordings.summary import BagOptions, Window
 from ..video.tracking import TrackerOptions
-
-PARTIAL = ".partial-"
+from .table import PART_COLUMNS, part_cells
 
 
 @dataclass(frozen=True)
@@ -42,7 +39,7 @@ class Settings:
     """``"bag"`` or ``"video"``."""
     tracker: TrackerOptions
     bag: BagOptions = field(default_factory=BagOptions)
-    """The bag options, without the per-input outputs."""
+    """The bag options, without the per-recording outputs."""
     mode: str = "pose"
     """What ``video --out`` draws."""
     intrinsics: CameraIntrinsics | None = None
@@ -50,16 +47,31 @@ class Settings:
 
 
 @dataclass(frozen=True)
+class Outputs:
+    """Where a recording's outputs land (None: not asked)."""
+
+    out: Path | None = None
+    """Its output bag (``bag``) or drawn video (``video``)."""
+    csv: Path | None = None
+    plot: Path | None = None
+    part: Path | None = None
+    """Its rows for the run's table (``--summary``), a hidden CSV."""
+
+    def paths(self) -> list[Path]:
+        return [p for p in (self.out, self.csv, self.plot, self.part) if p is not None]
+
+
+@dataclass(frozen=True)
 class Task:
     """A recording, or one chunk of it."""
 
     index: int
-    """The recording's place in the dataset."""
+    """The recording's place in the run."""
     name: str
-    """Its outputs' name, unique in the dataset."""
+    """Its outputs' name, unique in the run."""
     path: str
-    out: str | None = None
-    """Its bag (``bag``) or drawn video (``video``), where the whole one lands."""
+    outputs: Outputs = Outputs()
+    """What the task writes (nothing for a chunk: the driver writes a chunked recording's)."""
     window: Window | None = None
     chunk: int = 0
     chunks: int = 1
@@ -70,7 +82,7 @@ class Task:
 
 @dataclass
 class Outcome:
-    """What a task did: its counts, its face rows, or why it failed."""
+    """What a task did: its counts, its rows (a chunk's), or why it failed."""
 
     task: Task
     frames: int = 0
@@ -78,38 +90,15 @@ class Outcome:
     media_s: float = 0.0
     wall_s: float = 0.0
     cpu_s: float = 0.0
-    rows: str = ""
-    """CSV text (no header) of the faces of the task's frames."""
-    warmup_rows: str = ""
-    """A chunk's warm-up rows (frames before its start), to join ids across the border."""
+    details: dict[str, Any] = field(default_factory=dict)
+    """A bag's summary (:meth:`~..recordings.summary.BagSummary.record`)."""
+    rows: list[FaceRow] = field(default_factory=list)
+    warmup_rows: list[FaceRow] = field(default_factory=list)
+    """A chunk's warm-up rows (frames before its start), to join the ids across the border."""
     problems: list[str] = field(default_factory=list)
     error: str | None = None
+    interrupted: bool = False
     node: str = ""
-
-
-def partial_path(final: str | os.PathLike[str]) -> Path:
-    """A temporary name beside ``final``: hidden, unique per attempt, with its suffix (the
-    video writer picks its codec by it)."""
-    final = Path(final)
-    return final.with_name(f".{final.stem}{PARTIAL}{secrets.token_hex(4)}{final.suffix}")
-
-
-def remove(path: Path | None) -> None:
-    if path is None:
-        return
-    with contextlib.suppress(OSError):
-        if path.is_dir() and not path.is_symlink():
-            shutil.rmtree(path)
-        else:
-            path.unlink()
-
-
-def put_in_place(partial: Path, final: Path) -> None:
-    """Rename a whole output to its final name, replacing what a previous attempt that
-    died after its rename left there."""
-    if final.is_dir() and not final.is_symlink():
-        shutil.rmtree(final)
-    os.replace(partial, final)
 
 
 def reason(exc: BaseException) -> str:
@@ -120,16 +109,28 @@ def reason(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
+Report = Callable[[float], None]
+"""Hears of media seconds done."""
+
+
 def perform(task: Task, settings: Settings, estimator: HeadPoseEstimator,
-            report: Callable[[float], None] | None = None) -> Outcome:
-    """Do ``task`` with ``estimator``; ``report(seconds)`` hears of media seconds done."""
+            report: Report | None = None, emit: Callable[[Frame, Any], None] | None = None,
+            checkpoint: Callable[[], None] | None = None) -> Outcome:
+    """Do ``task`` with ``estimator``. ``report(seconds)`` hears of progress, ``emit`` gets
+    each frame's result (JSON lines), ``checkpoint()`` runs after each frame (a worker raises
+    a stop there). A stop raises on with the outputs closed; any other failure is the
+    outcome's ``error``."""
     wall0, cpu0 = time.perf_counter(), time.process_time()
     try:
         if settings.kind == "bag":
-            outcome = _bag(task, settings, estimator, report)
+            outcome = _bag(task, settings, estimator, report, checkpoint)
         else:
-            outcome = _video(task, settings, estimator, report)
+            outcome = _video(task, settings, estimator, report, emit, checkpoint)
+    except (KeyboardInterrupt, Interrupted):
+        raise
     except Exception as exc:  # anything: this recording's failure, the others go on
+        if isinstance(exc, BrokenPipeError) or getattr(exc, "ends_the_run", False):
+            raise  # the command's own output is gone (JSON on stdout): nothing goes on
         outcome = Outcome(task, error=reason(exc))
     outcome.wall_s = time.perf_counter() - wall0
     outcome.cpu_s = time.process_time() - cpu0
@@ -140,115 +141,98 @@ def perform(task: Task, settings: Settings, estimator: HeadPoseEstimator,
     return outcome
 
 
-def csv_text(rows: list[list[str]]) -> str:
-    """Rows as CSV text (how face rows travel from a worker to the driver)."""
-    text = io.StringIO()
-    csv.writer(text).writerows(rows)
-    return text.getvalue()
+class _Progress:
+    """Media seconds done, reported in steps of a second at least."""
 
+    def __init__(self, report: Report | None) -> None:
+        self.report, self.sent = report, 0.0
 
-def csv_rows(text: str) -> list[list[str]]:
-    """CSV text as rows (:func:`csv_text`'s inverse)."""
-    return list(csv.reader(io.StringIO(text)))
+    def at(self, seconds: float, final: bool = False) -> None:
+        if self.report is not None and (seconds - self.sent >= 1.0 or
+                                        (final and seconds > self.sent)):
+            self.report(seconds - self.sent)
+            self.sent = seconds
 
 
 def _bag(task: Task, settings: Settings, estimator: HeadPoseEstimator,
-         report: Callable[[float], None] | None) -> Outcome:
-    from ..recordings.processor import process_bag
-
-    scratch = Path(tempfile.mkdtemp(prefix="dense_head_pose-"))
-    partial = partial_path(task.out) if task.out else None
-    done = [0.0]
+         report: Report | None, checkpoint: Callable[[], None] | None) -> Outcome:
+    progress = _Progress(report)
 
     def on_frame(n: int, total: int | None) -> None:
-        if report is not None and total and task.media_s:
-            now = task.media_s * min(1.0, n / total)
-            if now - done[0] >= 1.0:
-                report(now - done[0])
-                done[0] = now
+        if total and task.media_s:
+            progress.at(task.media_s * min(1.0, n / total))
+        if checkpoint is not None:
+            checkpoint()
 
-    try:
-        options = replace(settings.bag, out=partial, csv=scratch / "faces.csv", plot=None)
-        held: list[Any] = []
-        summary = process_bag(task.path, estimator, settings.tracker, options, on_frame,
-                              window=task.window, outputs_out=held)
-        outcome = Outcome(task, frames=summary.frames_read, faces=summary.faces,
-                          media_s=summary.recorded_s, problems=list(summary.problems))
-        if summary.error:
-            outcome.error = summary.error
-            return outcome
-        with open(options.csv, newline="") as file:
-            file.readline()  # the header
-            outcome.rows = file.read()
-        if held:
-            outcome.warmup_rows = csv_text(held[0].warmup_rows)
-        if partial is not None and task.out:
-            put_in_place(partial, Path(task.out))
-            partial = None
-        if report is not None and outcome.media_s > done[0]:
-            report(outcome.media_s - done[0])
-        return outcome
-    finally:
-        remove(partial)
-        shutil.rmtree(scratch, ignore_errors=True)
+    outputs = task.outputs
+    options = replace(settings.bag, out=outputs.out, csv=outputs.csv, plot=outputs.plot)
+    kept = Processed() if task.chunks > 1 else None
+    extra = [PartSink(outputs.part)] if outputs.part is not None else []
+    summary = process_bag(task.path, estimator, settings.tracker, options, on_frame,
+                          window=task.window, kept=kept, extra=extra)
+    outcome = Outcome(task, frames=summary.frames_read, faces=summary.faces,
+                      media_s=summary.recorded_s, problems=list(summary.problems),
+                      details=summary.record(), error=summary.error)
+    if kept is not None:
+        outcome.rows, outcome.warmup_rows = kept.rows, kept.warmup
+    progress.at(outcome.media_s, final=True)
+    return outcome
 
 
 def _video(task: Task, settings: Settings, estimator: HeadPoseEstimator,
-           report: Callable[[float], None] | None) -> Outcome:
-    from ..errors import VideoError
+           report: Report | None, emit: Callable[[Frame, Any], None] | None,
+           checkpoint: Callable[[], None] | None) -> Outcome:
     from ..video.sources import open_source
-    from ..video.tracking import FaceTracker
     from ..video.writer import VideoWriter
 
-    partial = partial_path(task.out) if task.out else None
-    outcome = Outcome(task)
-    rows: list[list[str]] = []
-    reported = 0.0
-    try:
-        with open_source(task.path) as source:
-            tracker = FaceTracker(estimator, settings.tracker)
-            drawer = writer = None
-            if partial is not None:
-                from ..pipeline.drawing import drawer as make_drawer
+    progress = _Progress(report)
+    outputs = task.outputs
+    sinks: list[Sink] = []
+    writer = None
 
-                drawer = make_drawer(settings.mode)
-                writer = VideoWriter(partial, source.fps)
-            seconds = 0.0
-            try:
-                for index, seconds, frame in source.timed():
-                    if settings.max_frames and index >= settings.max_frames:
-                        break
-                    result = tracker(frame, seconds, settings.intrinsics,
-                                     dense=settings.mode in ("dense", "mesh") and writer)
-                    rows += face_rows(round(seconds * 1e9), "video", result.faces,
-                                      [str(f.id) for f in result.faces])
-                    if writer is not None and drawer is not None:
-                        writer.write(drawer(frame, result.faces))
-                    outcome.frames += 1
-                    outcome.faces += len(result.faces)
-                    if report is not None and seconds - reported >= 1.0:
-                        report(seconds - reported)
-                        reported = seconds
-            except BaseException:
-                if writer is not None:
-                    writer.abort()
-                raise
-            if writer is not None:
-                writer.close()
-        if outcome.frames == 0:
-            raise VideoError(f"{task.path}: no frame could be decoded")
-        rate = source.fps or 30.0
-        outcome.media_s = seconds + 1.0 / rate
-        if report is not None and outcome.media_s > reported:
-            report(outcome.media_s - reported)
-        outcome.rows = csv_text(rows)
-        if partial is not None and task.out:
-            put_in_place(partial, Path(task.out))
-            partial = None
-        return outcome
-    finally:
-        remove(partial)
+    def on_frame(frames: int, seconds: float) -> None:
+        progress.at(seconds)
+        if checkpoint is not None:
+            checkpoint()
+
+    source_path: Any = int(task.path) if task.path.isdigit() else task.path
+    with open_source(source_path) as source:
+        if emit is not None:
+            sinks.append(CallbackSink(emit))
+        if outputs.out is not None:
+            from ..pipeline.drawing import drawer
+
+            writer = VideoWriter(outputs.out, source.fps)
+            sinks.append(VideoSink(writer, drawer(settings.mode)))
+        if outputs.part is not None:
+            sinks.append(PartSink(outputs.part))
+        try:
+            run = process_video(source, estimator, settings.tracker, sinks,
+                                settings.intrinsics, settings.max_frames,
+                                dense=settings.mode in ("dense", "mesh") and writer is not None,
+                                on_frame=on_frame)
+        except BaseException:
+            if writer is not None:  # whatever stopped us, the frames so far stay playable
+                writer.abort()
+            raise
+        if writer is not None:
+            writer.close()  # VideoError if the file is not whole (a full disk)
+    outcome = Outcome(task, frames=run.frames, faces=run.faces, media_s=run.media_s,
+                      details={"description": run.description, "skipped": run.skipped,
+                               "face_ids": run.face_ids, "out": str(outputs.out or ""),
+                               "codec": writer.codec if writer is not None else None})
+    progress.at(outcome.media_s, final=True)
+    return outcome
 
 
-def csv_header() -> str:
-    return csv_text([list(CSV_COLUMNS)])
+class PartSink(CsvSink):
+    """A recording's rows for the run's table (:data:`~.table.PART_COLUMNS`: a whole
+    recording is chunk 0), written as its CSV is."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.csv = CsvWriter(path, PART_COLUMNS)
+
+    def write(self, frame: Frame, result: Any) -> None:
+        if not frame.warming:
+            self.csv.cells(part_cells(0, rows_of(frame, result)))

@@ -33,7 +33,6 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 import cv2
@@ -41,118 +40,14 @@ import numpy as np
 
 from ..pipeline.pose import geodesic_degrees, log_rotation, view_rotation
 from ..pipeline.results import Face, FrameResult
-from .synthetic import TurningHead, axis_rotation
+from .clips import FPS, Clip, Motion, moving_clip, still_clip, turning_clip
 
-FPS = 30.0
 OUTER_EYES = (36, 45)
 #: The turning clips: axis, amplitude (degrees), frequency (Hz).
 TURNS = (("yaw", 25.0, 0.5), ("pitch", 15.0, 0.5))
 #: Every clip, in the order of the tables.
 CLIPS = ("still", "roll", *(axis for axis, _, _ in TURNS))
 _MODEL_AXIS = {"pitch": 0, "yaw": 1, "roll": 2}
-
-
-@dataclass(frozen=True)
-class Motion:
-    """What was done to the clean image in one frame: an image transform (2x3), or the head
-    turned about its centre by a model-space rotation; and the angle of the turn."""
-
-    transform: np.ndarray = field(default_factory=lambda: np.eye(2, 3))
-    rotation: np.ndarray | None = None
-    angle_deg: float = 0.0
-
-
-@dataclass
-class Clip:
-    """A synthetic clip: a clean image moved per frame (:class:`Motion`), with noise. Frames
-    are made as they are iterated (:meth:`frames`), one at a time, never held: a clip of
-    large frames costs one frame of memory, not all of them."""
-
-    name: str
-    image: np.ndarray
-    times: list[float]
-    motions: list[Motion]
-    seed: int
-    head: TurningHead | None = None
-    axis: str = "roll"
-
-    def clean(self, motion: Motion) -> np.ndarray:
-        """The frame of ``motion`` before noise."""
-        if motion.rotation is not None:
-            assert self.head is not None
-            return self.head.draw(motion.rotation)
-        h, w = self.image.shape[:2]
-        return cv2.warpAffine(self.image, motion.transform, (w, h), flags=cv2.INTER_LINEAR,
-                              borderMode=cv2.BORDER_REPLICATE)
-
-    def unmoved(self) -> np.ndarray:
-        """The clean frame of no motion: what the references are estimated on."""
-        return self.clean(Motion(rotation=np.eye(3) if self.head is not None else None))
-
-    def frames(self) -> Iterator[np.ndarray]:
-        """The noisy frames, in order (the same ones on every call)."""
-        rng = np.random.default_rng(self.seed + 1000)
-        for motion in self.motions:
-            yield _noisy(self.clean(motion), rng)
-
-    def timed(self) -> Iterator[tuple[float, np.ndarray]]:
-        """``(seconds, frame)`` pairs."""
-        yield from zip(self.times, self.frames())
-
-
-def _noisy(image: np.ndarray, rng: np.random.Generator, quality: int = 85,
-           sigma: float = 4.0) -> np.ndarray:
-    """Gaussian noise, then a JPEG round trip; in bands of rows, so a large frame never
-    has a floating-point copy of itself in memory."""
-    out = np.empty_like(image)
-    band = max(1, (1 << 20) // max(1, image[0].size))
-    for y in range(0, len(image), band):
-        part = image[y:y + band].astype(np.float32)
-        part += rng.standard_normal(part.shape, dtype=np.float32) * sigma
-        np.clip(part, 0, 255, out=part)
-        out[y:y + band] = part
-    ok, jpeg = cv2.imencode(".jpg", out, [cv2.IMWRITE_JPEG_QUALITY, quality])
-    assert ok
-    return cv2.imdecode(jpeg, cv2.IMREAD_COLOR)
-
-
-def _times(n: int) -> list[float]:
-    return [i / FPS for i in range(n)]
-
-
-def still_clip(image: np.ndarray, n: int = 90, seed: int = 0) -> Clip:
-    """The still-head clip (see module)."""
-    rng = np.random.default_rng(seed)
-    motions = []
-    for _ in range(n):
-        dx, dy = rng.uniform(-0.7, 0.7, 2) / math.sqrt(2.0)  # |shift| <= 0.7 px
-        motions.append(Motion(np.array([[1.0, 0.0, dx], [0.0, 1.0, dy]])))
-    return Clip("still", image, _times(n), motions, seed)
-
-
-def moving_clip(image: np.ndarray, n: int = 120, seed: int = 1, amplitude_deg: float = 20.0,
-                rotation_hz: float = 0.5, sweep: float = 0.10, sweep_hz: float = 0.25) -> Clip:
-    """The in-plane (roll) clip (see module); the principal point is the image centre."""
-    h, w = image.shape[:2]
-    motions = []
-    for t in _times(n):
-        angle = amplitude_deg * math.sin(2 * math.pi * rotation_hz * t)
-        m = cv2.getRotationMatrix2D((w / 2.0, h / 2.0), angle, 1.0)
-        m[0, 2] += sweep * w * math.sin(2 * math.pi * sweep_hz * t)
-        motions.append(Motion(m, None, angle))
-    return Clip("roll", image, _times(n), motions, seed)
-
-
-def turning_clip(image: np.ndarray, face: Face, axis: str, amplitude_deg: float,
-                 hz: float, n: int = 120, seed: int = 2) -> Clip:
-    """``face`` of ``image`` turned about its own ``axis`` (``yaw``, ``pitch``) by
-    ``amplitude_deg * sin(2 pi hz t)`` (see :mod:`.synthetic`)."""
-    head = TurningHead(image, face)
-    motions = []
-    for t in _times(n):
-        angle = amplitude_deg * math.sin(2 * math.pi * hz * t)
-        motions.append(Motion(rotation=axis_rotation(axis, angle), angle_deg=angle))
-    return Clip(axis, image, _times(n), motions, seed, head, axis)
 
 
 def _truth(clip: Clip, motion: Motion, reference: Face) -> tuple[np.ndarray, np.ndarray]:
@@ -410,70 +305,3 @@ def _light(result: FrameResult) -> FrameResult:
     for face in result.faces:
         face._vertices = face._model_vertices = None
     return result
-
-
-def _ratio(row: dict[str, Any], clip: str, key: str) -> float:
-    raw = row.get("raw", {}).get(clip, {}).get(key, math.nan)
-    tracked = row.get("tracked", {}).get(clip, {}).get(key, math.nan)
-    return tracked / raw if raw else math.nan
-
-
-def summary_rows(report: dict[str, Any]) -> list[list[str]]:
-    """One row per face: the still jitter ratios, the moving error ratios and the lags of
-    each clip (tracked + smoothed against raw), the tracker's offset."""
-    rows = []
-    for row in report["faces"]:
-        still = [_ratio(row, "still", k) for k in ("yaw_std", "pitch_std", "roll_std",
-                                                   "translation_mm", "landmarks_pct")]
-        moving = []
-        for clip in ("roll", "yaw", "pitch"):
-            moving += [_ratio(row, clip, "rotation_rms_deg"),
-                       _ratio(row, clip, "landmarks_rms_pct")]
-        lags = [row.get("tracked", {}).get(c, {}).get("lag_frames", math.nan)
-                for c in ("roll", "yaw", "pitch")]
-        rows.append([f"{row['image']} #{row['face']}", *(f"{v:.2f}" for v in still),
-                     *(f"{v:.2f}" for v in moving), " / ".join(f"{v:.2f}" for v in lags),
-                     f"{row.get('tracker_offset_deg', math.nan):.2f}"])
-    return rows
-
-
-SUMMARY_COLUMNS = ("face", "yaw std", "pitch std", "roll std", "translation", "landmarks",
-                   "roll: rotation", "roll: landmarks", "yaw: rotation", "yaw: landmarks",
-                   "pitch: rotation", "pitch: landmarks", "lag roll / yaw / pitch, frames",
-                   "tracker offset, deg")
-
-
-def report_tables(report: dict[str, Any]) -> str:
-    """Markdown tables of :func:`evaluate` (and :func:`throughput`) results: a summary of
-    ratios, then every figure, raw and tracked."""
-    from .benchmark import format_table
-
-    lines = ["Tracked + smoothed against raw, per face (goals: still <= 0.33, moving <= 1.0, "
-             "lag <= 1 frame; nan: not in that clip)",
-             format_table(summary_rows(report), SUMMARY_COLUMNS), ""]
-    detail = []
-    for row in report["faces"]:
-        label = f"{row['image']} #{row['face']}"
-        for clip, keys in (("still", STILL_KEYS), ("roll", MOVING_KEYS), ("yaw", MOVING_KEYS),
-                           ("pitch", MOVING_KEYS)):
-            if clip not in row.get("raw", {}):
-                continue
-            for key in keys:
-                r = row["raw"][clip].get(key, math.nan)
-                t = row["tracked"][clip].get(key, math.nan)
-                ratio = f"{t / r:.2f}" if key != "lag_frames" and r else "-"
-                detail.append((label, clip, key, f"{r:.3f}", f"{t:.3f}", ratio))
-    lines.append(format_table(detail, ("face", "clip", "quantity", "raw", "tracked",
-                                       "ratio")))
-    if "throughput" in report:
-        tp = report["throughput"]
-        lines.append("")
-        lines.append(f"Throughput on {tp['video']} ({tp['frames']} frames, 1 thread, "
-                     "interleaved, medians)")
-        rows = [(name, f"{v['wall_ms']:.2f}", f"{v['cpu_ms']:.2f}", f"{v['fps']:.1f}")
-                for name, v in tp["runs"].items()]
-        lines.append(format_table(rows, ("pipeline", "wall ms/frame", "CPU ms/frame",
-                                         "frames/s")))
-        raw_fps, tracked_fps = tp["runs"]["raw"]["fps"], tp["runs"]["tracked"]["fps"]
-        lines.append(f"tracked / raw frames/s: {tracked_fps / raw_fps:.2f}")
-    return "\n".join(lines)

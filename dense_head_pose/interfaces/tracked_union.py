@@ -10,13 +10,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+#: How long a source's latest list counts (seconds): the merger node's ``stale_after``
+#: default, and the bag processor's rule.
+STALE_AFTER_S = 1.0
+#: The range of ``stale_after`` (seconds).
+STALE_AFTER_RANGE = (0.0, 3600.0)
+
 
 @dataclass
 class TrackedUnion:
     """The union of several sources' id lists, each dropped once ``stale_after`` s old.
     Plain Python: the merging rule, apart from DDS."""
 
-    stale_after: float = 1.0
+    stale_after: float = STALE_AFTER_S
     _lists: dict[str, tuple[float, list[str]]] = field(default_factory=dict)
 
     def update(self, source: str, ids: list[str], now: float) -> list[str]:

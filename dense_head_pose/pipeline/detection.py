@@ -40,6 +40,11 @@ _CENTER_VARIANCE = 0.1
 _SIZE_VARIANCE = 0.2
 #: Images with a side below this (pixels) hold no face the detector could find.
 MIN_SIDE = 8
+#: A frame wider than the detector's input is stretched to the input's shape, as the
+#: detector was trained, up to this distortion of its aspect ratio (a 2.67:1 frame into
+#: 4:3); a wider one keeps its shape, letterboxed: stretched 400-fold, a 9000x17 strip
+#: "held" faces taller than itself.
+MAX_STRETCH = 2.0
 #: What :meth:`FaceDetector.__call__` looks at (see there).
 VIEWS = ("auto", "plain", "mirrored")
 #: Input sides the detector accepts: multiples of 8 in this range (pixels).
@@ -242,14 +247,17 @@ class FaceDetector:
         min-max normalise into the input buffer. An image narrower than the input keeps its
         aspect ratio, centred on black; a wider one is stretched to the input's aspect, as
         the detector was trained (a 16:9 frame letterboxed into 4:3 made a TV logo of the
-        test video a face, which stretched stays below threshold). A frame smaller than the
-        input is scaled up to it."""
+        test video a face, which stretched stays below threshold), up to
+        :data:`MAX_STRETCH`; beyond, it is letterboxed too. A frame smaller than the input is
+        scaled up to it."""
         height, width = image.shape[:2]
         entry = self._current = self._input_for(size or self._near_size())
         in_w, in_h = entry.size
         new_w, new_h = in_w, in_h
         if self.letterbox and width * in_h < height * in_w:  # narrower than the input
             new_w = min(in_w, max(1, round(width * in_h / height)))
+        elif width * in_h > MAX_STRETCH * height * in_w:  # far wider: keeps its shape
+            new_h = min(in_h, max(1, round(height * in_w / width)))
         x0, y0 = (in_w - new_w) // 2, (in_h - new_h) // 2
         entry.canvas[:] = 0
         # Bilinear at every size: INTER_AREA on a large still costs a hundred times more and

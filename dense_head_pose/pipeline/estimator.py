@@ -202,6 +202,16 @@ class HeadPoseEstimator:
         self.detector.retry_mirrored = opts.retry_mirrored
         self._options = opts
 
+    def far_look_cost(self, width: int, height: int) -> float:
+        """What the detector's far look costs on a ``width`` x ``height`` frame, in near
+        looks; 0 when there is no far look for it (a tracker schedules it by this)."""
+        return self.detector.far_cost(width, height)
+
+    def near_look_sees(self, box: np.ndarray, width: int, height: int) -> bool:
+        """Whether the near look alone finds a face of ``box`` as reliably as with the far
+        look (a tracker confirms such a face without the far look)."""
+        return self.detector.near_sees(box, width, height)
+
     def detect(self, image: np.ndarray, view: str = "auto", far: bool = True
                ) -> list[Detection]:
         """Faces in a BGR uint8 image, largest first, after size and count limits; ``view``

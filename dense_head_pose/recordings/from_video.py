@@ -20,7 +20,8 @@ import numpy as np
 
 from ..pipeline.pose import CameraIntrinsics
 from ..video.sources import open_source
-from .rosbag_io import BagError, BagOutput, typestore
+from .bag_output import BagOutput
+from .bag_types import BagError, typestore
 
 
 def header(types: Any, stamp_ns: int, frame_id: str) -> Any:

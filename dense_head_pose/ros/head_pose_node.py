@@ -40,46 +40,43 @@ from typing import Any
 
 from diagnostic_msgs.msg import DiagnosticArray
 from rcl_interfaces.msg import SetParametersResult
-from rclpy.exceptions import InvalidParameterTypeException, InvalidParameterValueException
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from rclpy.parameter import Parameter
-from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
-from sensor_msgs.msg import CameraInfo, CompressedImage, Image
+from rclpy.qos import QoSProfile
+from sensor_msgs.msg import CompressedImage, Image
 from std_msgs.msg import Header
 
 from .. import model_pack
 from ..errors import DenseHeadPoseError, ModelError, RendererUnavailableError
-from ..interfaces.camera_info import CameraInfoCache, stamp_ns
-from ..pipeline.estimator import EstimatorOptions, HeadPoseEstimator
-from ..pipeline.pose import CameraIntrinsics
+from ..interfaces.camera_info import stamp_ns
+from ..pipeline.estimator import HeadPoseEstimator
 from ..pipeline.render import MeshRenderer
 from ..video.streams import TrackerPool
 from . import conversions
+from .camera_input import CameraInput
 from .diagnostics import NodeStats
 from .markers import MeshMarkerBuilder
-from .outputs import Outputs
 from .parameters import (
+    ESTIMATOR_KEYS,
     PARAMETERS,
     TRACKER_KEYS,
-    ParamSpec,
     check_value,
+    declare,
+    estimator_options,
     normalise,
-    params_file_problems,
+    output_options,
+    report_ignored_parameters,
     tracker_options,
-    unknown_parameters,
 )
 from .problem_log import ProblemLog, clip
 from .process import help_text, run_node
+from .publishers import Publishers
 from .workers import Worker
 
 NODE_NAME = "head_pose_node"
 _THROTTLE_S = 5.0
-_FIRST_CAMERA_INFO_WAIT_S = 0.5  # see camera_info.py; once, and only if someone publishes it
 _RETRY_S = 5.0
 _DRAIN_S = 2.0  # a deactivation waits this long at most for the frame in hand
-_QOS_CHECK_S = 2.0  # image_qos auto: how often the publishers' QoS is looked at
-ESTIMATOR_KEYS = frozenset({"score_threshold", "max_faces", "retry_mirrored", "refine",
-                            "mirror", "accurate", "pose_method", "detector_input"})
 
 
 def _logged(transition: Callable[..., TransitionCallbackReturn]
@@ -104,8 +101,8 @@ class HeadPoseNode(LifecycleNode):
         self.rejected_parameters: list[str] = []
         self.p: dict[str, Any] = {}
         for spec in PARAMETERS:  # in order: a check may look at one declared before
-            self.p[spec.name] = self._declare(spec)
-        self._report_ignored_parameters()
+            self.p[spec.name] = declare(self, spec, self.p, self.rejected_parameters)
+        report_ignored_parameters(self, self.rejected_parameters)
         self.add_on_set_parameters_callback(self._on_set_parameters)
 
         self.stats = NodeStats()
@@ -113,17 +110,12 @@ class HeadPoseNode(LifecycleNode):
         self.model_error: str | None = None
         self.estimator: HeadPoseEstimator | None = None
         self.tracker: TrackerPool | None = None
-        self.outputs: Outputs | None = None
+        self.outputs: Publishers | None = None
         self.hri: Any = None
-        self.camera_infos = CameraInfoCache()
-        self._warned_default_intrinsics = False
+        self.camera = CameraInput(self, self.p["input_transport"], self.p["image_qos"],
+                                  self._on_image, self.problems)
         self._lock = threading.Lock()  # the estimation thread vs parameter changes
         self._workers: list[Worker] = []
-        self._inputs: list[Any] = []
-        self._camera_info_sub: Any = None
-        self._image_sub: Any = None
-        self._image_reliable = self.p["image_qos"] == "reliable"
-        self._qos_timer: Any = None
         self.exit_status: int | None = None
         """Set by ``shutdown``; the process runner then ends it with it."""
         self.state = "unconfigured"
@@ -168,7 +160,8 @@ class HeadPoseNode(LifecycleNode):
         mesh_marker = MeshMarkerBuilder(estimator.model.dense_mean, estimator.model.triangles,
                                         self.p["mesh_marker_cell_m"] * 1e6)
         self.hri = self._hri_output()
-        self.outputs = Outputs(self, self.p, self.stats, mesh_marker, renderer, self.hri)
+        self.outputs = Publishers(self, output_options(self.p), self.stats, mesh_marker,
+                                  renderer, self.hri)
         # a tracker per camera (frame_id): one topic may carry several
         self.tracker = TrackerPool(estimator, tracker_options(self.p))
         self.estimator = estimator
@@ -186,50 +179,12 @@ class HeadPoseNode(LifecycleNode):
     @_logged
     def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
         """Subscribe; the lifecycle publishers are enabled by the base class."""
-        self._image_sub = self._subscribe_image(self.p["image_qos"] == "reliable")
-        self._camera_info_sub = self.create_subscription(
-            CameraInfo, "camera_info", self.camera_infos.add, qos_profile_sensor_data)
-        self._inputs = [self._image_sub, self._camera_info_sub]
-        if self.p["image_qos"] == "auto":
-            self._match_image_qos()
-            self._qos_timer = self.create_timer(_QOS_CHECK_S, self._match_image_qos)
+        self.camera.subscribe()
         if self.hri is not None:
             self.hri.resume()
         self.state = "active"
         self.get_logger().info("active")
         return super().on_activate(state)
-
-    def _subscribe_image(self, reliable: bool) -> Any:
-        """The image subscription: reliable (a few frames deep) or best effort."""
-        qos = (QoSProfile(depth=3, reliability=ReliabilityPolicy.RELIABLE) if reliable
-               else qos_profile_sensor_data)
-        if self.p["input_transport"] == "compressed":
-            return self.create_subscription(CompressedImage, "image/compressed",
-                                            self._on_image, qos)
-        return self.create_subscription(Image, "image", self._on_image, qos)
-
-    def _match_image_qos(self) -> None:
-        """``image_qos: auto``: subscribe reliably when every publisher of the image topic is
-        reliable (large frames then cross DDS without loss), else best effort (which matches
-        every publisher). Run at activation and every few seconds, as publishers come and
-        go: a reliable subscription would not hear a best-effort publisher at all."""
-        sub = self._image_sub
-        if sub is None or sub not in self._inputs:
-            return
-        topic = sub.topic_name
-        infos = self.get_publishers_info_by_topic(topic)
-        want = bool(infos) and all(i.qos_profile.reliability == ReliabilityPolicy.RELIABLE
-                                   for i in infos)
-        if want == self._image_reliable:
-            return
-        self.destroy_subscription(sub)
-        self._inputs.remove(sub)
-        self._image_sub = self._subscribe_image(want)
-        self._inputs.append(self._image_sub)
-        self._image_reliable = want
-        self.get_logger().info(f"image_qos auto: {len(infos)} publisher(s) of {topic}, "
-                               f"subscribed "
-                               f"{'reliable' if want else 'best effort'}")
 
     @_logged
     def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
@@ -270,14 +225,7 @@ class HeadPoseNode(LifecycleNode):
         return TransitionCallbackReturn.SUCCESS
 
     def _unsubscribe(self) -> None:
-        if self._qos_timer is not None:
-            self.destroy_timer(self._qos_timer)
-            self._qos_timer = None
-        for sub in self._inputs:
-            self.destroy_subscription(sub)
-        self._inputs = []
-        self._image_sub = None
-        self._image_reliable = self.p["image_qos"] == "reliable"
+        self.camera.unsubscribe()
 
     def _release(self) -> None:
         """Stop the workers, destroy the publishers, free the models (back to
@@ -305,66 +253,23 @@ class HeadPoseNode(LifecycleNode):
 
     # ---------------------------------------------------------------- set-up and parameters
     def _load_estimator(self) -> tuple[HeadPoseEstimator, Any]:
-        options = EstimatorOptions(
-            num_threads=int(self.p["num_threads"]),
-            score_threshold=float(self.p["score_threshold"]),
-            max_faces=int(self.p["max_faces"]),
-            retry_mirrored=bool(self.p["retry_mirrored"]), refine=bool(self.p["refine"]),
-            mirror=bool(self.p["mirror"]), accurate=bool(self.p["accurate"]),
-            precision=str(self.p["precision"]), pose_method=str(self.p["pose_method"]),
-            detector_input=str(self.p["detector_input"]),
-            detector_model=str(self.p["detector_model"]))
         directory = model_pack.locate(self.p["models_dir"] or None)
-        return HeadPoseEstimator.from_model_dir(directory, options), directory
+        return HeadPoseEstimator.from_model_dir(directory, estimator_options(self.p)), \
+            directory
 
     def _hri_output(self) -> Any:
         """The ROS4HRI output if ``hri.enable`` and the installed packages allow it."""
-        mode = self.p["hri.enable"]
-        if mode == "off":
+        if self.p["hri.enable"] == "off":
             return None
         try:
-            from .hri_output import FaceIds, HriOutput
+            from .hri_output import hri_output
         except ImportError as exc:
-            if mode == "on":
+            if self.p["hri.enable"] == "on":
                 self.get_logger().error(f"hri.enable is 'on' but hri_msgs cannot be imported "
                                         f"({exc}): install ros-$ROS_DISTRO-hri-msgs; "
                                         "running without the ROS4HRI interface")
             return None
-        ids = FaceIds(bool(self.p["hri.deterministic_ids"]), prefix=self.p["face_id_prefix"])
-        return HriOutput(self, ids, (int(self.p["hri.face_width"]),
-                                     int(self.p["hri.face_height"])),
-                         linger=float(self.p["forget_after"]),
-                         tracked_topic=self.p["hri.tracked_topic"])
-
-    def _declare(self, spec: ParamSpec) -> Any:
-        """Declare a parameter; its value, or its default if the one given at start-up is of
-        the wrong type, out of range or not a choice: one error line naming it, the node
-        runs on (the same rule as a refused change at run time, which leaves it unchanged)."""
-        try:
-            value = self.declare_parameter(spec.name, spec.default, spec.descriptor()).value
-            problem = check_value(spec.name, value, self.p)
-        except (InvalidParameterTypeException, InvalidParameterValueException) as exc:
-            value, problem = None, str(exc).splitlines()[0]
-        if problem is None:
-            return normalise(spec.name, value)
-        if not self.has_parameter(spec.name):
-            self.declare_parameter(spec.name, spec.default, spec.descriptor(),
-                                   ignore_override=True)
-        else:
-            self.set_parameters([Parameter(spec.name, value=spec.default)])
-        self.rejected_parameters.append(spec.name)
-        self.get_logger().error(f"parameter {spec.name}: {problem}; using the default "
-                                f"{spec.default!r}")
-        return spec.default
-
-    def _report_ignored_parameters(self) -> None:
-        """Say which given parameters will be ignored: names this node does not have (a
-        typo), params files with nothing for this node. One error line each; WARN."""
-        given = getattr(self, "_parameter_overrides", {})  # rclpy keeps no public copy
-        for line in (unknown_parameters(given)
-                     + params_file_problems(sys.argv, self.get_fully_qualified_name())):
-            self.get_logger().error(line)
-            self.rejected_parameters.append(clip(line, 120))
+        return hri_output(self, self.p)
 
     def _on_set_parameters(self, params: list[Parameter]) -> SetParametersResult:
         """Validate and apply parameter changes, in any state: what is loaded takes them at
@@ -375,20 +280,21 @@ class HeadPoseNode(LifecycleNode):
             if problem:
                 return SetParametersResult(successful=False, reason=problem)
         changes = {p.name: normalise(p.name, p.value) for p in params}
+        proposed = {**self.p, **changes}
         try:
-            options = tracker_options({**self.p, **changes})
-            EstimatorOptions(**{k: v for k, v in {**self.p, **changes}.items()
-                                if k in ESTIMATOR_KEYS})  # validated even when unconfigured
+            tracker = tracker_options(proposed)
+            estimator_options(proposed)  # validated even when unconfigured
             with self._lock:
                 if self.estimator is not None and ESTIMATOR_KEYS & changes.keys():
                     self.estimator.configure(**{k: v for k, v in changes.items()
                                                 if k in ESTIMATOR_KEYS})
                 if self.tracker is not None and TRACKER_KEYS & changes.keys():
-                    self.tracker.configure(**{f: getattr(options, f) for f in (
-                        "smooth", "detect_every", "forget_after", "smoothing")})
+                    self.tracker.reconfigure(tracker)
         except (TypeError, ValueError) as exc:
             return SetParametersResult(successful=False, reason=str(exc))
         self.p.update(changes)
+        if self.outputs is not None:
+            self.outputs.options = output_options(self.p)
         if self.hri is not None:
             self.hri.face_size = (int(self.p["hri.face_width"]), int(self.p["hri.face_height"]))
             self.hri.linger = float(self.p["forget_after"])
@@ -409,27 +315,6 @@ class HeadPoseNode(LifecycleNode):
                                 throttle_duration_sec=_THROTTLE_S)
         return True
 
-    def _intrinsics(self, header: Header, width: int, height: int) -> CameraIntrinsics:
-        """The intrinsics of the CameraInfo that belongs to this image (see camera_info.py),
-        else default ones (f = width, centred)."""
-        sub = self._camera_info_sub
-        if self.camera_infos.empty and sub is not None and self.count_publishers(
-                sub.topic_name):
-            self.camera_infos.wait_for_first(_FIRST_CAMERA_INFO_WAIT_S)
-        if self.camera_infos.empty:
-            if not self._warned_default_intrinsics:
-                self._warned_default_intrinsics = True
-                self.get_logger().warning("no camera_info yet: metric poses use default "
-                                          "intrinsics (f = image width, centred) until one "
-                                          "arrives")
-            return CameraIntrinsics.default(width, height)
-        intrinsics, problem = self.camera_infos.match(header.frame_id, header.stamp, width,
-                                                      height)
-        if problem:
-            self.problems.warning("camera_info", problem if intrinsics else
-                                  f"{problem}; using default intrinsics (f = image width)")
-        return intrinsics or CameraIntrinsics.default(width, height)
-
     def _process(self, msg: Image | CompressedImage, received: float) -> None:
         """The estimation thread's work on one frame."""
         outputs, tracker = self.outputs, self.tracker
@@ -446,7 +331,7 @@ class HeadPoseNode(LifecycleNode):
             outputs.publish_unusable(header)
             return
         height, width = image.shape[:2]
-        intrinsics = self._intrinsics(msg.header, width, height)
+        intrinsics = self.camera.intrinsics(msg.header, width, height)
         # the frame's own time drives the filters: a replayed bag filters as it was recorded
         stamp_nanoseconds = stamp_ns(msg.header.stamp)
         stamp = stamp_nanoseconds * 1e-9 or time.monotonic()
@@ -465,7 +350,9 @@ class HeadPoseNode(LifecycleNode):
 
     def _publish_diagnostics(self) -> None:
         header = Header(stamp=self.get_clock().now().to_msg())
-        extra = {"lifecycle_state": self.state}
+        extra = {"lifecycle_state": self.state,
+                 "intrinsics": "from camera_info" if self.camera.intrinsics_given else
+                 "guessed (f = image width): no camera_info matched yet"}
         if self.hri is not None:  # churn of people shows here
             extra.update(hri_face_topic_sets=str(self.hri.live),
                          hri_face_topic_sets_created=str(self.hri.created))

@@ -29,6 +29,7 @@ from __future__ import annotations
 import math
 import threading
 from collections.abc import Sequence
+from typing import Any
 
 import cv2
 import numpy as np
@@ -41,8 +42,8 @@ from rclpy.node import Node
 from sensor_msgs.msg import Image
 from std_msgs.msg import Header
 
-from ..interfaces import messages
 from ..interfaces.face_ids import FaceIds
+from ..interfaces.frame_messages import ROI, FrameOptions, hri_messages
 from ..interfaces.messages import pupils
 from ..pipeline.results import Face
 from . import conversions
@@ -119,6 +120,7 @@ class HriOutput:
         self.max_faces = max_faces
         self._create_timeout = create_timeout
         self._tracked = node.create_publisher(IdsList, tracked_topic, 1)
+        self._frame_options = FrameOptions(hri=True, tracked_topic=tracked_topic)
         self._faces: dict[str, _FacePublishers] = {}
         self._wanted: set[str] = set()
         self._previous: list[str] = []
@@ -139,10 +141,13 @@ class HriOutput:
             return len(self._faces)
 
     # ------------------------------------------------------------------ estimation thread
-    def publish(self, faces: Sequence[Face], header: Header, image: np.ndarray | None) -> None:
-        """The frame's tracked ids and each face's topics. ``image`` None (an unusable
-        frame): an empty list."""
-        names = [self.ids(face.id) for face in faces] if image is not None else []
+    def publish(self, faces: Sequence[Face], names: Sequence[str], header: Header,
+                image: np.ndarray | None) -> None:
+        """The frame's ROS4HRI messages (``hri_messages``: the tracked ids, each face's roi
+        and landmarks) and, when subscribed, each face's crops; ``names`` are the faces'
+        ids (:attr:`ids`). ``image`` None (an unusable frame): an empty list."""
+        size = None if image is None else (image.shape[1], image.shape[0])
+        names = list(names) if image is not None else []
         stamp = header.stamp.sec + header.stamp.nanosec * 1e-9
         with self._changed:
             if self._closed:
@@ -160,21 +165,22 @@ class HriOutput:
                 if name in self._faces:
                     self._faces[name].last_seen = stamp
             # published under the lock: the executor cannot retire these meanwhile
-            self._tracked.publish(messages.ids_list(rclpy_types, header, names))
+            for message in hri_messages(rclpy_types, header, size, faces, names,
+                                        self._frame_options):
+                if message.face is None:
+                    self._tracked.publish(message.message)
+                elif message.face in self._faces:  # else: not created in time (stopping)
+                    pubs = self._faces[message.face]
+                    (pubs.roi if message.msgtype == ROI else pubs.landmarks).publish(
+                        message.message)
             if image is None:
                 return
-            height, width = image.shape[:2]
             for name, face in zip(names, faces):
-                pubs = self._faces.get(name)
-                if pubs is None:  # not created in time (the executor is stopping)
-                    continue
-                self._publish_face(pubs, face, header, image, width, height)
+                if name in self._faces:
+                    self._publish_crops(self._faces[name], face, header, image)
 
-    def _publish_face(self, pubs: _FacePublishers, face: Face, header: Header,
-                      image: np.ndarray, width: int, height: int) -> None:
-        pubs.roi.publish(messages.roi(rclpy_types, header, face, width, height))
-        pubs.landmarks.publish(messages.facial_landmarks(rclpy_types, header, face, width,
-                                                         height))
+    def _publish_crops(self, pubs: _FacePublishers, face: Face, header: Header,
+                       image: np.ndarray) -> None:
         if pubs.cropped.get_subscription_count():
             pubs.cropped.publish(conversions.bgr_to_image(
                 crop_face(image, face.box, self.face_size), header))
@@ -245,3 +251,13 @@ class HriOutput:
             self._node.destroy_publisher(self._tracked)
             self._node.destroy_timer(self._timer)
             self._node.destroy_guard_condition(self._wake)
+
+
+def hri_output(node: Node, p: dict[str, Any]) -> HriOutput | None:
+    """The node's ROS4HRI output when ``hri.enable`` and the installed packages allow it."""
+    mode = p["hri.enable"]
+    if mode == "off":
+        return None
+    ids = FaceIds(bool(p["hri.deterministic_ids"]), prefix=p["face_id_prefix"])
+    return HriOutput(node, ids, (int(p["hri.face_width"]), int(p["hri.face_height"])),
+                     linger=float(p["forget_after"]), tracked_topic=p["hri.tracked_topic"])

@@ -9,6 +9,7 @@ run time: rclpy enforces the declared type and range, the choices are checked he
 from __future__ import annotations
 
 import difflib
+import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -20,14 +21,18 @@ from rcl_interfaces.msg import (
     ParameterDescriptor,
     ParameterType,
 )
+from rclpy.exceptions import InvalidParameterTypeException, InvalidParameterValueException
+from rclpy.parameter import Parameter
 
 from ..interfaces.face_ids import id_prefix_problem
+from ..interfaces.frame_messages import FrameOptions
 from ..interfaces.names import ABSOLUTE_TOPIC, FRAME_NAME, FRAME_PREFIX
 from ..pipeline.drawing import DRAW_MODES
 from ..pipeline.estimator import EstimatorOptions
 from ..video.motion_filter import MotionParams
 from ..video.smoothing import QUANTITIES, SmoothingOptions
 from ..video.tracking import TrackerOptions
+from .problem_log import clip
 
 MESH_IMAGE_MODES = (*DRAW_MODES, "mesh")
 
@@ -171,10 +176,33 @@ PARAMETERS: tuple[ParamSpec, ...] = (
     ParamSpec("hri.face_height", 128, "Height of /humans/faces/<id>/cropped and aligned.",
               int_range=(16, 1024)),
 )
-TRACKER_KEYS = frozenset({"smooth", "detect_every", "forget_after"}
-                         | {spec.name for spec in PARAMETERS
-                            if spec.name.startswith("smoothing.")})
 SPECS = {spec.name: spec for spec in PARAMETERS}
+#: Parameters that are the estimator's options, and those it takes at run time.
+ESTIMATOR_FIELDS = frozenset(EstimatorOptions.KINDS) & frozenset(SPECS)
+ESTIMATOR_KEYS = frozenset(n for n in ESTIMATOR_FIELDS if not SPECS[n].read_only)
+#: Parameters of the tracker (its options and the smoothing's).
+TRACKER_KEYS = frozenset({n for n in TrackerOptions.KINDS if n in SPECS}
+                         | {n for n in SPECS if n.startswith("smoothing.")})
+
+
+@dataclass(frozen=True)
+class OutputOptions:
+    """What the node publishes, from its parameters."""
+
+    frame: FrameOptions
+    """Its TF frames (``publish_tf``, the frame prefixes)."""
+    face_id_prefix: str = ""
+    publish_landmarks: bool = True
+    publish_points: bool = True
+    publish_mesh: bool = True
+    publish_mesh_image: bool = True
+    draw_mode: str = "mesh"
+    points_step: int = 1
+
+
+def estimator_options(p: dict[str, Any]) -> EstimatorOptions:
+    """The estimator's options from the node's parameters (raises on invalid ones)."""
+    return EstimatorOptions(**{name: p[name] for name in ESTIMATOR_FIELDS})
 
 
 def tracker_options(p: dict[str, Any]) -> TrackerOptions:
@@ -183,8 +211,18 @@ def tracker_options(p: dict[str, Any]) -> TrackerOptions:
         quantity: MotionParams(**{field: p[f"smoothing.{quantity}.{field}"] for field in (
             "noise", "drift", "acceleration")})
         for quantity in QUANTITIES})
-    return TrackerOptions(detect_every=p["detect_every"], smooth=p["smooth"],
-                          forget_after=p["forget_after"], smoothing=smoothing)
+    return TrackerOptions(**{n: p[n] for n in TrackerOptions.KINDS if n in SPECS},
+                          smoothing=smoothing)
+
+
+def output_options(p: dict[str, Any]) -> OutputOptions:
+    """What to publish, from the node's parameters."""
+    frame = FrameOptions(face_frame_prefix=p["face_frame_prefix"],
+                         gaze_frame_prefix=p["gaze_frame_prefix"], tf=bool(p["publish_tf"]))
+    return OutputOptions(frame, p["face_id_prefix"], bool(p["publish_landmarks"]),
+                         bool(p["publish_points"]), bool(p["publish_mesh"]),
+                         bool(p["publish_mesh_image"]), str(p["draw_mode"]),
+                         int(p["points_step"]))
 
 
 def normalise(name: str, value: Any) -> Any:
@@ -288,3 +326,36 @@ def _node_pattern_matches(pattern: str, node_name: str) -> bool:
         return j < len(have) and (want[i] == "*" or want[i] == have[j]) and match(i + 1, j + 1)
 
     return match(0, 0)
+
+
+def declare(node: Any, spec: ParamSpec, current: dict[str, Any], rejected: list[str]) -> Any:
+    """Declare a parameter on ``node``; its value, or its default if the one given at
+    start-up is of the wrong type, out of range or not a choice: one error line naming it
+    (and its name in ``rejected``), the node runs on (the same rule as a refused change at
+    run time, which leaves it unchanged)."""
+    try:
+        value = node.declare_parameter(spec.name, spec.default, spec.descriptor()).value
+        problem = check_value(spec.name, value, current)
+    except (InvalidParameterTypeException, InvalidParameterValueException) as exc:
+        value, problem = None, str(exc).splitlines()[0]
+    if problem is None:
+        return normalise(spec.name, value)
+    if not node.has_parameter(spec.name):
+        node.declare_parameter(spec.name, spec.default, spec.descriptor(),
+                               ignore_override=True)
+    else:
+        node.set_parameters([Parameter(spec.name, value=spec.default)])
+    rejected.append(spec.name)
+    node.get_logger().error(f"parameter {spec.name}: {problem}; using the default "
+                            f"{spec.default!r}")
+    return spec.default
+
+
+def report_ignored_parameters(node: Any, rejected: list[str]) -> None:
+    """Say which given parameters will be ignored: names the node does not have (a typo),
+    params files with nothing for it. One error line each (and in ``rejected``)."""
+    given = getattr(node, "_parameter_overrides", {})  # rclpy keeps no public copy
+    for line in (unknown_parameters(given)
+                 + params_file_problems(sys.argv, node.get_fully_qualified_name())):
+        node.get_logger().error(line)
+        rejected.append(clip(line, 120))

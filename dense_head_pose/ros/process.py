@@ -211,30 +211,36 @@ def run_node(factory: Callable[[], Node], args: Sequence[str] | None = None,
         print(f"{Path(sys.argv[0]).name}: {exc}", file=sys.stderr)
         status = 1
     finally:
-        if stop.signum is None:  # leaving on our own (an error, the context gone)
-            stop.signum = -1  # from here on, signals change nothing
-            arm_stop_deadline(status)
-        elif status:
-            arm_stop_deadline(status)  # a stop request armed it with status 0
-        # rclpy's signal thread triggers every registered guard condition on each signal; stop
-        # it before the executor's guard conditions go, or a late signal races their removal
-        uninstall = getattr(rclpy.signals, "uninstall_signal_handlers", None)
-        if uninstall is not None:
-            uninstall()
-        if executor is not None:
-            # rclpy's order: the executor (its guard conditions, its pending wait generator)
-            # goes before the node it waits on
-            with contextlib.suppress(Exception):  # its guard conditions on a dead context
-                executor.shutdown(timeout_sec=1.0)
-        if node is not None:
-            if close is not None:
-                close(node)
-            node.destroy_node()
-        rclpy.try_shutdown()
-        # Python's finalisation puts its own handlers back to the default action (SIGTERM would
-        # then kill the exiting process, exit code -15); ignoring ones are left alone
-        ignore_stop_signals()
-        faulthandler.cancel_dump_traceback_later()
-        # the deadline stays armed: Python's finalisation destroys the DDS participant, which
-        # can hang the same way
+        _shut_down(stop, status, executor, node, close)
     return status
+
+
+def _shut_down(stop: StopFlag, status: int, executor: Any, node: Any,
+               close: Callable[[Any], None] | None) -> None:
+    """The orderly end of :func:`run_node`, whatever ended the spinning."""
+    if stop.signum is None:  # leaving on our own (an error, the context gone)
+        stop.signum = -1  # from here on, signals change nothing
+        arm_stop_deadline(status)
+    elif status:
+        arm_stop_deadline(status)  # a stop request armed it with status 0
+    # rclpy's signal thread triggers every registered guard condition on each signal; stop
+    # it before the executor's guard conditions go, or a late signal races their removal
+    uninstall = getattr(rclpy.signals, "uninstall_signal_handlers", None)
+    if uninstall is not None:
+        uninstall()
+    if executor is not None:
+        # rclpy's order: the executor (its guard conditions, its pending wait generator)
+        # goes before the node it waits on
+        with contextlib.suppress(Exception):  # its guard conditions on a dead context
+            executor.shutdown(timeout_sec=1.0)
+    if node is not None:
+        if close is not None:
+            close(node)
+        node.destroy_node()
+    rclpy.try_shutdown()
+    # Python's finalisation puts its own handlers back to the default action (SIGTERM would
+    # then kill the exiting process, exit code -15); ignoring ones are left alone
+    ignore_stop_signals()
+    faulthandler.cancel_dump_traceback_later()
+    # the deadline stays armed: Python's finalisation destroys the DDS participant, which
+    # can hang the same way

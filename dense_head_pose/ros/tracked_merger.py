@@ -31,7 +31,7 @@ from rclpy.node import Node
 from rclpy.parameter import Parameter
 from rclpy.qos import QoSProfile
 
-from ..interfaces.tracked_union import TrackedUnion
+from ..interfaces.tracked_union import STALE_AFTER_RANGE, STALE_AFTER_S, TrackedUnion
 from .process import help_text, run_node
 
 TRACKED = "/humans/faces/tracked"
@@ -48,7 +48,7 @@ class TrackedMerger(Node):
             description="IdsList topics to merge; empty: every */humans/faces/tracked"))
         self.declare_parameter("output", TRACKED, ParameterDescriptor(
             read_only=True, description="where the union goes"))
-        self.declare_parameter("stale_after", 1.0, ParameterDescriptor(
+        self.declare_parameter("stale_after", STALE_AFTER_S, ParameterDescriptor(
             description="seconds after which a camera's list no longer counts"))
         try:
             given = self.get_parameter("inputs").value
@@ -57,7 +57,7 @@ class TrackedMerger(Node):
         inputs = [t for t in (given or []) if t]
         self.output = self.resolve_topic_name(self.get_parameter("output").value)
         self.union = TrackedUnion(self._stale_after(self.get_parameter("stale_after").value)
-                                  or 1.0)
+                                  or STALE_AFTER_S)
         self.add_on_set_parameters_callback(self._on_set)
         self._subs: dict[str, Any] = {}
         self._pub = self.create_publisher(IdsList, self.output, QoSProfile(depth=10))
@@ -75,10 +75,12 @@ class TrackedMerger(Node):
 
     def _stale_after(self, value: Any) -> float | None:
         """``value`` as seconds, or None (with one error line) if it is not in (0, 3600]."""
+        low, high = STALE_AFTER_RANGE
         if isinstance(value, (int, float)) and not isinstance(value, bool) and \
-                0.0 < value <= 3600.0:
+                low < value <= high:
             return float(value)
-        self.get_logger().error(f"stale_after must be in (0, 3600] s, got {value!r}")
+        self.get_logger().error(f"stale_after must be in ({low:g}, {high:g}] s, got "
+                                f"{value!r}")
         return None
 
     def _on_set(self, params: list[Parameter]) -> SetParametersResult:
@@ -86,8 +88,9 @@ class TrackedMerger(Node):
             if p.name == "stale_after":
                 seconds = self._stale_after(p.value)
                 if seconds is None:
-                    return SetParametersResult(successful=False,
-                                               reason="stale_after must be in (0, 3600] s")
+                    return SetParametersResult(
+                        successful=False, reason=f"stale_after must be in "
+                        f"({STALE_AFTER_RANGE[0]:g}, {STALE_AFTER_RANGE[1]:g}] s")
                 self.union.stale_after = seconds
         return SetParametersResult(successful=True)
 
@@ -128,7 +131,8 @@ def main(args: list[str] | None = None) -> int:
         "(ROS4HRI /humans/faces/tracked).",
         [("inputs", [], "IdsList topics to merge; empty: every */humans/faces/tracked"),
          ("output", TRACKED, "where the union goes"),
-         ("stale_after", 1.0, "seconds after which a camera's list no longer counts")]))
+         ("stale_after", STALE_AFTER_S, "seconds after which a camera's list no longer "
+          "counts")]))
 
 
 if __name__ == "__main__":

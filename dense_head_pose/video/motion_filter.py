@@ -137,43 +137,9 @@ class MotionFilter:
             return self.x.copy()
         self._t = t
         base_r = (self._noise * scale) ** 2
-        r = base_r * self._excess[self._group]
-        # mixing: each model starts from the estimates of both, weighted by how likely
-        # the chain is to have come from each (a two-state Markov chain of the mode)
-        p = 0.5 * (1.0 - math.exp(-2.0 * self.switch_rate * dt))
-        trans = np.array([[1.0 - p, p], [p, 1.0 - p]])
-        prior = trans.T @ self._mu  # (model, group)
-        weight = trans[:, :, None] * self._mu[:, None, :] / np.maximum(prior[None], 1e-300)
-        w = weight[:, :, self._group]  # (from, to, n)
-        xs0 = np.einsum("ijn,ian->jan", w, self._xs)
-        d = self._xs[:, None] - xs0[None]  # (from, to, 2, n)
-        ps0 = np.einsum("ijn,iabn->jabn", w, self._ps) + np.einsum(
-            "ijn,ijan,ijbn->jabn", w, d, d)
-        # predict: still (velocity held at zero, a random walk) and moving (constant velocity)
-        q = scale ** 2
-        x = xs0.copy()
-        x[0, 1] = 0.0
-        x[1, 0] += dt * xs0[1, 1]
-        cov = np.empty_like(ps0)
-        cov[0, 0, 0] = ps0[0, 0, 0] + self._drift * q * dt
-        cov[0, 0, 1] = cov[0, 1, 0] = cov[0, 1, 1] = 0.0
-        a = self._accel * q
-        p00, p01, p11 = ps0[1, 0, 0], ps0[1, 0, 1], ps0[1, 1, 1]
-        cov[1, 0, 0] = p00 + 2 * dt * p01 + dt * dt * p11 + a * dt ** 3 / 3
-        cov[1, 0, 1] = cov[1, 1, 0] = p01 + dt * p11 + a * dt * dt / 2
-        cov[1, 1, 1] = p11 + a * dt
-        # the measurement noise actually seen, per group: how far samples fall from the
-        # mixed prediction, beyond its own uncertainty (innovation-based: a real motion is
-        # predicted by the moving model, so this is noise in both modes). ``noise`` is the
-        # floor; it moves slowly, and one odd sample moves it little.
-        mixed = np.einsum("jn,jn->n", prior[:, self._group], x[:, 0])
-        spread = np.einsum("jn,jn->n", prior[:, self._group], cov[:, 0, 0])
-        seen = np.clip(((z - mixed) ** 2 - spread) / base_r, 0.0, _EXCESS_SAMPLE_MAX)
-        seen = np.add.reduceat(seen, self._starts) / self._sizes
-        self._samples += 1  # the first samples' running mean, then a moving average
-        rate = max(1.0 - math.exp(-dt / _EXCESS_TIME_S), 1.0 / self._samples)
-        self._seen += rate * (seen - self._seen)
-        self._excess = np.maximum(1.0, self._seen)
+        r = base_r * self._excess[self._group]  # the noise seen so far; this sample's next
+        prior, x, cov = self._predict(dt, scale ** 2)
+        self._measure_excess(z, prior, x, cov, base_r, dt)
         # update both with the measurement; each model's likelihood per group
         nu = z - x[:, 0]  # (model, n)
         s = cov[:, 0, 0] + r
@@ -192,6 +158,49 @@ class MotionFilter:
         self._xs, self._ps = x, cov
         self.x = np.einsum("jn,jn->n", self._mu[:, self._group], x[:, 0])
         return self.x.copy()
+
+    def _predict(self, dt: float, q: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Both models mixed and predicted ``dt`` ahead (``q``: the process noise scale per
+        number); the models' prior probabilities, states and covariances."""
+        # mixing: each model starts from the estimates of both, weighted by how likely
+        # the chain is to have come from each (a two-state Markov chain of the mode)
+        p = 0.5 * (1.0 - math.exp(-2.0 * self.switch_rate * dt))
+        trans = np.array([[1.0 - p, p], [p, 1.0 - p]])
+        prior = trans.T @ self._mu  # (model, group)
+        weight = trans[:, :, None] * self._mu[:, None, :] / np.maximum(prior[None], 1e-300)
+        w = weight[:, :, self._group]  # (from, to, n)
+        xs0 = np.einsum("ijn,ian->jan", w, self._xs)
+        d = self._xs[:, None] - xs0[None]  # (from, to, 2, n)
+        ps0 = np.einsum("ijn,iabn->jabn", w, self._ps) + np.einsum(
+            "ijn,ijan,ijbn->jabn", w, d, d)
+        # predict: still (velocity held at zero, a random walk) and moving (constant velocity)
+        x = xs0.copy()
+        x[0, 1] = 0.0
+        x[1, 0] += dt * xs0[1, 1]
+        cov = np.empty_like(ps0)
+        cov[0, 0, 0] = ps0[0, 0, 0] + self._drift * q * dt
+        cov[0, 0, 1] = cov[0, 1, 0] = cov[0, 1, 1] = 0.0
+        a = self._accel * q
+        p00, p01, p11 = ps0[1, 0, 0], ps0[1, 0, 1], ps0[1, 1, 1]
+        cov[1, 0, 0] = p00 + 2 * dt * p01 + dt * dt * p11 + a * dt ** 3 / 3
+        cov[1, 0, 1] = cov[1, 1, 0] = p01 + dt * p11 + a * dt * dt / 2
+        cov[1, 1, 1] = p11 + a * dt
+        return prior, x, cov
+
+    def _measure_excess(self, z: np.ndarray, prior: np.ndarray, x: np.ndarray,
+                        cov: np.ndarray, base_r: np.ndarray, dt: float) -> None:
+        """Per group, the measurement noise actually seen over the floor ``noise``: how far
+        samples fall from the mixed prediction, beyond its own uncertainty (innovation-based:
+        a real motion is predicted by the moving model, so this is noise in both modes). It
+        moves slowly, and one odd sample moves it little."""
+        mixed = np.einsum("jn,jn->n", prior[:, self._group], x[:, 0])
+        spread = np.einsum("jn,jn->n", prior[:, self._group], cov[:, 0, 0])
+        seen = np.clip(((z - mixed) ** 2 - spread) / base_r, 0.0, _EXCESS_SAMPLE_MAX)
+        seen = np.add.reduceat(seen, self._starts) / self._sizes
+        self._samples += 1  # the first samples' running mean, then a moving average
+        rate = max(1.0 - math.exp(-dt / _EXCESS_TIME_S), 1.0 / self._samples)
+        self._seen += rate * (seen - self._seen)
+        self._excess = np.maximum(1.0, self._seen)
 
     def _start(self, z: np.ndarray, t: float, r: np.ndarray) -> np.ndarray:
         n = z.size

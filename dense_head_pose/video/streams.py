@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import itertools
 from collections import OrderedDict
-from dataclasses import replace
+from dataclasses import fields, replace
 from typing import Any
 
 import numpy as np
@@ -50,6 +50,10 @@ class TrackerPool:
         for tracker in self._trackers.values():
             tracker.configure(**changes)
         self._options = options
+
+    def reconfigure(self, options: TrackerOptions) -> None:
+        """Take every option of ``options`` (see :meth:`FaceTracker.configure`)."""
+        self.configure(**{f.name: getattr(options, f.name) for f in fields(options)})
 
     def reset(self) -> None:
         """Forget every stream and track (ids keep counting up, never reused)."""

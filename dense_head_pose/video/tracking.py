@@ -46,28 +46,9 @@ from ..pipeline.detection import Detection
 from ..pipeline.estimator import Fit, HeadPoseEstimator
 from ..pipeline.pose import CameraIntrinsics
 from ..pipeline.results import Face, FrameResult, compute_vertices
+from .look_schedule import LookSchedule
 from .smoothing import FitSmoother, SmoothingOptions
-
-
-def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Pairwise IoU of ``(N, 4)`` and ``(M, 4)`` boxes (x1, y1, x2, y2)."""
-    a = np.asarray(a, dtype=np.float64).reshape(-1, 4)
-    b = np.asarray(b, dtype=np.float64).reshape(-1, 4)
-    lo = np.maximum(a[:, None, :2], b[None, :, :2])
-    hi = np.minimum(a[:, None, 2:], b[None, :, 2:])
-    inter = np.prod(np.clip(hi - lo, 0, None), axis=2)
-    area_a = np.prod(a[:, 2:] - a[:, :2], axis=1)
-    area_b = np.prod(b[:, 2:] - b[:, :2], axis=1)
-    return inter / np.maximum(area_a[:, None] + area_b[None] - inter, 1e-9)
-
-
-#: The tracker runs the detector's far look on the first detection of a stream and then on
-#: one detection in ``ceil(FAR_LOOK_SPREAD * cost)``, ``cost`` the far look's time in near
-#: looks (:meth:`~..pipeline.detection.FaceDetector.far_cost`): a person across the room when
-#: the stream starts is found on its first frame (which also plans the far look's model
-#: there, not in the middle of the stream), one who comes in later within that many
-#: detections, and the far look adds under a near look's time to each (docs/video.md).
-FAR_LOOK_SPREAD = 1.5
+from .tracks import Track, box_from_landmarks, box_iou, box_offset, greedy_pairs
 
 
 @dataclass(frozen=True)
@@ -106,41 +87,6 @@ class TrackerOptions:
             raise TypeError("smoothing must be SmoothingOptions")
 
 
-@dataclass
-class _Track:
-    id: int
-    fit: Fit
-    score: float
-    box_offset: np.ndarray
-    """Detector box relative to the landmark box, so tracked frames report a detector-like
-    box: (x1, y1, x2, y2) offsets in units of the landmark box's width and height."""
-    smoother: FitSmoother | None
-    unconfirmed: int = 0
-    quality: float = 1.0
-    crop: np.ndarray | None = None
-    """Where this face is cropped in the next frame (ROI, pixels)."""
-
-    @property
-    def box(self) -> np.ndarray:
-        return _box_from_landmarks(self.fit.landmarks, self.box_offset)
-
-
-def _landmark_box(landmarks: np.ndarray) -> np.ndarray:
-    lo, hi = landmarks[:, :2].min(axis=0), landmarks[:, :2].max(axis=0)
-    return np.concatenate([lo, hi]).astype(np.float64)
-
-
-def _box_offset(box: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
-    lm = _landmark_box(landmarks)
-    size = np.maximum(np.tile(lm[2:] - lm[:2], 2), 1e-6)
-    return (np.asarray(box, dtype=np.float64)[:4] - lm) / size
-
-
-def _box_from_landmarks(landmarks: np.ndarray, offset: np.ndarray) -> np.ndarray:
-    lm = _landmark_box(landmarks)
-    return lm + offset * np.tile(lm[2:] - lm[:2], 2)
-
-
 class FaceTracker:
     """Tracked, smoothed faces of a video: ``tracker(frame, timestamp) -> FrameResult``.
 
@@ -156,13 +102,11 @@ class FaceTracker:
         never give two faces the same id (one tracker per camera of a node, say)."""
         self.estimator = estimator
         self._options = replace(options or TrackerOptions(), **overrides)
-        self._tracks: list[_Track] = []
+        self._tracks: list[Track] = []
         self._lost: list[tuple[int, np.ndarray, float]] = []  # (id, last box, time lost)
         self._ids = ids if ids is not None else itertools.count(1)
         self._since_detection = 0
-        self._scans = 0  # detector runs on an empty scene (see _detect)
-        # detector runs since the last far look; None: none yet in this stream (see _detect)
-        self._since_far: int | None = None
+        self._looks = LookSchedule()
         self._t: float | None = None
         self._key: tuple[Any, ...] | None = None
         self.detections_run = 0
@@ -185,8 +129,8 @@ class FaceTracker:
         """Forget every track and filter (ids keep counting up, never reused)."""
         self._tracks.clear()
         self._lost.clear()
-        self._since_detection = self._scans = 0
-        self._since_far = None
+        self._since_detection = 0
+        self._looks.reset()
         self._t = None
 
     # ------------------------------------------------------------------------------ frame
@@ -244,7 +188,7 @@ class FaceTracker:
                  times: dict[str, float]) -> list[Face]:
         opts = self._options
         self._limit(t)  # a max_faces lowered at run time applies at once
-        lost: list[_Track] = []
+        lost: list[Track] = []
         fits = self.estimator.fits(image, [track.crop for track in self._tracks], 1, times)
         for track, fit in zip(list(self._tracks), fits):
             if not self._follow(track, fit):
@@ -256,7 +200,7 @@ class FaceTracker:
             self._detect(image, lost, t, times)
         return self._faces(self._tracks, intrinsics, t, times)
 
-    def _follow(self, track: _Track, fit: Fit | None) -> bool:
+    def _follow(self, track: Track, fit: Fit | None) -> bool:
         """Take ``fit``, made from the track's crop in this frame in one pass, if it still
         shows the face; False if the face is lost."""
         track.quality = 0.0 if fit is None else fit.quality
@@ -265,7 +209,7 @@ class FaceTracker:
         track.fit = fit
         return True
 
-    def _next_crop(self, track: _Track, landmarks: np.ndarray) -> None:
+    def _next_crop(self, track: Track, landmarks: np.ndarray) -> None:
         """Where ``track`` is cropped next, from its output ``landmarks`` of this frame.
 
         The crop stays where it is while the landmarks' ROI stays within ``crop_deadband``
@@ -280,75 +224,63 @@ class FaceTracker:
             track.crop = roi
 
     # -------------------------------------------------------------------------- detection
-    def _detect(self, image: np.ndarray, lost: list[_Track], t: float,
+    def _detect(self, image: np.ndarray, lost: list[Track], t: float,
                 times: dict[str, float]) -> None:
         """Run the detector: confirm tracks, re-acquire lost ones, start new ones."""
-        opts = self._options
         t0 = time.perf_counter()
-        view = "auto"
-        scanning = not self._tracks and not lost
-        if scanning:
-            self._scans += 1
-        if scanning and self.estimator.options.retry_mirrored:
-            # scanning an empty scene: the frame and its mirror on alternate frames, not both
-            # on each (what the estimator's retry does for a single image): no extra time
-            view = "mirrored" if self._scans % 2 == 0 else "plain"
-        # the far look (faces across the room) on the stream's first detection, then on one
-        # in k, k a multiple of its cost in near looks: it then adds less than one near
-        # look's time per detection, however large the frame
         height, width = image.shape[:2]
-        cost = self.estimator.detector.far_cost(width, height)
-        k = max(1, math.ceil(FAR_LOOK_SPREAD * cost))
-        since = None if self._since_far is None else self._since_far + 1
-        far = cost > 0 and (since is None or since >= k or (scanning and self._scans % k == 0))
-        self._since_far = 0 if far else since
+        view, far = self._looks.next(not self._tracks and not lost,
+                                     self.estimator.options.retry_mirrored,
+                                     self.estimator.far_look_cost(width, height))
         detections = self.estimator.detect(image, view, far)
         times["detect"] = times.get("detect", 0.0) + (time.perf_counter() - t0) * 1e3
         self.detections_run += 1
         self._since_detection = 0
         candidates = self._tracks + lost
-        pairs = _greedy_pairs(np.array([d.box for d in detections]),
-                              np.array([c.box for c in candidates]), 0.3)
+        pairs = greedy_pairs(np.array([d.box for d in detections]),
+                             np.array([c.box for c in candidates]), 0.3)
         matched = {j: i for i, j in pairs}
-        used = set(matched.values())
         # one pass more than the per-image pipeline: a track starts from where its own crops
         # will converge (the ROI of the refined landmarks), not one pass short of it
         passes = 3 if self.estimator.options.refine else 2
         # the fits of every lost track found again and of every new face: one batch a pass
         starts = [i for j, i in matched.items() if candidates[j] in lost]
-        starts += [i for i in range(len(detections)) if i not in used]
+        starts += [i for i in range(len(detections)) if i not in matched.values()]
         fitted = dict(zip(starts, self.estimator.fits(
             image, [roi_from_box(detections[i].box) for i in starts], passes, times)))
         for j, track in enumerate(candidates):
             det = detections[matched[j]] if j in matched else None
-            if track in lost:
-                fit = fitted[matched[j]] if det is not None else None
-                if fit is None:
-                    self._retire(track, t)
-                    continue
-                track.fit, track.unconfirmed = fit, 0
-                track.crop = roi_from_landmarks(fit.landmarks)
-                self._tracks.append(track)
-            if det is None:
-                if not far and not self.estimator.detector.near_sees(track.box, width,
-                                                                     height):
-                    continue  # a face across the room: only the far look can confirm it
-                track.unconfirmed += 1
-                if track.unconfirmed > opts.max_unconfirmed:
-                    self._tracks.remove(track)
-                    self._retire(track, t)
-                continue
-            track.unconfirmed, track.score = 0, det.score
-            track.box_offset = _box_offset(det.box, track.fit.landmarks)
+            fit = fitted.get(matched[j]) if det is not None else None
+            self._update(track, det, fit, track in lost, far, (width, height), t)
         for i, det in enumerate(detections):
-            if i in used:
-                continue
-            fit = fitted[i]
-            if fit is None or self._duplicate(fit):
+            fit = fitted.get(i)
+            if i in matched.values() or fit is None or self._duplicate(fit):
                 continue
             self._tracks.append(self._new_track(det, fit, t))
         self._tracks.sort(key=lambda tr: -float(np.prod(tr.box[2:] - tr.box[:2])))
         self._limit(t)
+
+    def _update(self, track: Track, det: Detection | None, fit: Fit | None, lost: bool,
+                far: bool, size: tuple[int, int], t: float) -> None:
+        """A track after a detection: re-acquired (if lost), confirmed, or one detection
+        closer to being dropped."""
+        if lost:
+            if fit is None:
+                self._retire(track, t)
+                return
+            track.fit, track.unconfirmed = fit, 0
+            track.crop = roi_from_landmarks(fit.landmarks)
+            self._tracks.append(track)
+        if det is None:
+            if not far and not self.estimator.near_look_sees(track.box, *size):
+                return  # a face across the room: only the far look can confirm it
+            track.unconfirmed += 1
+            if track.unconfirmed > self._options.max_unconfirmed:
+                self._tracks.remove(track)
+                self._retire(track, t)
+            return
+        track.unconfirmed, track.score = 0, det.score
+        track.box_offset = box_offset(det.box, track.fit.landmarks)
 
     def _limit(self, t: float) -> None:
         """Keep the ``max_faces`` largest tracks (they are sorted by size)."""
@@ -358,16 +290,16 @@ class FaceTracker:
         del self._tracks[limit:]
 
     def _match_detections(self, detections: list[Detection], fits: list[Fit], t: float
-                          ) -> list[_Track]:
+                          ) -> list[Track]:
         """detect_every == 1: each detection continues the overlapping track or starts one."""
-        pairs = dict(_greedy_pairs(np.array([d.box for d in detections]),
+        pairs = dict(greedy_pairs(np.array([d.box for d in detections]),
                                    np.array([tr.box for tr in self._tracks]), 0.3))
         tracks = []
         for i, (det, fit) in enumerate(zip(detections, fits)):
             if i in pairs:
                 track = self._tracks[pairs[i]]
                 track.fit, track.score = fit, det.score
-                track.box_offset = _box_offset(det.box, fit.landmarks)
+                track.box_offset = box_offset(det.box, fit.landmarks)
             else:
                 track = self._new_track(det, fit, t)
             tracks.append(track)
@@ -377,7 +309,7 @@ class FaceTracker:
         self._tracks = tracks
         return tracks
 
-    def _new_track(self, det: Detection, fit: Fit, t: float) -> _Track:
+    def _new_track(self, det: Detection, fit: Fit, t: float) -> Track:
         """A track for a new detection, with the id of a face lost near there, if any."""
         self._lost = [e for e in self._lost if t - e[2] <= self._options.forget_after]
         track_id = None
@@ -389,8 +321,8 @@ class FaceTracker:
         if track_id is None:
             track_id = next(self._ids)
         smoother = FitSmoother(self._options.smoothing) if self._options.smooth else None
-        return _Track(id=track_id, fit=fit, score=det.score,
-                      box_offset=_box_offset(det.box, fit.landmarks), smoother=smoother,
+        return Track(id=track_id, fit=fit, score=det.score,
+                      box_offset=box_offset(det.box, fit.landmarks), smoother=smoother,
                       crop=roi_from_landmarks(fit.landmarks))
 
     def _duplicate(self, fit: Fit) -> bool:
@@ -400,11 +332,11 @@ class FaceTracker:
         return any(box_iou(roi, roi_from_landmarks(tr.fit.landmarks))[0, 0] > 0.5
                    for tr in self._tracks)
 
-    def _retire(self, track: _Track, t: float) -> None:
+    def _retire(self, track: Track, t: float) -> None:
         self._lost.append((track.id, track.box, t))
 
     # ----------------------------------------------------------------------------- output
-    def _faces(self, tracks: list[_Track], intrinsics: CameraIntrinsics, t: float,
+    def _faces(self, tracks: list[Track], intrinsics: CameraIntrinsics, t: float,
                times: dict[str, float]) -> list[Face]:
         faces = []
         t0 = time.perf_counter()
@@ -422,32 +354,15 @@ class FaceTracker:
         faces.sort(key=lambda f: -float(np.prod(f.box[2:] - f.box[:2])))
         return faces
 
-    def _face(self, track: _Track, intrinsics: CameraIntrinsics, t: float) -> Face | None:
+    def _face(self, track: Track, intrinsics: CameraIntrinsics, t: float) -> Face | None:
         fit = track.fit
         if track.smoother is not None:
             fit = track.smoother(fit, t, self._project)
         if self._options.detect_every > 1 and np.all(np.isfinite(fit.landmarks)):
             self._next_crop(track, fit.landmarks)
-        box = _box_from_landmarks(fit.landmarks, track.box_offset)
+        box = box_from_landmarks(fit.landmarks, track.box_offset)
         return self.estimator.face_from_fit(fit, box, track.score, intrinsics)
 
     def _project(self, params: np.ndarray, camera: np.ndarray) -> np.ndarray:
         model = self.estimator.model
         return model.project(model.landmarks_model(params), camera)
-
-
-def _greedy_pairs(a: np.ndarray, b: np.ndarray, min_iou: float) -> list[tuple[int, int]]:
-    """Pairs (i, j) of boxes of ``a`` and ``b``, best overlap first, each used once."""
-    if len(a) == 0 or len(b) == 0:
-        return []
-    iou = box_iou(a, b)
-    pairs, used_a, used_b = [], set(), set()
-    for flat in np.argsort(-iou, axis=None):
-        i, j = divmod(int(flat), iou.shape[1])
-        if iou[i, j] < min_iou:
-            break
-        if i not in used_a and j not in used_b:
-            pairs.append((i, j))
-            used_a.add(i)
-            used_b.add(j)
-    return pairs

@@ -1,4 +1,4 @@
-"""rosbag2 files in and out without ROS, whatever state a recording ended in.
+"""rosbag2 files read without ROS, whatever state a recording ended in.
 
 Reading goes through ``rosbags`` (rosbag2 sqlite3 and MCAP, ROS 1 bags too). A recording
 that was killed is another matter: rosbag2 writes ``metadata.yaml`` when it closes the bag,
@@ -7,120 +7,24 @@ and an MCAP file's summary and footer likewise, so a killed ``ros2 bag record`` 
 go: an sqlite3 file's ``topics`` and ``messages`` tables, an MCAP file's records one by one
 (the ``mcap`` library's stream reader: it needs no footer) until the first unreadable byte.
 Only that tail is lost, and :attr:`BagInput.problems` says so.
-
-Writing uses ``rosbags``' writer (format version 9, with each type's RIHS01 hash as the live
-publishers' have them), with this package's message definitions and, where installed,
-``hri_msgs``' registered in the type store (:func:`typestore`).
 """
 
 from __future__ import annotations
 
 import contextlib
-import csv
-import errno
-import io
 import os
 import shutil
 import sqlite3
 import stat
 import tempfile
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..errors import DenseHeadPoseError
-
-IMAGE = "sensor_msgs/msg/Image"
-COMPRESSED = "sensor_msgs/msg/CompressedImage"
-CAMERA_INFO = "sensor_msgs/msg/CameraInfo"
-IMAGE_TYPES = (IMAGE, COMPRESSED)
-STORES = {"humble": "ROS2_HUMBLE", "jazzy": "ROS2_JAZZY", "kilted": "ROS2_KILTED"}
-_PACKAGE_MSGS = ("Face", "FaceArray")  # FaceArray uses Face: registered together
+from .bag_types import BagError, require_rosbags
 
 
-#: Free bytes an output's disk must keep: what closing the outputs still writes (the MCAP
-#: chunk held in memory, up to 1 MiB, its index and summary, ``metadata.yaml``) with room to
-#: spare. Below it the run stops, with every output closed and whole.
-FREE_SPACE_MARGIN = 4 << 20
-
-
-class BagError(DenseHeadPoseError):
-    """A bag that cannot be read at all, or an output that cannot be written."""
-
-
-class OutputFullError(BagError):
-    """An output's disk is full: the run stops with its outputs closed and whole."""
-
-
-def free_bytes(path: Path) -> int:
-    """Bytes an unprivileged writer can still put on the file system of ``path``."""
-    info = os.statvfs(path)
-    return info.f_bavail * info.f_frsize
-
-
-def _disk_full(exc: BaseException) -> bool:
-    if isinstance(exc, OSError):
-        return exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
-    return isinstance(exc, sqlite3.Error) and "full" in str(exc).lower()
-
-
-def _rosbags() -> Any:
-    try:
-        import rosbags
-    except ImportError:
-        raise BagError("reading and writing bags needs rosbags (and mcap for recordings "
-                       "that were cut off): pip install 'dense_head_pose[bag]'") from None
-    return rosbags
-
-
-# ------------------------------------------------------------------------------ types
-def _package_msg_dirs(package: str) -> list[Path]:
-    """Where ``package``'s .msg files may be: this package's own (a wheel, the source
-    tree), then every ament prefix's ``share/<package>/msg`` (a ROS install, colcon)."""
-    here = Path(__file__).resolve().parents[1]  # the dense_head_pose package
-    dirs = []
-    if package == "dense_head_pose":
-        dirs += [here / "msg_definitions", here.parent / "msg"]
-    for prefix in os.environ.get("AMENT_PREFIX_PATH", "").split(os.pathsep):
-        if prefix:
-            dirs.append(Path(prefix) / "share" / package / "msg")
-    return [d for d in dirs if d.is_dir()]
-
-
-def _register(store: Any, package: str, names: tuple[str, ...] | None = None) -> bool:
-    """Register ``package``'s messages (all of them, or ``names``) in ``store``; whether
-    their definitions were found."""
-    from rosbags.typesys import get_types_from_msg
-
-    for directory in _package_msg_dirs(package):
-        files = ([directory / f"{n}.msg" for n in names] if names
-                 else sorted(directory.glob("*.msg")))
-        if not files or not all(f.is_file() for f in files):
-            continue
-        types: dict[str, Any] = {}
-        for path in files:
-            types.update(get_types_from_msg(path.read_text(), f"{package}/msg/{path.stem}"))
-        store.register(types)
-        return True
-    return False
-
-
-def typestore(distro: str | None = None) -> tuple[Any, bool]:
-    """``rosbags``' type store of ``distro`` (default ``$ROS_DISTRO``, else Kilted) with this
-    package's messages, and whether ``hri_msgs``' definitions were found and added."""
-    _rosbags()
-    from rosbags.typesys import Stores, get_typestore
-
-    distro = distro or os.environ.get("ROS_DISTRO", "kilted")
-    store = get_typestore(getattr(Stores, STORES.get(distro, "ROS2_KILTED")))
-    if not _register(store, "dense_head_pose", _PACKAGE_MSGS):
-        raise BagError("the definitions of dense_head_pose/msg/FaceArray are missing from "
-                       "this installation (msg/Face.msg, msg/FaceArray.msg)")
-    return store, _register(store, "hri_msgs")
-
-
-# ---------------------------------------------------------------------------- reading
 @dataclass
 class Topic:
     """A topic of an input bag: its type and how many messages it says it has (None when
@@ -234,7 +138,7 @@ _UNREADABLE = _unreadable()
 def open_bag(path: str | Path, store: Any) -> BagInput:
     """Open a bag (a rosbag2 directory, an .mcap or .db3 file, a ROS 1 .bag) for reading,
     recovering a recording that was cut off (see the module docstring)."""
-    _rosbags()
+    require_rosbags()
     from rosbags.highlevel import AnyReader
 
     path = Path(path)
@@ -399,100 +303,3 @@ def _mcap_messages(path: Path, topics: set[str]) -> Iterator[tuple[str, str, int
                 yield topic, msgtype, int(record.log_time), bytes(record.data)
 
 
-# ---------------------------------------------------------------------------- writing
-class CsvOutput:
-    """A CSV file written in whole rows: each call's rows go out in one write, and a write
-    the disk cannot take is cut back to the last whole row (then :class:`OutputFullError`)."""
-
-    def __init__(self, path: Path, header: Sequence[str]) -> None:
-        self.path = path
-        try:
-            self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC,
-                               0o666)
-        except OSError as exc:
-            raise BagError(f"cannot write {path}: {exc.strerror or exc}") from None
-        self._whole = 0
-        self.rows([header])
-
-    def rows(self, rows: Iterable[Sequence[object]]) -> None:
-        """Append ``rows`` (all or none of them)."""
-        text = io.StringIO()
-        csv.writer(text).writerows(rows)
-        data = memoryview(text.getvalue().encode())
-        if not data:
-            return
-        try:
-            while data:
-                data = data[os.write(self._fd, data):]
-        except OSError as exc:
-            os.ftruncate(self._fd, self._whole)
-            os.lseek(self._fd, self._whole, os.SEEK_SET)
-            if _disk_full(exc):
-                raise OutputFullError(f"{self.path}: the disk is full ({exc.strerror})") \
-                    from None
-            raise BagError(f"cannot write {self.path}: {exc.strerror or exc}") from None
-        self._whole = os.lseek(self._fd, 0, os.SEEK_CUR)
-
-    def close(self) -> None:
-        if self._fd >= 0:
-            os.close(self._fd)
-            self._fd = -1
-
-
-class BagOutput:
-    """A rosbag2 output bag; a connection per topic, made at its first message.
-
-    ``close()`` writes the index and ``metadata.yaml``: whatever stopped the run (the end,
-    Ctrl-C, SIGTERM, an error, a disk that filled up), the caller closes it and the bag
-    holds everything written. A write the disk cannot take (another program filled it
-    between two :func:`free_bytes` checks) loses the bag's index: it is then read back as a
-    recording that was cut off (:func:`open_bag`), up to the last whole chunk.
-    """
-
-    def __init__(self, path: str | Path, store: Any, storage: str = "mcap") -> None:
-        _rosbags()
-        from rosbags.rosbag2 import StoragePlugin, Writer, WriterError
-
-        path = Path(path)
-        if path.exists():
-            raise BagError(f"{path} exists: give a new path for the output bag")
-        self.path = path
-        self.store = store
-        plugin = {"mcap": StoragePlugin.MCAP, "sqlite3": StoragePlugin.SQLITE3}[storage]
-        try:
-            self._writer = Writer(path, version=9, storage_plugin=plugin)
-            self._writer.open()
-        except (WriterError, OSError) as exc:
-            raise BagError(f"cannot write {path}: {exc}") from None
-        self._connections: dict[str, Any] = {}
-        self.written = 0
-
-    def write(self, topic: str, msgtype: str, message: Any, log_ns: int) -> None:
-        if self._writer is None:
-            raise BagError(f"{self.path} is closed")
-        try:
-            connection = self._connections.get(topic)
-            if connection is None:
-                connection = self._writer.add_connection(topic, msgtype, typestore=self.store)
-                self._connections[topic] = connection
-            self._writer.write(connection, log_ns, self.store.serialize_cdr(message, msgtype))
-        except (OSError, sqlite3.Error) as exc:
-            self._abort()
-            if _disk_full(exc):
-                raise OutputFullError(f"{self.path}: the disk filled up while writing; the "
-                                      "bag is readable up to its last whole chunk") from None
-            raise BagError(f"cannot write {self.path}: {exc}") from None
-        self.written += 1
-
-    def _abort(self) -> None:
-        writer, self._writer = self._writer, None
-        with contextlib.suppress(Exception):
-            writer.abort()
-
-    def close(self) -> None:
-        if self._writer is not None:
-            writer, self._writer = self._writer, None
-            try:
-                writer.close()
-            except (OSError, sqlite3.Error) as exc:
-                raise BagError(f"cannot finish {self.path}: {exc}") from None

@@ -6,8 +6,9 @@
   switch is on): ``face_landmarks``, ``face_points``, ``face_mesh``, ``mesh_image``.
 
 The topic publishers are lifecycle publishers: they send nothing while the node is
-inactive. Messages are built by :mod:`dense_head_pose.interfaces.messages`, the same code the bag
-processor uses, with rclpy's classes.
+inactive. A frame's primary messages are
+:func:`~dense_head_pose.interfaces.frame_messages.frame_messages`, the definition the bag
+writer uses too, built with rclpy's classes.
 """
 
 from __future__ import annotations
@@ -24,24 +25,26 @@ from visualization_msgs.msg import Marker, MarkerArray
 
 from dense_head_pose.msg import FaceArray as FaceArrayMsg
 
-from ..interfaces import messages
 from ..interfaces.face_ids import tf_name
+from ..interfaces.frame_messages import camera_messages, tf_messages
 from ..pipeline.drawing import draw
 from ..pipeline.results import Face
 from . import conversions
 from .conversions import rclpy_types
 from .diagnostics import NodeStats
 from .markers import MeshMarkerBuilder, landmark_markers
+from .parameters import OutputOptions
 from .tf_output import TfOutput
 
 
-class Outputs:
+class Publishers:
     """The node's publishers and how a frame's results become messages (see module)."""
 
-    def __init__(self, node: Any, params: dict[str, Any], stats: NodeStats,
+    def __init__(self, node: Any, options: OutputOptions, stats: NodeStats,
                  mesh_marker: MeshMarkerBuilder | None, renderer: Any, hri: Any) -> None:
         self._node = node
-        self.p = params  # the node's live parameter values
+        self.options = options
+        """What to publish (the node replaces it when its parameters change)."""
         self.stats = stats
         self.mesh_marker = mesh_marker
         self.renderer = renderer
@@ -57,6 +60,8 @@ class Outputs:
         self.image = create(Image, "mesh_image", QoSProfile(depth=2))
         self._lifecycle = [self.faces, self.pose, self.poses, self.landmarks, self.points,
                            self.mesh, self.image]
+        self._by_topic = {"faces": self.faces, "head_pose": self.pose,
+                          "head_poses": self.poses}
         self.tf = TfOutput(node)
         if not self.tf.available:
             node.get_logger().warning("neither tf2_ros nor tf2_msgs is installed: no TF output")
@@ -65,60 +70,59 @@ class Outputs:
         """The name of a face in TF: its ROS4HRI id when that interface is on, else its
         track number; either way after ``face_id_prefix``."""
         return tf_name(self.hri.ids if self.hri is not None else None,
-                       self.p["face_id_prefix"], track_id)
+                       self.options.face_id_prefix, track_id)
 
     # --------------------------------------------------------------- estimation thread
     def publish_unusable(self, header: Header) -> None:
         """An unusable frame: an empty FaceArray with its header, no tracked faces."""
-        self.faces.publish(messages.face_array(rclpy_types, header, 0, 0, []))
-        if self.hri is not None:
-            self.hri.publish([], header, None)
+        self.publish_primary([], header, None)
 
-    def publish_primary(self, faces: Sequence[Face], header: Header, image: np.ndarray) -> None:
-        """faces, head_pose (the largest face; none without a face), head_poses, TF, ROS4HRI."""
+    def publish_primary(self, faces: Sequence[Face], header: Header,
+                        image: np.ndarray | None) -> None:
+        """A frame's messages (``frame_messages``): faces, head_pose, head_poses, TF, ROS4HRI;
+        ``image`` None: the frame was unusable."""
         stage = self.stats.stage
-        height, width = image.shape[:2]
+        size = None if image is None else (image.shape[1], image.shape[0])
+        names = [self.face_name(f.id) for f in faces]
         with stage("faces"):
-            self.faces.publish(messages.face_array(rclpy_types, header, width, height, faces))
-            if faces:
-                self.pose.publish(messages.pose_stamped(rclpy_types, header, faces[0]))
-            self.poses.publish(messages.pose_array(rclpy_types, header, faces))
-        if self.p["publish_tf"] and faces:
+            for message in camera_messages(rclpy_types, header, size, faces):
+                self._by_topic[message.topic].publish(message.message)
+        if size is not None and faces:
             with stage("tf"):
-                self.tf.send(messages.face_transforms(
-                    rclpy_types, header, faces, [self.face_name(f.id) for f in faces],
-                    self.p["face_frame_prefix"], self.p["gaze_frame_prefix"]))
+                for message in tf_messages(rclpy_types, header, faces, names,
+                                           self.options.frame):
+                    self.tf.send(message.message.transforms)
         if self.hri is not None:
             with stage("hri"):
-                self.hri.publish(faces, header, image)
+                self.hri.publish(faces, names, header, image)
 
     def heavy_wanted(self) -> bool:
         """Whether any heavy output is switched on and subscribed."""
-        p = self.p
+        o = self.options
         return bool(
-            (p["publish_landmarks"] and self.landmarks.get_subscription_count())
-            or (p["publish_points"] and self.points.get_subscription_count())
-            or (p["publish_mesh"] and self.mesh.get_subscription_count())
-            or (p["publish_mesh_image"] and self.image.get_subscription_count()))
+            (o.publish_landmarks and self.landmarks.get_subscription_count())
+            or (o.publish_points and self.points.get_subscription_count())
+            or (o.publish_mesh and self.mesh.get_subscription_count())
+            or (o.publish_mesh_image and self.image.get_subscription_count()))
 
     # ------------------------------------------------------------------- output thread
     def publish_heavy(self, faces: Sequence[Face], header: Header, image: np.ndarray) -> None:
         """Markers, point cloud, mesh marker and mesh image, each only if subscribed."""
         stage = self.stats.stage
-        p = self.p
-        if p["publish_landmarks"] and self.landmarks.get_subscription_count():
+        o = self.options
+        if o.publish_landmarks and self.landmarks.get_subscription_count():
             with stage("landmarks"):
                 self.landmarks.publish(landmark_markers(faces, header))
-        if p["publish_points"] and self.points.get_subscription_count():
+        if o.publish_points and self.points.get_subscription_count():
             with stage("points"):
-                step = int(p["points_step"])
+                step = o.points_step
                 clouds = [f.vertices_in_camera()[::step] for f in faces]
                 points = np.concatenate(clouds) if clouds else np.empty((0, 3), np.float32)
                 self.points.publish(conversions.point_cloud(points, header))
-        if p["publish_mesh"] and self.mesh_marker and self.mesh.get_subscription_count():
+        if o.publish_mesh and self.mesh_marker and self.mesh.get_subscription_count():
             with stage("mesh"):
                 self.mesh.publish(self.mesh_marker(faces, header))
-        if p["publish_mesh_image"] and self.image.get_subscription_count():
+        if o.publish_mesh_image and self.image.get_subscription_count():
             with stage("image_draw"):
                 drawn = self._draw(image, faces)
             with stage("image_publish"):
@@ -126,7 +130,7 @@ class Outputs:
 
     def _draw(self, image: np.ndarray, faces: Sequence[Face]) -> np.ndarray:
         canvas = image.copy()
-        mode = self.p["draw_mode"]
+        mode = self.options.draw_mode
         if mode == "mesh" and self.renderer is not None:
             return self.renderer.render_faces(canvas, faces)
         return draw(canvas, faces, "dense" if mode == "mesh" else mode)
