@@ -172,3 +172,25 @@ def die_with_parent(parent: int | None = None, signum: int = signal.SIGTERM) -> 
     except (OSError, AttributeError):
         return True
     return parent is None or os.getppid() == parent
+
+
+_NO_FINALISATION = False
+
+
+def skip_finalisation() -> None:
+    """End the process without Python's finalisation (:func:`end`): a library whose
+    threads cannot survive it (Ray's driver with its cluster's head gone crashes there)."""
+    global _NO_FINALISATION
+    _NO_FINALISATION = True
+
+
+def end(status: int) -> int:
+    """``status``, or, after :func:`skip_finalisation`, the process ended at once with it
+    (standard streams flushed first)."""
+    if _NO_FINALISATION:
+        for stream in (sys.stdout, sys.stderr):
+            with contextlib.suppress(Exception):
+                if stream is not None:
+                    stream.flush()
+        os._exit(status)
+    return status

@@ -8,6 +8,7 @@ runs, and the error says what to install when none is present.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import sys
 import tempfile
@@ -139,3 +140,16 @@ def limit_native_threads(count: int) -> None:
     except ImportError:  # a dependency; without it BLAS keeps its default
         return
     threadpool_limits(limits=int(count), user_api="blas")
+
+
+def pyplot() -> Any:
+    """matplotlib's pyplot on the Agg backend (ImportError without matplotlib). Its first
+    use builds a font cache and says so at a level the commands' log would show: that line
+    is not the user's business."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    logging.getLogger("matplotlib.font_manager").setLevel(logging.ERROR)
+    import matplotlib.pyplot as plt
+
+    return plt

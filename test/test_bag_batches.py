@@ -237,7 +237,7 @@ def test_a_disk_that_fills_up_stops_the_run_with_whole_outputs(tmp_path, tiny) -
     poses = messages.get("/head_pose", [])
     rows = list(csv.reader((kept / "poses.csv").open()))
     assert 50 < len(poses) < 1500
-    assert all(len(row) == 14 for row in rows)
+    assert all(len(row) == 15 for row in rows)
     assert len(rows) - 1 == len(poses)
 
 

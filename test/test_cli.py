@@ -10,7 +10,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from helpers import TESTDATA
+from helpers import TESTDATA, VIDEO, cli
 
 FACE_KEYS = {"bbox", "score", "yaw", "pitch", "roll", "translation_m", "rotation_quat_xyzw",
              "landmarks", "params"}
@@ -198,3 +198,19 @@ def test_video_progress_on_a_terminal() -> None:
     # total of 158 would show as "/158" (a rate of 158 frame/s is no failure)
     squeezed = terminal.replace(" ", "")
     assert ("55frame" in squeezed or "55/55" in squeezed) and "/158" not in squeezed, terminal
+
+
+def test_a_guessed_focal_length_is_said(tmp_path) -> None:
+    """Without --intrinsics the translation is metric only up to a guessed focal length:
+    each JSON frame says so, and so does one line on stderr; with them, neither."""
+    image = TESTDATA / "one_face.jpg"
+    guessed = cli("image", image, image, "--json")
+    assert guessed.returncode == 0, guessed.stderr
+    frames = [json.loads(line) for line in guessed.stdout.splitlines()]
+    assert {f["intrinsics"] for f in frames} == {"guessed: f = image width, centred"}
+    assert guessed.stderr.count("no --intrinsics") == 1
+    given = cli("video", VIDEO, "--max-frames", "2", "--json", "--intrinsics", "900", "900",
+                "640", "360")
+    assert given.returncode == 0, given.stderr
+    assert {json.loads(line)["intrinsics"] for line in given.stdout.splitlines()} == {"given"}
+    assert "no --intrinsics" not in given.stderr

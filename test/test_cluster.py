@@ -137,7 +137,7 @@ def test_a_dataset_on_two_nodes_equals_the_local_run(cluster, dataset, local, tm
     assert len(faces) == sum(len(_rows(local / n)) for n in _names(tmp_path / "csv"))
     session = [f for f in faces if f["recording"] == "session"]
     assert {f["chunk"] for f in session} == {0, 1, 2}
-    assert len({f["face_id"] for f in session}) == 1  # one person, one id across borders
+    assert len({f["id"] for f in session}) == 1  # one person, one id across borders
     assert sum(r["media_s"] for r in statuses.values()) > 20
 
 
@@ -255,3 +255,126 @@ def test_bad_cluster_inputs_are_one_line(cluster, dataset, tmp_path) -> None:
     assert not (tmp_path / "b").exists() or not any((tmp_path / "b").iterdir())
     inside = cli("bag", root / "lab1", "--ray", cluster.address, "--csv", root / "lab1" / "out")
     assert inside.returncode == 2 and "--csv" in inside.stderr
+
+
+def _http2_pretender(port: int, stop: threading.Event) -> None:
+    """A server that answers the HTTP/2 preface with its settings, then says nothing: it
+    passes the protocol check, and Ray's handshake never completes."""
+    import socket
+
+    with socket.socket() as server:
+        server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        server.bind(("127.0.0.1", port))
+        server.listen(16)
+        server.settimeout(0.2)
+        held = []
+        while not stop.is_set():
+            try:
+                conn, _ = server.accept()
+            except TimeoutError:
+                continue
+            conn.sendall(b"\x00\x00\x00\x04\x00\x00\x00\x00\x00")  # an empty SETTINGS frame
+            held.append(conn)
+
+
+def test_an_address_that_is_not_ray_is_one_line_in_bounded_time(dataset, tmp_path) -> None:
+    """Something else listening at the address: a server that never answers, an HTTP
+    server, a pretender that answers gRPC's first frame and then nothing. One line, exit 2,
+    within --ray-timeout; a stop signal honoured while joining."""
+    import socket
+
+    root = dataset[0]
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(4)
+    web = subprocess.Popen([sys.executable, "-m", "http.server", str(port := free_port()),
+                            "--bind", "127.0.0.1"], stdout=subprocess.DEVNULL,
+                           stderr=subprocess.DEVNULL)
+    stop = threading.Event()
+    pretender = free_port()
+    threading.Thread(target=_http2_pretender, args=(pretender, stop), daemon=True).start()
+    try:
+        time.sleep(1)  # the HTTP server listening
+        for address, why in ((f"127.0.0.1:{silent.getsockname()[1]}", "does not answer"),
+                             (f"127.0.0.1:{port}", "not a Ray cluster"),
+                             (f"127.0.0.1:{pretender}", "no Ray cluster joined")):
+            start = time.monotonic()
+            proc = cli("bag", root / "lab1", "--ray", address, "--ray-timeout", "15", "--csv",
+                       tmp_path / "out")
+            assert proc.returncode == 2, proc.stderr
+            assert why in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
+            assert time.monotonic() - start < 120
+        joining = subprocess.Popen(
+            [sys.executable, "-m", "dense_head_pose", "bag", str(root / "lab1"), "--ray",
+             f"127.0.0.1:{pretender}", "--ray-timeout", "600", "--csv", str(tmp_path / "o2")],
+            stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
+        time.sleep(15)  # past the protocol check, inside Ray's join
+        joining.send_signal(signal.SIGTERM)
+        assert joining.wait(timeout=60) == 143, joining.stderr.read()
+    finally:
+        stop.set()
+        web.kill()
+        silent.close()
+
+
+def test_a_node_that_dies_takes_only_its_cpu(dataset, tmp_path_factory, tmp_path) -> None:
+    """A worker node killed mid-run: its task is redone on the node that remains, no task
+    waits for the dead node's CPU, and a --resume of the finished dataset is quick."""
+    root, listing = dataset
+    with LoopbackCluster(2, tmp_path_factory.mktemp("ray2")) as cluster:
+        driver = subprocess.Popen(
+            [sys.executable, "-m", "dense_head_pose", "bag", f"@{listing}", "--ray",
+             cluster.address, "--csv", str(tmp_path / "csv"), "--summary",
+             str(tmp_path / "t.csv")], cwd=root, stderr=subprocess.PIPE,
+            stdout=subprocess.DEVNULL, text=True)
+        lines: list[str] = []
+        _watch(driver, lines)
+        _wait_for(lines, ": done:", 1, driver)
+        cluster.kill_node(1)
+        assert driver.wait(timeout=600) == 2, "".join(lines)  # the corrupt bag
+        table = _rows(tmp_path / "t.recordings.csv")
+        assert {r["recording"]: r["status"] for r in table if r["recording"] != "cut"} == {
+            n: "done" for n in ("lab1-run1", "lab2-run1", "run2", "a", "b", "c", "session")}
+        start = time.monotonic()
+        again = cli("bag", f"@{listing}", "--ray", cluster.address, "--csv", tmp_path / "csv",
+                    "--summary", tmp_path / "t.csv", "--resume", cwd=root)
+        assert again.returncode == 2, again.stderr
+        assert again.stderr.count("skipped (done before, --resume)") == 7
+        assert time.monotonic() - start < 180
+
+
+def test_a_dead_head_and_a_stop_signal_end_the_run_in_our_words(dataset, tmp_path_factory,
+                                                               tmp_path) -> None:
+    """The head killed mid-run: exit 2 with a line of ours and the table of what is done
+    and what is not. SIGTERM to the driver: exit 143 and the interrupted line (Ray's own
+    handler exited 15)."""
+    root, listing = dataset
+    with LoopbackCluster(2, tmp_path_factory.mktemp("ray3")) as cluster:
+        stopped = subprocess.Popen(
+            [sys.executable, "-m", "dense_head_pose", "bag", f"@{listing}", "--ray",
+             cluster.address, "--csv", str(tmp_path / "s")], cwd=root,
+            stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
+        lines: list[str] = []
+        _watch(stopped, lines)
+        _wait_for(lines, "worker(s), the model pack loaded", 1, stopped)
+        stopped.send_signal(signal.SIGTERM)
+        assert stopped.wait(timeout=180) == 143, "".join(lines)
+        time.sleep(1)
+        assert "interrupted" in "".join(lines), "".join(lines)
+        driver = subprocess.Popen(  # one worker: the run outlasts the head's loss
+            [sys.executable, "-m", "dense_head_pose", "bag", f"@{listing}", "--ray",
+             cluster.address, "--workers", "1", "--csv", str(tmp_path / "csv"),
+             "--summary", str(tmp_path / "t.csv")], cwd=root, stderr=subprocess.PIPE,
+            stdout=subprocess.DEVNULL, text=True)
+        lines = []
+        _watch(driver, lines)
+        _wait_for(lines, ": done:", 1, driver)
+        cluster.kill_node(0)
+        start = time.monotonic()
+        assert driver.wait(timeout=300) == 2, "".join(lines)
+        assert time.monotonic() - start < 55  # before Ray's own end at 60 s
+    time.sleep(1)
+    err = "".join(lines)
+    assert "head" in err and "is gone" in err and "Traceback" not in err, err
+    statuses = {r["recording"]: r["status"] for r in _rows(tmp_path / "t.recordings.csv")}
+    assert "done" in statuses.values() and "not run" in statuses.values(), statuses

@@ -191,3 +191,20 @@ def test_build_writes_where_check_looks(tmp_path) -> None:
         proc.stderr, proc.stderr
     assert model_pack.default_fetch_dest() == model_pack.locate() or \
         model_pack.ENV_VAR in os.environ
+
+
+def test_a_pack_is_never_built_into_its_own_sources(tmp_path) -> None:
+    """`models build --from UP --dest UP` (or a symlink to UP, or a folder inside it), and
+    `models fetch` alike: refused before anything is written."""
+    sources = tmp_path / "upstream"
+    sources.mkdir()
+    for path in (SHARED / "upstream").iterdir():
+        (sources / path.name).symlink_to(path)
+    (tmp_path / "link").symlink_to(sources)
+    before = sorted(p.name for p in sources.iterdir())
+    for verb, dest in (("build", sources), ("build", tmp_path / "link"),
+                       ("build", sources / "pack"), ("fetch", sources)):
+        proc = cli("models", verb, "--from", sources, "--dest", dest)
+        assert proc.returncode == 2, proc.stderr
+        assert "--dest" in proc.stderr and "Traceback" not in proc.stderr
+        assert sorted(p.name for p in sources.iterdir()) == before

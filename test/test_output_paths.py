@@ -163,3 +163,14 @@ def test_output_folders_are_made_by_one_rule(tmp_path, recording) -> None:
                 tmp_path / "e" / "v.mp4", "--models", PACK)
     assert video.returncode == 0, video.stderr
     assert (tmp_path / "e" / "v.mp4").is_file()
+
+
+def test_options_that_cannot_work_are_refused_before_the_work(tmp_path) -> None:
+    """A distance-protocol face larger than its canvas (it missed every image and reported a
+    pose error over "5 images"), an empty Ray address (it ran locally)."""
+    aflw = TESTDATA.parent / "benchmarks" / "AFLW2000"
+    proc = cli("evaluate", "aflw2000", aflw, "--face-size", "800", "--canvas", "640x480")
+    assert proc.returncode == 2 and "do not fit" in proc.stderr, proc.stderr
+    assert "NME" not in proc.stdout and "Traceback" not in proc.stderr
+    proc = cli("bag", tmp_path, "--ray", "", "--csv", tmp_path / "out")
+    assert proc.returncode == 2 and "--ray" in proc.stderr and "Traceback" not in proc.stderr

@@ -220,7 +220,7 @@ def test_a_killed_driver_leaves_no_worker_behind(tmp_path, tiny) -> None:
         time.sleep(0.2)
     for name in ("rec0", "rec1"):  # whole rows only
         rows = list(csv.reader((tables / f"{name}.csv").open()))
-        assert len(rows) > 20 and all(len(r) == 14 for r in rows)
+        assert len(rows) > 20 and all(len(r) == 15 for r in rows)
 
 
 def _file_size_limit(limit: int):
@@ -250,3 +250,32 @@ def test_a_table_the_disk_cannot_take_is_one_line(dataset, tmp_path, suffix) -> 
     assert len(errors) == 1 and "cannot write the table" in errors[0], proc.stderr
     assert not table.exists()
     json.dumps(errors)  # one plain line
+
+
+def test_the_table_and_the_csvs_are_one_schema(dataset, tmp_path) -> None:
+    """The table's face rows are the CSVs' rows, column for column, with the recording and
+    the chunk around them; ``stamp_ns`` is an integer in both, so they join exactly."""
+    pa = pytest.importorskip("pyarrow")
+    import pyarrow.parquet as pq
+
+    from dense_head_pose.recordings.rows import CSV_COLUMNS
+
+    out = tmp_path / "csv"
+    proc = cli("bag", dataset, "--csv", out, "--summary", tmp_path / "t.parquet",
+               "--models", PACK)
+    assert proc.returncode == 0, proc.stderr
+    table = pq.read_table(tmp_path / "t.parquet")
+    assert table.column_names == ["recording", *CSV_COLUMNS, "chunk"]
+    assert table.schema.field("stamp_ns").type == pa.int64()
+    rows = table.to_pylist()
+    for name in ("r1", "r2"):
+        mine = [r for r in rows if r["recording"] == name]
+        theirs = _rows(out / f"{name}.csv")
+        assert [(r["stamp_ns"], r["id"]) for r in mine] == [
+            (int(r["stamp_ns"]), r["id"]) for r in theirs]
+        assert all(abs(float(t["stamp"]) - m["stamp_ns"] * 1e-9) < 1e-6
+                   for m, t in zip(mine, theirs))
+    pd = pytest.importorskip("pandas")  # as a user reads them: the join keeps every row
+    joined = pd.read_parquet(tmp_path / "t.parquet").merge(
+        pd.read_csv(out / "r1.csv"), on=["stamp_ns", "camera", "id"])
+    assert len(joined) == 12

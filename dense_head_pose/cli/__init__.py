@@ -16,7 +16,7 @@ from collections.abc import Sequence
 
 from .. import __version__
 from ..errors import DenseHeadPoseError
-from ..lifetime import Interrupted, raise_on_stop_signals
+from ..lifetime import Interrupted, end, raise_on_stop_signals
 from . import bag, benchmark, evaluate, image, models, record, stability, video
 from .common import LOG, OutputError, Parser
 
@@ -39,6 +39,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the process exit status (2 for a known error, with a message)."""
+    return end(_main(argv))
+
+
+def _main(argv: Sequence[str] | None) -> int:
     _reopen_closed_std_streams()
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,

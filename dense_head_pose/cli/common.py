@@ -190,6 +190,28 @@ def intrinsics(args: argparse.Namespace) -> CameraIntrinsics | None:
     return CameraIntrinsics(*args.intrinsics) if args.intrinsics else None
 
 
+GUESSED = "guessed: f = image width, centred"
+"""What ``--json`` says of the intrinsics when none were given."""
+
+
+class IntrinsicsNote:
+    """How the metric pose's intrinsics came (``given`` or :data:`GUESSED`), for each JSON
+    frame; said once on stderr, with the first frame, when they are guessed: the
+    translation is then metric only up to that guess."""
+
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.text = "given" if args.intrinsics else GUESSED
+        self._said = bool(args.intrinsics)
+
+    def __call__(self) -> str:
+        if not self._said:
+            self._said = True
+            LOG.warning("no --intrinsics: the translation (x, y, z) takes the focal length to "
+                        "be the image width, so it is metric only up to that guess; give FX "
+                        "FY CX CY of your camera")
+        return self.text
+
+
 #: What argparse takes for a negative number rather than an option: its own rule misses the
 #: exponent form, so ``--intrinsics 1 1 1 -1e30`` was read as an unknown option ``-1e30``.
 _NEGATIVE_NUMBER = re.compile(r"^-(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$|^-(inf|nan)$", re.IGNORECASE)
@@ -211,8 +233,9 @@ class OutputError(DenseHeadPoseError):
     ends_the_run = True
 
 
-def emit(result: FrameResult, frame: int | str) -> None:
-    print_json(result.to_dict(frame))
+def emit(result: FrameResult, frame: int | str, note: IntrinsicsNote) -> None:
+    """A frame's JSON line, with how its intrinsics came (:class:`IntrinsicsNote`)."""
+    print_json({**result.to_dict(frame), "intrinsics": note()})
 
 
 def print_json(obj: object) -> None:

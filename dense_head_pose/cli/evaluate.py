@@ -60,8 +60,11 @@ def run(args: argparse.Namespace) -> int:
         refuse_inputs("--plot", plot, [p for p in (args.directory, args.benchmark_files) if p])
         check_new_file("--plot", plot, overwrite=True)
         evaluation.require_matplotlib()
-    distance = (evaluation.Distance(args.face_size, args.canvas)
-                if args.face_size is not None else None)
+    try:
+        distance = (evaluation.Distance(args.face_size, args.canvas)
+                    if args.face_size is not None else None)
+    except ValueError as exc:
+        raise ValueError(f"--face-size and --canvas: {exc}") from None
     samples = evaluation.load_aflw2000(args.directory, args.benchmark_files, args.stride)
     estimator = common.estimator(args)
     protocols = PROTOCOLS if args.protocol == "both" else (args.protocol,)

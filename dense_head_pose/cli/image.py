@@ -33,6 +33,7 @@ def run(args: argparse.Namespace) -> int:
     drawn (the others are processed)."""
     outputs = output_paths(args.out, args.paths) if args.out else {}
     intrinsics = common.intrinsics(args)
+    said = common.IntrinsicsNote(args)
     estimator = common.estimator(args)
     drawer = make_drawer(args.mode) if args.out else None
     failures = 0
@@ -46,7 +47,7 @@ def run(args: argparse.Namespace) -> int:
         result = estimator(frame, intrinsics, dense=args.mode in ("dense", "mesh"))
         LOG.info("%s: %d face(s)", path, len(result.faces))
         if args.json:
-            common.emit(result, Path(path).name)
+            common.emit(result, Path(path).name, said)
         if drawer is not None:
             failures += not _write_image(outputs[path], drawer(frame, result.faces))
     return 1 if failures else 0

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from .. import model_pack
 from ..errors import ModelError
+from ..output_files import refuse_inputs
 from . import common
 
 
@@ -66,6 +67,8 @@ def _dest(args: argparse.Namespace) -> Path:
 
 def fetch(args: argparse.Namespace) -> int:
     dest = _dest(args)
+    if args.from_dir:  # the pack is never written into its own sources
+        refuse_inputs("--dest", dest, [args.from_dir])
     model_pack.fetch(dest, Path(args.from_dir) if args.from_dir else None, args.url,
                      log=_log, timeout=args.timeout)
     _log(f"model pack ready in {dest} ({model_pack.describe(dest)})")
@@ -76,6 +79,8 @@ def build(args: argparse.Namespace) -> int:
     from ..model_build import builder
 
     dest = _dest(args)
+    if args.from_dir:  # the pack is never written into its own sources
+        refuse_inputs("--dest", dest, [args.from_dir])
     keep = Path(args.keep_upstream) if args.keep_upstream else None
     if args.precision == "int8" and not args.calibration:
         raise ValueError("--precision int8 needs --calibration PATH... (videos, images or "

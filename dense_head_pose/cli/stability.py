@@ -15,6 +15,7 @@ from ..evaluation.stability import CLIPS
 from ..video.sources import FrameSource, open_source
 from ..video.tracking import FaceTracker
 from . import common
+from .common import LOG
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -47,7 +48,8 @@ def run(args: argparse.Namespace) -> int:
     named = [(Path(p).name, images.read(p)) for p in args.images]
     report = stability.evaluate(estimator, lambda: FaceTracker(estimator, options), named,
                                 args.still_frames, args.moving_frames, args.face_sizes,
-                                args.clips)
+                                args.clips, on_clip=lambda image, clip: LOG.info(
+                                    "%s: the %s clip measured", image, clip))
     if args.video:
         with open_source(args.video) as source:
             runs, count = stability.throughput(_replay(source), {

@@ -64,7 +64,8 @@ def run(args: argparse.Namespace) -> int:
         LOG.warning("nothing will be written (give --out DIR or --summary FILE)")
     settings = Settings("video", common.tracker_options(args), mode=args.mode,
                         intrinsics=common.intrinsics(args), max_frames=args.max_frames)
-    emit = (lambda frame, result: common.emit(result, frame.index)) if args.json else None
+    said = common.IntrinsicsNote(args)
+    emit = (lambda frame, result: common.emit(result, frame.index, said)) if args.json else None
     return recordings_run.run(args, sources, settings, out, None, None, emit)
 
 

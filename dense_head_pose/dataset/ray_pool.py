@@ -11,7 +11,7 @@ from collections import deque
 from typing import Any
 
 from ..errors import ModelError
-from ..lifetime import stop_signals_held
+from ..lifetime import skip_finalisation, stop_signals_held
 from .cluster import (
     DEFAULT_TIMEOUT_S,
     HEAD_LOST_S,
@@ -154,16 +154,24 @@ class RayPool:
                 del self._starting[ref]
                 self._kill([actor])
 
+    def _head_answers(self) -> bool:
+        if self._head is None:
+            return True
+        try:
+            with socket.create_connection(self._head, timeout=1.0):
+                return True
+        except OSError:
+            return False
+
     def _check_head(self) -> None:
         """PoolError once the head has not answered for :data:`HEAD_LOST_S`."""
         now = time.monotonic()
         if self._head is None or now - self._head_checked < 1.0:
             return
         self._head_checked = now
-        try:
-            with socket.create_connection(self._head, timeout=1.0):
-                self._head_seen = now
-        except OSError:
+        if self._head_answers():
+            self._head_seen = now
+        else:
             if now - self._head_seen > HEAD_LOST_S:
                 raise PoolError(f"the cluster's head at {self.address} is gone: the "
                                 "recordings not done are not run (--resume does them "
@@ -187,10 +195,11 @@ class RayPool:
             return []
         self._stopped = True
         stopped: list[tuple[Task, Outcome | str]] = []
-        for actor, _ in self._running.values():
+        alive = self._head_answers()
+        for actor, _ in self._running.values() if alive else ():
             with contextlib.suppress(Exception):
                 actor.stop.remote()
-        deadline = time.monotonic() + STOP_GRACE_S
+        deadline = time.monotonic() + (STOP_GRACE_S if alive else 0.0)
         while self._running and time.monotonic() < deadline:
             with stop_signals_held():
                 ready, _ = self.ray.wait(list(self._running), num_returns=1, timeout=1.0)
@@ -201,11 +210,15 @@ class RayPool:
                     outcome = self.ray.get(ref, timeout=5)
                 stopped.append((task, outcome))
         stopped += [(task, "stopped") for _, task in self._running.values()]
-        self._kill([a for a, _ in self._running.values()] + list(self._idle)
-                   + [a for a, _ in self._starting.values()])
+        if alive:
+            self._kill([a for a, _ in self._running.values()] + list(self._idle)
+                       + [a for a, _ in self._starting.values()])
         self._running.clear()
         self._idle.clear()
         self._starting.clear()
-        with contextlib.suppress(Exception):
-            self.ray.shutdown()
+        if alive:
+            with contextlib.suppress(Exception):
+                self.ray.shutdown()
+        else:  # Ray's shutdown would wait a minute for the dead head, and its threads
+            skip_finalisation()  # crash in Python's finalisation
         return stopped

@@ -1,7 +1,9 @@
 """The dataset's table: every face of every frame, and a row per recording.
 
 ``--summary FILE`` writes two tables, as Parquet (``.parquet``, through pyarrow) or CSV
-(``.csv``): ``FILE`` with a row per face per frame (:data:`FACE_COLUMNS`) and
+(``.csv``): ``FILE`` with a row per face per frame (:data:`FACE_COLUMNS`: the recording,
+the columns of ``bag --csv`` with the same names, the chunk; ``stamp_ns`` an integer in
+both formats, so the table and a recording's CSV join on it exactly) and
 ``FILE``'s stem + ``.recordings`` + its suffix with a row per recording
 (:data:`RECORDING_COLUMNS`). The face rows are streamed from the per-recording parts one
 recording at a time, so the writer's memory does not grow with the dataset; both files are
@@ -21,8 +23,7 @@ from ..errors import DenseHeadPoseError
 from ..output_files import OutputPathError
 from ..recordings.rows import CSV_COLUMNS, FaceRow, csv_cells
 
-FACE_COLUMNS = ("recording", "camera", "stamp", "face_id", "yaw_deg", "pitch_deg", "roll_deg",
-                "x_m", "y_m", "z_m", "score", "chunk")
+FACE_COLUMNS = ("recording", *CSV_COLUMNS, "chunk")
 RECORDING_COLUMNS = ("recording", "path", "status", "frames", "faces", "face_ids", "media_s",
                      "wall_s", "cpu_s", "chunks", "attempts", "nodes", "error")
 FORMATS = (".parquet", ".csv")
@@ -49,12 +50,13 @@ def recordings_path(path: Path) -> Path:
 
 def face_rows(recording: str, chunked_rows: Iterable[Sequence[str]]) -> Iterable[list[Any]]:
     """Table rows from a part's rows (chunk, then the CSV columns of ``bag --csv``)."""
-    for chunk, stamp, camera, face_id, yaw, pitch, roll, x, y, z, *_, score in chunked_rows:
-        yield [recording, camera, stamp, face_id, yaw, pitch, roll, x, y, z, score, chunk]
+    for chunk, *cells in chunked_rows:
+        yield [recording, *cells, chunk]
 
 
-_TYPES = {"stamp": float, "yaw_deg": float, "pitch_deg": float, "roll_deg": float,
-          "x_m": float, "y_m": float, "z_m": float, "score": float, "chunk": int,
+_TYPES = {"stamp_ns": int, "stamp": float, "yaw_deg": float, "pitch_deg": float,
+          "roll_deg": float, "x_m": float, "y_m": float, "z_m": float, "qx": float,
+          "qy": float, "qz": float, "qw": float, "score": float, "chunk": int,
           "frames": int, "faces": int, "face_ids": int, "media_s": float, "wall_s": float,
           "cpu_s": float, "chunks": int, "attempts": int}
 

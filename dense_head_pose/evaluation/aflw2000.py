@@ -262,15 +262,13 @@ def table(summaries: Sequence[dict[str, Any]]) -> str:
 
 def require_matplotlib() -> Any:
     """``matplotlib.pyplot`` (Agg), or :class:`EvaluationError` saying how to install it."""
-    try:
-        import matplotlib
+    from ..runtime import pyplot
 
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
+    try:
+        return pyplot()
     except ImportError as exc:
         raise EvaluationError("--plot needs matplotlib: pip install "
                               "'dense_head_pose[eval]'") from exc
-    return plt
 
 
 def plot(runs: Sequence[Run], path: str | Path) -> None:

@@ -29,6 +29,10 @@ class Distance:
             raise ValueError(f"face size must be 8 to 4000 pixels, got {self.face_size}")
         if len(self.canvas) != 2 or not all(16 <= v <= 8192 for v in self.canvas):
             raise ValueError(f"canvas sides must be 16 to 8192 pixels, got {self.canvas}")
+        if self.face_size > min(self.canvas):  # every face would be cut: all missed
+            raise ValueError(f"faces of {self.face_size:g} px do not fit a "
+                             f"{self.canvas[0]}x{self.canvas[1]} canvas (at most "
+                             f"{min(self.canvas)} px, its smaller side)")
 
     def apply(self, image: np.ndarray, sample: Any) -> tuple[np.ndarray, Any]:
         """``image`` scaled and centred on the canvas (cropped where it overflows), and

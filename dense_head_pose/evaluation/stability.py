@@ -233,11 +233,13 @@ def at_face_size(estimator: Any, image: np.ndarray, width: int) -> np.ndarray:
 def evaluate(estimator: Any, tracker_factory: Callable[[], Any],
              named_images: Sequence[tuple[str, np.ndarray]], still_frames: int = 90,
              moving_frames: int = 120, face_sizes: Sequence[int] = (),
-             clips: Sequence[str] = CLIPS) -> dict[str, Any]:
+             clips: Sequence[str] = CLIPS,
+             on_clip: Callable[[str, str], None] | None = None) -> dict[str, Any]:
     """Raw (per-image estimator) and tracked results on the ``clips`` of each image: still
     and roll for every face of the clean image, the turns (:data:`TURNS`) for its largest
     face. ``face_sizes``: also each image scaled so its largest face is that many pixels
-    wide (a person far from a small camera)."""
+    wide (a person far from a small camera). ``on_clip(image, clip)`` hears of each clip
+    done."""
     unknown = set(clips) - set(CLIPS)
     if unknown:
         raise ValueError(f"unknown clips {sorted(unknown)}: choose from {', '.join(CLIPS)}")
@@ -256,6 +258,8 @@ def evaluate(estimator: Any, tracker_factory: Callable[[], Any],
                         entries[k].setdefault(mode, {})[clip.name] = metrics[mode]
                     if clip.name == "roll":
                         entries[k]["tracker_offset_deg"] = metrics["offset"]
+            if on_clip is not None:
+                on_clip(name, clip.name)
         rows += entries
     return {"faces": rows}
 

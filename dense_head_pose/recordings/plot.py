@@ -3,7 +3,6 @@ where the face was not seen."""
 
 from __future__ import annotations
 
-import logging
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -11,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from .. import runtime
 from ..errors import DenseHeadPoseError
 from .rows import FaceRow
 
@@ -33,17 +33,11 @@ def gaps_as_nan(samples: Sequence[tuple[float, ...]], period: float
 
 
 def pyplot() -> Any:
-    """matplotlib's pyplot on the Agg backend; its first use builds a font cache, which it
-    says at a level our log would show: that line is not the user's business."""
+    """matplotlib's pyplot (:func:`~dense_head_pose.runtime.pyplot`), or PlotError."""
     try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        logging.getLogger("matplotlib.font_manager").setLevel(logging.ERROR)
-        import matplotlib.pyplot as plt
+        return runtime.pyplot()
     except ImportError:
         raise PlotError("--plot needs matplotlib: pip install 'dense_head_pose[bag]'") from None
-    return plt
 
 
 def series_of(rows: Iterable[FaceRow]) -> dict[str, list[tuple[float, float, float, float]]]:

@@ -19,8 +19,11 @@ from typing import NamedTuple
 from ..errors import DenseHeadPoseError
 from ..pipeline.results import Face
 
-CSV_COLUMNS = ("stamp", "camera", "id", "yaw_deg", "pitch_deg", "roll_deg", "x_m", "y_m",
-               "z_m", "qx", "qy", "qz", "qw", "score")
+#: The columns of a recording's CSV, and of the dataset's table after its ``recording``:
+#: ``stamp_ns`` the frame's stamp in integer nanoseconds (exact: join on it), ``stamp`` the
+#: same in seconds, exact to the nanosecond as text.
+CSV_COLUMNS = ("stamp_ns", "stamp", "camera", "id", "yaw_deg", "pitch_deg", "roll_deg", "x_m",
+               "y_m", "z_m", "qx", "qy", "qz", "qw", "score")
 
 
 class OutputError(DenseHeadPoseError):
@@ -69,7 +72,7 @@ def csv_stamp(nanoseconds: int) -> str:
 
 def csv_cells(row: FaceRow) -> list[str]:
     """A row as the CSV writes it (:data:`CSV_COLUMNS`)."""
-    return [csv_stamp(row.stamp_ns), row.camera, row.id, f"{row.yaw:.4f}",
+    return [str(row.stamp_ns), csv_stamp(row.stamp_ns), row.camera, row.id, f"{row.yaw:.4f}",
             f"{row.pitch:.4f}", f"{row.roll:.4f}", f"{row.x:.6f}", f"{row.y:.6f}",
             f"{row.z:.6f}", f"{row.qx:.7f}", f"{row.qy:.7f}", f"{row.qz:.7f}",
             f"{row.qw:.7f}", f"{row.score:.4f}"]

@@ -89,6 +89,16 @@ class LoopbackCluster:
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
+    def kill_node(self, k: int) -> None:
+        """Node ``k`` (0: the head) gone at once, every process of it (a machine that
+        died)."""
+        node = self.nodes[k]
+        for pid in self._session_members(node.pid):
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGKILL)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            node.wait(timeout=30)
+
     def stop(self) -> None:
         """Every process of the nodes' sessions: SIGTERM, then SIGKILL after a minute."""
         for node in self.nodes:
