@@ -3,8 +3,8 @@
 
 Two tables, both measured in one process, the two settings taking turns:
 
-1. **Per image**: ``estimator(image)`` on the test stills and a frame of the test video,
-   median wall and CPU time per call.
+1. **Per image**: ``estimator(image)`` on the test stills and a frame of the test video
+   (as recorded, and resized to 640x480 and 1920x1080), median wall and CPU time per call.
 2. **Tracked video**: a :class:`~dense_head_pose.video.tracking.FaceTracker` over the 720p
    test video played ``--loops`` times in a row (the far look runs on one detection in k,
    k = ceil(1.5 x its cost in near looks): a short clip may hold none after the first
@@ -20,6 +20,7 @@ import argparse
 import time
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 from dense_head_pose import HeadPoseEstimator, images
@@ -106,6 +107,8 @@ def main() -> None:
     named = {name: images.read(str(TESTDATA / name)) for name in
              ("one_face.jpg", "two_faces.jpg", "three_faces_large.jpg")}
     named["talking_head.mp4 frame"] = frames[0]
+    for size in ((640, 480), (1920, 1080)):  # robot cameras' other sizes
+        named[f"talking_head.mp4 frame at {size[0]}x{size[1]}"] = cv2.resize(frames[0], size)
     print(f"CPU: {cpu_name()}; one LiteRT thread; medians of {args.repeat} runs")
     print("\n1. Per image (estimator(image): detection, alignment, pose)")
     print(per_image(estimator, named, args.repeat))

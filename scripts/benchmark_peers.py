@@ -7,8 +7,8 @@ decoded frames of a video (default: ../shared/testdata/talking_head.mp4):
 * dense_head_pose per image: one pass averaged with its mirrored crop (two inferences), one
   plain pass (``mirror=False``) and the int8 regressor (when built), each detecting with the
   near look alone (``detector_input=320x240``, the detector MediaPipe's short-range static
-  mode compares with), and the default ``detector_input=auto`` (a far look at the frame's
-  own resolution too); tracked and smoothed (``FaceTracker``, its video mode, defaults),
+  mode compares with), and the default ``detector_input=auto`` (with the far look for
+  small faces); tracked and smoothed (``FaceTracker``, its video mode, defaults),
   float32 and int8; 68 landmarks;
 * MediaPipe's legacy FaceMesh (``mediapipe==0.10.21``, whose wheel carries its models), in
   static-image mode and in tracking mode, 468 landmarks;

@@ -76,9 +76,10 @@ def add_pipeline_args(p: argparse.ArgumentParser) -> None:
                         f"{limits['score_threshold'][1]:g} (default {defaults.score_threshold})")
     p.add_argument("--detector-input", type=_detector_input, default=defaults.detector_input,
                    metavar="auto|WxH",
-                   help="detector input: auto, 320x240 for people close by and the frame's "
-                        "own resolution for people across the room; or WxH, one look at that "
-                        f"size (320x240: the fastest) (default {defaults.detector_input})")
+                   help="detector input: auto, 320x240 for people close by and a close look "
+                        "at the few places where it scores small faces likeliest for people "
+                        "across the room; or WxH, one look at that size (320x240: the "
+                        f"fastest) (default {defaults.detector_input})")
     p.add_argument("--detector-model", choices=EstimatorOptions.CHOICES["detector_model"],
                    default=defaults.detector_model,
                    help="detector weights: rfb320 (trained at 320x240) or rfb640 (trained at "

@@ -13,17 +13,17 @@ the threshold one way round often passes the other way round.
 
 **Two looks** (``input_size="auto"``): one input size cannot serve faces from 25 to 500
 pixels, as the priors span 10 to 256 input pixels. The *near look* sees the whole frame at
-320x240, as trained, and finds the faces of people close by; the *far look* sees the frame at
-its own resolution (at most :data:`FAR_LONG_SIDE` pixels wide or high) and keeps the faces
-too small for the near look (:data:`NEAR_MIN_FACE` input pixels there). The two are merged by
+320x240, as trained, and finds the faces of people close by; the *far look*
+(:mod:`.far_look`) looks closely, at the frame's own resolution and enlarged, at the few
+places where the near look's finest priors score highest, and keeps the faces too small for
+the near look (:data:`~.far_look.NEAR_MIN_FACE` input pixels there). The two are merged by
 non-maximum suppression. The far look runs only on frames large enough for it to see more
-(:data:`FAR_MIN_GAIN`); it costs about as many near looks as its input holds 320x240 areas
-(:meth:`FaceDetector.far_cost`), so a tracker runs it on every few detections only.
+(:data:`~.far_look.FAR_MIN_GAIN`); its cost does not grow with the frame
+(:meth:`FaceDetector.far_cost`).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
@@ -31,9 +31,33 @@ import numpy as np
 
 from ..errors import ModelError
 from ..runtime import TFLiteModel
+from .detections import (
+    TRAINED_INPUT,
+    Detection,
+    largest_first,
+    near_scale,
+    overlap,
+    part_of,
+    suppressed,
+)
+from .far_look import (
+    CONFIRM_CONTEXT,
+    FAR_MIN_GAIN,
+    FAR_MIN_SCORE,
+    NEAR_MIN_FACE,
+    Proposal,
+    at_edge,
+    cost_in_near_looks,
+    far_face,
+    far_input,
+    far_scale,
+    merge_proposals,
+    neighbourhood,
+    proposal_count,
+    proposals,
+)
 
 #: The input the detector was trained at (width, height).
-TRAINED_INPUT = (320, 240)
 _STRIDES = (8, 16, 32, 64)
 _MIN_BOXES = ((10, 16, 24), (32, 48), (64, 96), (128, 192, 256))
 _CENTER_VARIANCE = 0.1
@@ -56,22 +80,6 @@ DETECTOR_FILES = {"rfb320": "face_detector_rfb320.tflite",
 #: Interpreters kept, one per input size (the far look follows the frame size: one per
 #: camera resolution).
 _MAX_INPUT_SIZES = 4
-#: The far look's longest input side: larger frames are scaled down to it.
-FAR_LONG_SIDE = 1280
-#: The far look keeps the faces narrower than this many pixels of the near look's input:
-#: above it the near look finds them as reliably (docs/accuracy.md, "People across the
-#: room").
-NEAR_MIN_FACE = 48.0
-#: The far look runs when it sees the frame at least this many times larger than the near
-#: look does.
-FAR_MIN_GAIN = 1.5
-#: The least score of a far-look face (or the detector's threshold, if higher): the far
-#: look sees many more priors than the near look, and logos and highlights that the near
-#: look scores below its threshold pass it there, while most small faces score far above
-#: it (docs/accuracy.md, "People across the room").
-FAR_MIN_SCORE = 0.9
-
-
 def check_input_size(size: tuple[int, int]) -> tuple[int, int]:
     """``size`` (width, height) if the detector can take it; ValueError naming the rule."""
     lo, hi = INPUT_SIDE_RANGE
@@ -112,40 +120,6 @@ def make_priors(width: int = TRAINED_INPUT[0], height: int = TRAINED_INPUT[1]) -
             [np.repeat(centres, len(sizes), axis=0), np.tile(wh, (len(centres), 1))], axis=1)
         levels.append(level)
     return np.clip(np.concatenate(levels), 0.0, 1.0).astype(np.float32)
-
-
-@dataclass(frozen=True)
-class Detection:
-    """One detected face: ``box`` = (x1, y1, x2, y2) in image pixels, ``score`` in [0, 1]."""
-
-    box: np.ndarray
-    score: float
-
-
-def _near_scale(width: int, height: int) -> float:
-    """How much the near look (320x240, letterboxed or stretched) scales a frame."""
-    return max(TRAINED_INPUT[0] / width, TRAINED_INPUT[1] / height)
-
-
-def _suppressed(boxes: np.ndarray, scores: list[float], min_score: float, iou: float
-                ) -> np.ndarray:
-    """Indices of the boxes (x0, y0, x1, y1) that non-maximum suppression keeps."""
-    xywh = np.concatenate([boxes[:, :2], boxes[:, 2:] - boxes[:, :2]], axis=1)
-    return np.asarray(cv2.dnn.NMSBoxes(xywh.tolist(), scores, min_score, iou)).reshape(-1)
-
-
-def _largest_first(detections: list[Detection]) -> list[Detection]:
-    return sorted(detections, key=lambda d: -(d.box[2] - d.box[0]) * (d.box[3] - d.box[1]))
-
-
-def _part_of(inner: np.ndarray, outer: np.ndarray) -> bool:
-    """Whether box ``inner`` is narrower than face box ``outer`` (by a fifth at least) and
-    centred on its head (the box grown by 30 % on every side: ears and hair)."""
-    w, h = outer[2] - outer[0], outer[3] - outer[1]
-    cx, cy = (inner[0] + inner[2]) / 2.0, (inner[1] + inner[3]) / 2.0
-    return bool(outer[0] - 0.3 * w <= cx <= outer[2] + 0.3 * w
-                and outer[1] - 0.3 * h <= cy <= outer[3] + 0.3 * h
-                and inner[2] - inner[0] < 0.8 * w)
 
 
 class _Input:
@@ -200,32 +174,30 @@ class FaceDetector:
         return TRAINED_INPUT if self._input_size == "auto" else self._input_size  # type: ignore[return-value]
 
     def far_size(self, width: int, height: int) -> tuple[int, int] | None:
-        """The far look's input for a ``width`` x ``height`` frame: the frame's own size,
-        scaled down to :data:`FAR_LONG_SIDE` if larger, sides rounded up to multiples of 8;
-        None when the far look is off (a fixed input size) or would not see more than the
-        near look (:data:`FAR_MIN_GAIN`)."""
+        """The frame's size as the far look sees it (scaled down to
+        :data:`~.far_look.FAR_LONG_SIDE` if larger); None when the far look is off (a
+        fixed input size) or would not see more than the near look (``FAR_MIN_GAIN``)."""
         if self._input_size != "auto":
             return None
-        scale = min(1.0, FAR_LONG_SIDE / max(width, height))
-        if scale < FAR_MIN_GAIN * _near_scale(width, height):
+        scale = far_scale(width, height)
+        if scale < FAR_MIN_GAIN * near_scale(width, height):
             return None
-        lo, hi = INPUT_SIDE_RANGE
-        return (min(hi, max(lo, -(-round(width * scale) // 8) * 8)),
-                min(hi, max(lo, -(-round(height * scale) // 8) * 8)))
+        return round(width * scale), round(height * scale)
 
     def far_cost(self, width: int, height: int) -> float:
-        """What the far look of a ``width`` x ``height`` frame costs, in near looks (the
-        ratio of their input areas); 0 when it does not run."""
-        size = self.far_size(width, height)
-        near = self._near_size()
-        return 0.0 if size is None else size[0] * size[1] / (near[0] * near[1])
+        """What the far look of a ``width`` x ``height`` frame costs, in near looks; 0 when
+        it does not run."""
+        if self.far_size(width, height) is None:
+            return 0.0
+        return cost_in_near_looks(self._near_size(),
+                                  far_scale(width, height) / near_scale(width, height))
 
     def near_sees(self, box: np.ndarray, width: int, height: int) -> bool:
         """Whether the near look alone finds a face of ``box`` in a ``width`` x ``height``
         frame as reliably as with the far look (always, without a far look)."""
         if self.far_size(width, height) is None:
             return True
-        return (box[2] - box[0]) * _near_scale(width, height) >= NEAR_MIN_FACE
+        return (box[2] - box[0]) * near_scale(width, height) >= NEAR_MIN_FACE
 
     def _input_for(self, size: tuple[int, int]) -> _Input:
         entry = self._inputs.pop(size, None)
@@ -303,8 +275,8 @@ class FaceDetector:
         boxes /= np.array([sx, sy, sx, sy], np.float32)
         boxes = np.clip(boxes, 0.0, np.array([width, height, width, height], np.float32))
         kept_scores = scores[keep]
-        chosen = _suppressed(boxes, kept_scores.tolist(), self.score_threshold, self.nms_iou)
-        return _largest_first([
+        chosen = suppressed(boxes, kept_scores.tolist(), self.score_threshold, self.nms_iou)
+        return largest_first([
             Detection(boxes[i].astype(np.float64), float(kept_scores[i])) for i in chosen
             if boxes[i, 2] - boxes[i, 0] >= 1.0 and boxes[i, 3] - boxes[i, 1] >= 1.0])
 
@@ -322,42 +294,106 @@ class FaceDetector:
         if min(image.shape[:2]) < MIN_SIDE:  # no face fits (and OpenCV 4.5 cannot resize
             return []                        # a 1x1 image)
         width, height = image.shape[1], image.shape[0]
-        found = self._near(image, view)
-        far_size = self.far_size(width, height) if far else None
-        if far_size is None:
+        looks: list[tuple[np.ndarray, np.ndarray, bool]] = []
+        found = self._near(image, view, looks)
+        if not far or self.far_size(width, height) is None:
             return found
-        self.preprocess(image, far_size)
-        small = []
-        if view != "mirrored":
-            small = self._far_faces(found, width, height, mirrored=False)
-        if view == "mirrored" or (view == "auto" and not found and not small
-                                  and self.retry_mirrored):
-            self.mirror_input()
-            small = self._far_faces(found, width, height, mirrored=True)
+        placement = self._current.placement
+        near_size = self._current.size
+
+        def to_image(u: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            sx, sy, x0, y0 = placement
+            return (u - x0) / sx, (v - y0) / sy
+
+        scale, shrink = far_scale(width, height), near_scale(width, height)
+        count = proposal_count(scale / shrink)
+        # the near look's sure faces are looked at no further; its small ones may be off
+        sure = [d for d in found if (d.box[2] - d.box[0]) * shrink >= NEAR_MIN_FACE]
+        places = merge_proposals([p for scores, boxes, mirrored in looks
+                                  for p in proposals(scores, boxes, mirrored, near_size,
+                                                     to_image, scale, count + len(sure))],
+                                 count, [d.box for d in sure])
+        small: list[Detection] = []
+        for rank, place in enumerate(places):
+            small += self._far_faces(image, place, sure, view, retry=rank == 0 and not (
+                found or small))
         return self._merged(found + small) if small else found
 
-    def _far_faces(self, near: list[Detection], width: int, height: int, mirrored: bool
-                   ) -> list[Detection]:
-        """The far look's faces (the input prepared) that the near look is not competent
-        for, and that are not part of a near face (an ear, an earring)."""
-        near_scale = _near_scale(width, height)
+    def _far_faces(self, image: np.ndarray, place: Proposal, near: list[Detection],
+                   view: str, retry: bool) -> list[Detection]:
+        """The faces of one proposal's neighbourhood that the near look is not competent
+        for and did not find, that are not part of a near face (an ear, an earring), and
+        that a second look confirms (:meth:`_confirmed`). ``retry``: looked at mirrored
+        too when nothing is found."""
+        height, width = image.shape[:2]
+        crop, x0, y0 = neighbourhood(image, place)
+        self.preprocess(crop, far_input())
+        views = [view == "mirrored"]
+        if retry and view == "auto" and self.retry_mirrored:
+            views.append(True)
         least = max(self.score_threshold, FAR_MIN_SCORE)
-        return [d for d in self.postprocess(*self.infer(), width, height, mirrored)
-                if d.score > least and (d.box[2] - d.box[0]) * near_scale < NEAR_MIN_FACE
-                and not any(_part_of(d.box, n.box) for n in near)]
+        offset = np.array([x0, y0, x0, y0], np.float64)
+        for i, mirrored in enumerate(views):
+            if mirrored and (i or view == "mirrored"):
+                self.mirror_input()
+            found = [Detection(np.clip(d.box + offset, 0.0, [width, height, width, height]),
+                               d.score)
+                     for d in self.postprocess(*self.infer(), *crop.shape[1::-1], mirrored)
+                     if d.score > least]
+            found = [d for d in found if far_face(d.box, near_scale(width, height))
+                     and not any(part_of(d.box, n.box) or overlap(d.box, n.box) > 0.3
+                                 for n in near)]
+            if found:
+                return [d for d in found if self._confirmed(image, d)]
+        return []
 
-    def _near(self, image: np.ndarray, view: str) -> list[Detection]:
+    def _confirmed(self, image: np.ndarray, face: Detection) -> bool:
+        """Whether a far face is found again in a wider neighbourhood (three times its
+        size): in its mirror image, or, away from the frame's edges, as it is. Patterns that
+        pass for a face in one framing (a flag's stars at a frame's corner, at 0.99) do not
+        in the other; the mirror alone would lose profiles, which the detector finds one
+        way round only (docs/accuracy.md)."""
+        box = face.box
+        side = CONFIRM_CONTEXT * max(box[2] - box[0], box[3] - box[1])
+        crop, x0, y0 = neighbourhood(image, Proposal((box[0] + box[2]) / 2,
+                                                     (box[1] + box[3]) / 2, side, 0.0))
+        self.preprocess(crop, far_input())
+        offset = np.array([x0, y0, x0, y0], np.float64)
+        height, width = image.shape[:2]
+        views = [True] if at_edge(box, width, height) else [True, False]
+        for mirrored in views:
+            self.mirror_input()  # mirrored, then back as it is
+            if any(overlap(box, d.box + offset) > 0.3 for d in self.postprocess(
+                    *self.infer(), *crop.shape[1::-1], mirrored=mirrored)):
+                return True
+        return False
+
+    def _near(self, image: np.ndarray, view: str,
+              looks: list[tuple[np.ndarray, np.ndarray, bool]]) -> list[Detection]:
+        """The near look's faces; ``looks`` receives the face scores and the decoded boxes
+        of each look taken (plain, mirrored), which propose the far look's places."""
         width, height = image.shape[1], image.shape[0]
         self.preprocess(image)
         if view != "mirrored":
-            found = self.postprocess(*self.infer(), width, height)
+            regressions, scores = self.infer()
+            looks.append((scores.copy(), self._decoded(regressions), False))
+            found = self.postprocess(regressions, scores, width, height)
             if found or view == "plain" or not self.retry_mirrored:
                 return found
         self.mirror_input()
-        return self.postprocess(*self.infer(), width, height, mirrored=True)
+        regressions, scores = self.infer()
+        looks.append((scores.copy(), self._decoded(regressions), True))
+        return self.postprocess(regressions, scores, width, height, mirrored=True)
+
+    def _decoded(self, regressions: np.ndarray) -> np.ndarray:
+        """Every prior's box, (cx, cy, w, h) relative to the current input."""
+        prior = self._current.priors
+        centre = regressions[:, :2] * _CENTER_VARIANCE * prior[:, 2:] + prior[:, :2]
+        return np.concatenate([centre, np.exp(regressions[:, 2:] * _SIZE_VARIANCE)
+                               * prior[:, 2:]], axis=1)
 
     def _merged(self, detections: list[Detection]) -> list[Detection]:
         """The looks' detections, overlaps suppressed, largest first."""
-        chosen = _suppressed(np.array([d.box for d in detections]),
+        chosen = suppressed(np.array([d.box for d in detections]),
                              [d.score for d in detections], 0.0, self.nms_iou)
-        return _largest_first([detections[i] for i in chosen])
+        return largest_first([detections[i] for i in chosen])

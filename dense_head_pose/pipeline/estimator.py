@@ -89,9 +89,9 @@ class EstimatorOptions:
     """``affine``: metric pose from the 3DMM camera; ``pnp``: refined by solvePnP."""
     detector_input: str = "auto"
     """The detector's input: ``auto``, a near look at 320x240 and, on frames larger than
-    that, a far look at the frame's own resolution for the faces of people across the room
-    (see :mod:`.detection`); or ``WxH`` (sides multiples of 8, 64 to 1920), one look at that
-    size (``320x240``: the near look only, the fastest)."""
+    that, a far look at the places it scores likeliest for the faces of people across the
+    room (see :mod:`.far_look`); or ``WxH`` (sides multiples of 8, 64 to 1920), one look at
+    that size (``320x240``: the near look only, the fastest)."""
     detector_model: str = "rfb320"
     """The detector's weights: ``rfb320`` (trained at 320x240) or ``rfb640`` (the same
     network trained at 640x480); docs/accuracy.md compares them."""

@@ -105,8 +105,9 @@ PARAMETERS: tuple[ParamSpec, ...] = (
               "reliable.", read_only=True, choices=("auto", "sensor_data", "reliable")),
     _option(EstimatorOptions, "score_threshold", "Minimum detector confidence of a face."),
     _option(EstimatorOptions, "detector_input", "Detector input: auto (320x240 for people "
-            "close by, and the frame's own resolution every few detections for people "
-            "across the room) or WxH, one look at that size (320x240: the fastest)."),
+            "close by, and a close look at the few places where it scores small faces "
+            "likeliest for people across the room) or WxH, one look at that size (320x240: "
+            "the fastest)."),
     _option(EstimatorOptions, "detector_model", "Detector weights: rfb320 (trained at "
             "320x240) or rfb640 (trained at 640x480).", read_only=True),
     _option(EstimatorOptions, "max_faces", "Largest N faces processed per frame (0 disables "
