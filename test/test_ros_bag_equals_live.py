@@ -1,7 +1,7 @@
 """The same answer as live: a recording made beside the running node, processed offline.
 
-``image_source`` plays the test video (1280x720) to the real ``head_pose_node``; this
-process records, as ``ros2 bag record`` would, the camera topics and the node's outputs
+This process plays the test video (1280x720) to the real ``head_pose_node``, a frame at a
+time, and records, as ``ros2 bag record`` would, the camera topics and the node's outputs
 (serialized, off the wire, stamped on arrival) into a rosbag2 file. ``dense-head-pose bag``
 then processes the camera topics of that recording, and its ``/head_pose``, ``/faces`` and
 ``/humans/faces/tracked`` must equal what the node published, stamp for stamp; its topics
@@ -15,10 +15,19 @@ import sys
 import time
 from pathlib import Path
 
+import cv2
 import pytest
 from bag_files import digests, raw_messages, read_bag
 from helpers import PACK, TESTDATA
-from ros_harness import TIMEOUT_SCALE, NodeProcess, Probe, require_ros
+from ros_harness import (
+    TIMEOUT_SCALE,
+    NodeProcess,
+    Probe,
+    camera_info_msg,
+    image_msg,
+    require_ros,
+    stamp,
+)
 
 pytestmark = pytest.mark.ros
 require_ros()
@@ -33,6 +42,8 @@ from dense_head_pose.interfaces.camera_info import stamp_ns  # noqa: E402
 from dense_head_pose.msg import FaceArray  # noqa: E402
 from dense_head_pose.recordings.bag_types import typestore  # noqa: E402
 
+#: frames played (the test video's first ones)
+FRAMES = 55
 NODE_PARAMS = {"image_qos": "reliable", "hri.deterministic_ids": True, "num_threads": 1}
 RECORDED = {"/image": (Image, "sensor_msgs/msg/Image"),
             "/camera_info": (CameraInfo, "sensor_msgs/msg/CameraInfo"),
@@ -60,18 +71,24 @@ def recording(rclpy_context, tmp_path_factory):
             qos, raw=True)
     probe.subscribe(DiagnosticArray, "/diagnostics")
     probe.wait_for_publishers([t for t in topics if t not in ("/image", "/camera_info")])
-    # 5 Hz: the node takes every frame (so live and offline see the same ones); it starts
-    # once both the node and this recorder subscribe
-    source = NodeProcess("image_source", params={
-        "source": str(TESTDATA / "talking_head.mp4"), "rate": 5.0, "loop": False,
-        "wait_for_subscriber": True, "min_subscribers": 2}, log_dir=logs)
+    # one frame at a time, the next once the node has answered the last: the node takes every
+    # frame however busy the machine (so live and offline see the same ones)
+    images = probe.publisher(Image, "/image")
+    infos = probe.publisher(CameraInfo, "/camera_info")
+    probe.wait_for_subscribers(images, 2)
     try:
-        assert probe.spin_until(lambda: not source.alive(), 60), source.output()
-        assert source.stop() == 0, source.output()
-        n = len(arrived["/image"])
-        assert n >= 50, source.output()
-        assert probe.spin_until(lambda: len(arrived["/faces"]) >= n, 20), \
-            (n, {t: len(v) for t, v in arrived.items()}, node.output())
+        video = cv2.VideoCapture(str(TESTDATA / "talking_head.mp4"))
+        n = 0
+        while n < FRAMES and (frame := video.read()[1]) is not None:
+            t = stamp(1_700_000_000 + n // 5, (n % 5) * 200_000_000)
+            h, w = frame.shape[:2]
+            infos.publish(camera_info_msg(w, w, w / 2, h / 2, w, h, "camera_optical_frame", t))
+            images.publish(image_msg(frame, "camera_optical_frame", t))
+            n += 1
+            assert probe.spin_until(lambda n=n: len(arrived["/faces"]) >= n
+                                    and len(arrived["/image"]) >= n, 30), \
+                (n, {t: len(v) for t, v in arrived.items()}, node.output())
+        assert n >= 50
         probe.spin_for(2.0)  # the last diagnostics
         dropped = [kv.value for m in probe.received["/diagnostics"] for s in m.status
                    for kv in s.values if kv.key == "frames_dropped"]
@@ -81,7 +98,6 @@ def recording(rclpy_context, tmp_path_factory):
                   if i and hasattr(i[0], "topic_type_hash")}
     finally:
         probe.destroy()
-        source.stop()
         assert node.stop() == 0
     bag = tmp_path_factory.mktemp("bags") / "recorded"
     with Writer(bag, version=9, storage_plugin=StoragePlugin.MCAP) as writer:
