@@ -42,7 +42,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="bags processed at once, a process each (default 1)")
     p.add_argument("--json", action="store_true", help="print each bag's summary as JSON")
     common.add_pipeline_args(p)
-    common.add_tracking_args(p)
+    common.add_tracking_args(p, look_ahead="default 0: what the live node would have "
+                             "published")
     recordings_run.add_dataset_args(p)
     p.set_defaults(run=run)
 

@@ -114,9 +114,16 @@ def _detector_input(text: str) -> str:
     return text
 
 
-def add_tracking_args(p: argparse.ArgumentParser) -> None:
-    """The tracker's options (``TrackerOptions``)."""
+def add_tracking_args(p: argparse.ArgumentParser, look_ahead: str | None = None) -> None:
+    """The tracker's options (``TrackerOptions``); ``look_ahead``: also ``--look-ahead``,
+    for a recording, its default said so."""
     defaults = TrackerOptions()
+    if look_ahead is not None:
+        p.add_argument("--look-ahead", type=count(*TrackerOptions.LIMITS["look_ahead"]),
+                       default=None, metavar="FRAMES",
+                       help="smooth each frame's faces with this many later frames too (a "
+                            "recording is known ahead; docs/video.md); 0: as live "
+                            f"({look_ahead})")
     p.add_argument("--smooth", action=argparse.BooleanOptionalAction, default=defaults.smooth,
                    help="smoothing of each tracked face (default on)")
     p.add_argument("--detect-every", type=count(*TrackerOptions.LIMITS["detect_every"]),
@@ -179,7 +186,7 @@ def tracker_options(args: argparse.Namespace) -> TrackerOptions:
     smoothing = replace(SmoothingOptions(), switch_rate=args.switch_rate,
                         **dict(args.filter))  # others keep their defaults
     return TrackerOptions(detect_every=args.detect_every, smooth=args.smooth,
-                          smoothing=smoothing)
+                          smoothing=smoothing, look_ahead=getattr(args, "look_ahead", 0) or 0)
 
 
 def estimator(args: argparse.Namespace) -> HeadPoseEstimator:

@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 
 from ..output_files import input_stem, make_directory, refuse_inputs
+from ..video.look_ahead import DEFAULT_FRAMES
 from . import common, recordings_run
 from .common import LOG
 
@@ -21,7 +22,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="stop after N frames (0: all)")
     common.add_pipeline_args(p)
     common.add_output_args(p)
-    common.add_tracking_args(p)
+    common.add_tracking_args(p, look_ahead=f"default {DEFAULT_FRAMES} for files, 0 for a "
+                             "camera")
     recordings_run.add_dataset_args(p)
     p.set_defaults(run=run)
 
@@ -62,6 +64,8 @@ def run(args: argparse.Namespace) -> int:
         out = output_path(args.out, sources[0], args.mode)
     if several and not (out or args.summary):
         LOG.warning("nothing will be written (give --out DIR or --summary FILE)")
+    if args.look_ahead is None:  # a camera is live: its frames are not known ahead
+        args.look_ahead = 0 if sources[0].isdigit() else DEFAULT_FRAMES
     settings = Settings("video", common.tracker_options(args), mode=args.mode,
                         intrinsics=common.intrinsics(args), max_frames=args.max_frames)
     said = common.IntrinsicsNote(args)

@@ -181,7 +181,7 @@ def _fit_outcome(estimator: HeadPoseEstimator, image: np.ndarray, sample: Sample
     return _outcome(sample, fit.landmarks, fit.params)
 
 
-def _bin(yaw: float) -> int:
+def yaw_bin(yaw: float) -> int:
     """|yaw| bin 0, 1, 2; 3 beyond 90 degrees (7 images of 3DDFA's yaw file, labelled up to
     188 degrees: outside the protocol's bins)."""
     return 0 if yaw <= 30.0 else 1 if yaw <= 60.0 else 2 if yaw <= 90.0 else 3
@@ -190,7 +190,7 @@ def _bin(yaw: float) -> int:
 def summarise(run: Run, worst: int = 10) -> dict[str, Any]:
     """The standard figures of one run (percent for NME, degrees for angles)."""
     outcomes = run.outcomes
-    by_bin = [[o for o in outcomes if _bin(o.bin_yaw) == b] for b in range(4)]
+    by_bin = [[o for o in outcomes if yaw_bin(o.bin_yaw) == b] for b in range(4)]
     nme_bins = [float(np.mean([o.nme for o in group])) * 100 if group else float("nan")
                 for group in by_bin[:3]]
     # 3DDFA's benchmark code puts |yaw| > 90 into the last bin; the same figure that way

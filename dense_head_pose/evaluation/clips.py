@@ -1,7 +1,7 @@
 """Synthetic clips made from real stills, with the motion known: a still head with sensor
 and sampling jitter, a head rotating and sweeping in the image plane, a head turning out of
-it (its fitted 3DMM redrawn, :mod:`.synthetic`). Every frame gets Gaussian noise and a JPEG
-round trip; frames are made one at a time (see :class:`Clip`)."""
+it (its fitted 3DMM redrawn, :mod:`.synthetic`), a head crossing the frame. Every frame gets
+Gaussian noise and a JPEG round trip; frames are made one at a time (see :class:`Clip`)."""
 
 from __future__ import annotations
 
@@ -21,11 +21,13 @@ FPS = 30.0
 @dataclass(frozen=True)
 class Motion:
     """What was done to the clean image in one frame: an image transform (2x3), or the head
-    turned about its centre by a model-space rotation; and the angle of the turn."""
+    turned about its centre by a model-space rotation; and the driven coordinate: the angle
+    of the turn (degrees), or for a crossing, the sideways shift (pixels)."""
 
     transform: np.ndarray = field(default_factory=lambda: np.eye(2, 3))
     rotation: np.ndarray | None = None
     angle_deg: float = 0.0
+    shift_px: float = 0.0
 
 
 @dataclass
@@ -58,25 +60,41 @@ class Clip:
     def frames(self) -> Iterator[np.ndarray]:
         """The noisy frames, in order (the same ones on every call)."""
         rng = np.random.default_rng(self.seed + 1000)
+        pool = noise_pool(rng)
         for motion in self.motions:
-            yield noisy(self.clean(motion), rng)
+            yield noisy(self.clean(motion), rng, pool=pool)
 
     def timed(self) -> Iterator[tuple[float, np.ndarray]]:
         """``(seconds, frame)`` pairs."""
         yield from zip(self.times, self.frames())
 
 
+#: Values of a noise pool (:func:`noise_pool`); each band of a frame takes its noise from a
+#: random place in it.
+_POOL_SIZE = 1 << 22
+_BAND = 1 << 20
+
+
+def noise_pool(rng: np.random.Generator, sigma: float = 4.0) -> np.ndarray:
+    """Gaussian noise of standard deviation ``sigma``, rounded to whole grey levels, that
+    :func:`noisy` draws from: a frame's noise is a slice at a random offset, which costs a
+    copy instead of a normal draw per pixel."""
+    return np.round(rng.standard_normal(_POOL_SIZE) * sigma).astype(np.int16)
+
+
 def noisy(image: np.ndarray, rng: np.random.Generator, quality: int = 85,
-           sigma: float = 4.0) -> np.ndarray:
-    """Gaussian noise, then a JPEG round trip; in bands of rows, so a large frame never
-    has a floating-point copy of itself in memory."""
+          sigma: float = 4.0, pool: np.ndarray | None = None) -> np.ndarray:
+    """Gaussian noise (from ``pool``, made with ``sigma`` when not given), then a JPEG round
+    trip; in bands, so a large frame never has a wider copy of itself in memory."""
+    pool = noise_pool(rng, sigma) if pool is None else pool
     out = np.empty_like(image)
-    band = max(1, (1 << 20) // max(1, image[0].size))
-    for y in range(0, len(image), band):
-        part = image[y:y + band].astype(np.float32)
-        part += rng.standard_normal(part.shape, dtype=np.float32) * sigma
+    source, target = image.reshape(-1), out.reshape(-1)
+    for start in range(0, source.size, _BAND):
+        part = source[start:start + _BAND].astype(np.int16)
+        offset = int(rng.integers(0, pool.size - part.size + 1))
+        part += pool[offset:offset + part.size]
         np.clip(part, 0, 255, out=part)
-        out[y:y + band] = part
+        target[start:start + _BAND] = part
     ok, jpeg = cv2.imencode(".jpg", out, [cv2.IMWRITE_JPEG_QUALITY, quality])
     assert ok
     return cv2.imdecode(jpeg, cv2.IMREAD_COLOR)
@@ -121,3 +139,15 @@ def turning_clip(image: np.ndarray, face: Face, axis: str, amplitude_deg: float,
     return Clip(axis, image, times_at(n), motions, seed, head, axis)
 
 
+
+
+def crossing_clip(image: np.ndarray, n: int = 90, seed: int = 3, reach: float = 0.3) -> Clip:
+    """The head crossing the frame: the image shifted sideways from ``-reach`` to ``+reach``
+    of its width, easing in and out (half a cosine), fastest mid-way."""
+    width, times = image.shape[1], times_at(n)
+    motions = []
+    for t in times:
+        shift = -reach * width * math.cos(math.pi * t / times[-1])
+        motions.append(Motion(np.array([[1.0, 0.0, shift], [0.0, 1.0, 0.0]]),
+                              shift_px=shift))
+    return Clip("cross", image, times_at(n), motions, seed, axis="cross")

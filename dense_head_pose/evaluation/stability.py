@@ -14,13 +14,16 @@ Gaussian noise (sigma 4) and JPEG re-encoding (quality 85); frames are made one 
 * **yaw**, **pitch**: the largest face turned out of the image plane about its own vertical
   (horizontal) axis by ``25 deg`` (``15 deg``) ``* sin(2 pi 0.5 Hz t)``, drawn from the still
   and its fitted 3DMM (:mod:`.synthetic`): peak speeds 63, 79 and 47 deg/s.
+* **cross** (only for many faces, :mod:`.stability_set`): the image shifted sideways across
+  60 % of its width, easing in and out (:func:`.clips.crossing_clip`).
 
 On the moving clips each pipeline's estimate is compared with its own estimate of the
 clean, unmoved frame, moved as the frame was (per-image: the estimator's; tracked: the
 tracker's after it settled on the clean frame, so the constant offset between their crops,
 ``tracker_offset_deg``, is not taken for motion error): rotation error (geodesic degrees,
 RMS), landmark error (RMS, % of the outer-eye distance), and the lag (frames) of the turned
-angle, from the peak of the cross-correlation with the true angle.
+angle, from the peak of the cross-correlation with the true angle (of a crossing: of the
+landmarks' sideways speed with the true speed).
 
 **Throughput** on a video: raw and tracked interleaved (see :func:`throughput`).
 
@@ -33,7 +36,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from typing import Any
+from typing import Any, Protocol
 
 import cv2
 import numpy as np
@@ -68,8 +71,14 @@ def _truth(clip: Clip, motion: Motion, reference: Face) -> tuple[np.ndarray, np.
     return view_rotation(np.hstack([linear, offset[:, None]]))[0], landmarks[:, :2]
 
 
-def _angle(clip: Clip, rotation: np.ndarray, ref_rot: np.ndarray) -> float:
-    """The turned angle (degrees) of an estimated rotation relative to the reference's."""
+def _driven(clip: Clip, face: Face, reference: Face) -> float:
+    """The clip's driven coordinate as ``face`` shows it: the turned angle (degrees) of its
+    rotation relative to the reference's, or for a crossing, how far its landmarks moved
+    sideways (pixels)."""
+    if clip.axis == "cross":
+        return float(face.landmarks[:, 0].mean() - reference.landmarks[:, 0].mean())
+    rotation = view_rotation(face.camera)[0]
+    ref_rot = view_rotation(reference.camera)[0]
     if clip.head is None:
         return -math.degrees(log_rotation(rotation @ ref_rot.T)[2])
     return math.degrees(log_rotation(ref_rot.T @ rotation)[_MODEL_AXIS[clip.axis]])
@@ -124,7 +133,6 @@ def moving_metrics(results: Sequence[FrameResult], reference: Face, clip: Clip
                    ) -> dict[str, float]:
     """Error and lag of one face over a moving clip against the known motion."""
     faces = _follow(results, reference, clip)
-    ref_rot = view_rotation(reference.camera)[0]
     eye = _eye_distance(reference)
     rot_err, lm_err, est_angle, true_angle = [], [], [], []
     for face, motion in zip(faces, clip.motions):
@@ -134,14 +142,15 @@ def moving_metrics(results: Sequence[FrameResult], reference: Face, clip: Clip
         rot = view_rotation(face.camera)[0]
         rot_err.append(geodesic_degrees(rot, truth_rot))
         lm_err.append(np.sqrt(np.mean(np.sum((face.landmarks[:, :2] - truth_lm) ** 2, 1))))
-        est_angle.append(_angle(clip, rot, ref_rot))
-        true_angle.append(motion.angle_deg)
+        est_angle.append(_driven(clip, face, reference))
+        true_angle.append(motion.shift_px if clip.axis == "cross" else motion.angle_deg)
     if len(rot_err) < 10:
         return {"found": len(rot_err) / len(faces)}
     return {"found": len(rot_err) / len(faces),
             "rotation_rms_deg": float(np.sqrt(np.mean(np.square(rot_err)))),
             "landmarks_rms_pct": float(np.sqrt(np.mean(np.square(lm_err)))) / eye * 100,
-            "lag_frames": lag_frames(np.array(est_angle), np.array(true_angle))}
+            "lag_frames": lag_frames(*(np.diff(np.array(v)) if clip.axis == "cross"
+                                       else np.array(v) for v in (est_angle, true_angle)))}
 
 
 def lag_frames(estimate: np.ndarray, truth: np.ndarray, max_lag: int = 8) -> float:
@@ -251,44 +260,84 @@ def evaluate(estimator: Any, tracker_factory: Callable[[], Any],
         made += [turning_clip(image, faces[0], axis, amplitude, hz, moving_frames)
                  for axis, amplitude, hz in TURNS if axis in clips] if faces else []
         entries = [{"image": name, "face": k} for k in range(len(faces))]
+        followers = {"tracked": lambda: Live(tracker_factory())}
         for clip in made:
-            for k, metrics in enumerate(_clip_metrics(estimator, tracker_factory, clip)):
+            for k, metrics in enumerate(clip_metrics(estimator, followers, clip)):
                 if k < len(entries):
                     for mode in ("raw", "tracked"):
                         entries[k].setdefault(mode, {})[clip.name] = metrics[mode]
                     if clip.name == "roll":
-                        entries[k]["tracker_offset_deg"] = metrics["offset"]
+                        entries[k]["tracker_offset_deg"] = metrics["offset"]["tracked"]
             if on_clip is not None:
                 on_clip(name, clip.name)
         rows += entries
     return {"faces": rows}
 
 
-def _clip_metrics(estimator: Any, tracker_factory: Callable[[], Any], clip: Clip
-                  ) -> list[dict[str, Any]]:
-    """Raw and tracked metrics of each face of a clip (turning clips: the largest face)."""
+class Follower(Protocol):
+    """A video pipeline under test, fed one frame at a time: ``push`` returns the results
+    ready so far (a look-ahead smoother holds some back), ``finish`` the rest, in frame
+    order."""
+
+    def push(self, frame: np.ndarray, t: float) -> list[FrameResult]: ...
+
+    def finish(self) -> list[FrameResult]: ...
+
+
+class Live:
+    """A :class:`Follower` of a pipeline that answers every frame at once (a tracker)."""
+
+    def __init__(self, run: Callable[[np.ndarray, float], FrameResult]) -> None:
+        self._run = run
+
+    def push(self, frame: np.ndarray, t: float) -> list[FrameResult]:
+        return [self._run(frame, t)]
+
+    def finish(self) -> list[FrameResult]:
+        return []
+
+
+def clip_metrics(estimator: Any, followers: dict[str, Callable[[], Follower]], clip: Clip,
+                 near: np.ndarray | None = None) -> list[dict[str, Any]]:
+    """Raw (``estimator`` per frame) and each follower's metrics, per face of a clip: every
+    face of the clean frame, the one nearest to the point ``near`` when given, and on a
+    turning clip the largest face."""
     unmoved = clip.unmoved()
-    references = estimator(unmoved).faces[:1 if clip.head is not None else None]
-    # the tracker's own estimate of the clean frame: its crops follow the landmarks, not
-    # the detector box, and the two settle on slightly different fits; that constant
-    # offset is reported, not counted as motion error
-    tracker = tracker_factory()
-    for i in range(30):
-        settled = tracker(unmoved, i / FPS)
-    tracker = tracker_factory()
-    raw, tracked = [], []
+    references = estimator(unmoved).faces
+    if near is not None and references:
+        references = [min(references, key=lambda f: float(np.linalg.norm(
+            f.landmarks[:, :2].mean(axis=0) - near)))]
+    elif clip.head is not None:
+        references = references[:1]
+    # each follower's own estimate of the clean frame: a tracker's crops follow the
+    # landmarks, not the detector box, and the two settle on slightly different fits;
+    # that constant offset is reported, not counted as motion error
+    settled = {}
+    for name, factory in followers.items():
+        follower = factory()
+        results = [r for i in range(30) for r in follower.push(unmoved, i / FPS)]
+        settled[name] = (results + follower.finish())[-1]
+    runs = {name: factory() for name, factory in followers.items()}
+    raw: list[FrameResult] = []
+    followed: dict[str, list[FrameResult]] = {name: [] for name in followers}
     for t, frame in clip.timed():  # one frame in memory at a time
         raw.append(_light(estimator(frame)))
-        tracked.append(_light(tracker(frame, t)))
+        for name, follower in runs.items():
+            followed[name] += [_light(r) for r in follower.push(frame, t)]
+    for name, follower in runs.items():
+        followed[name] += [_light(r) for r in follower.finish()]
     metric = still_metrics if clip.name == "still" else moving_metrics
     out = []
     for face in references:
         still = Motion(rotation=np.eye(3) if clip.head is not None else None)
-        own = _follow([settled], face, Clip(clip.name, clip.image, [0.0], [still], 0,
-                                            clip.head, clip.axis))[0] or face
-        out.append({"raw": metric(raw, face, clip), "tracked": metric(tracked, own, clip),
-                    "offset": geodesic_degrees(view_rotation(face.camera)[0],
-                                               view_rotation(own.camera)[0])})
+        entry: dict[str, Any] = {"raw": metric(raw, face, clip), "offset": {}}
+        for name, results in followed.items():
+            own = _follow([settled[name]], face, Clip(
+                clip.name, clip.image, [0.0], [still], 0, clip.head, clip.axis))[0] or face
+            entry[name] = metric(results, own, clip)
+            entry["offset"][name] = geodesic_degrees(view_rotation(face.camera)[0],
+                                                     view_rotation(own.camera)[0])
+        out.append(entry)
     return out
 
 

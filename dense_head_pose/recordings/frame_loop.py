@@ -5,9 +5,12 @@ A *source* gives :class:`Frame`\\ s (a bag's camera topics, a video file, a came
 estimates each usable one with its camera's :class:`~dense_head_pose.video.streams.TrackerPool`
 (the frame's own time drives the tracker, its ``stream`` names the camera in it) and hands
 the result to every *sink* (:mod:`.sinks`: an output bag, a CSV, face rows, a drawn video,
-JSON lines). A frame's outputs are written whole or not at all: a stop signal that comes
-while the sinks write waits for them (:func:`~dense_head_pose.lifetime.stop_signals_held`).
-The loop closes every sink whatever ends it (the end, a stop, an error, a full disk).
+JSON lines). With a look-ahead (:mod:`~dense_head_pose.video.look_ahead`) each frame is
+held until its later frames are estimated and written then, in order; a stop signal
+writes the frames held before the sinks close. A frame's outputs are written whole or not
+at all: a stop signal that comes while the sinks write waits for them
+(:func:`~dense_head_pose.lifetime.stop_signals_held`). The loop closes every sink
+whatever ends it (the end, a stop, an error, a full disk).
 """
 
 from __future__ import annotations
@@ -20,10 +23,11 @@ from typing import Any, Protocol
 import numpy as np
 
 from ..interfaces.face_ids import FaceIds, tf_name
-from ..lifetime import stop_signals_held
+from ..lifetime import Interrupted, stop_signals_held
 from ..pipeline.estimator import HeadPoseEstimator
 from ..pipeline.pose import CameraIntrinsics
 from ..pipeline.results import Face, FrameResult
+from ..video.look_ahead import LookAhead
 from ..video.streams import TrackerPool
 from ..video.tracking import TrackerOptions
 
@@ -89,14 +93,37 @@ class Sink(Protocol):
 
 
 class Trackers:
-    """A tracker pool per camera of a recording, on one estimator."""
+    """A tracker pool per camera of a recording, on one estimator; with the options'
+    ``look_ahead``, each frame's faces smoothed with that many later frames too."""
 
     def __init__(self, estimator: HeadPoseEstimator, options: TrackerOptions,
                  dense: bool = False) -> None:
         self.estimator, self.options, self.dense = estimator, options, dense
         self._pools: dict[str, TrackerPool] = {}
+        self._ahead = LookAhead(estimator, options.smoothing, options.look_ahead) \
+            if options.look_ahead and options.smooth else None
 
     def __call__(self, frame: Frame) -> FrameResult:
+        """The frame's faces as its camera's tracker gives them."""
+        return self._estimate(frame, self.dense)[0]
+
+    def push(self, frame: Frame) -> list[tuple[Frame, FrameResult | None]]:
+        """Take a frame; the frames ready to be written, in order, with their results
+        (None for an unusable frame)."""
+        if self._ahead is None:
+            return [(frame, self(frame) if frame.image is not None else None)]
+        if frame.image is None:
+            return self._ahead.push(frame, 0.0, None, {}, group=frame.camera.key)
+        result, pool, time_s, intrinsics = self._estimate(frame, False)
+        return self._ahead.push(frame, time_s, result, pool.inputs, intrinsics, self.dense,
+                                group=(frame.camera.key, frame.stream))
+
+    def finish(self) -> list[tuple[Frame, FrameResult | None]]:
+        """The frames still held, with the later frames there are."""
+        return self._ahead.finish() if self._ahead is not None else []
+
+    def _estimate(self, frame: Frame, dense: bool
+                  ) -> tuple[FrameResult, TrackerPool, float, CameraIntrinsics]:
         pool = self._pools.get(frame.camera.key)
         if pool is None:
             pool = self._pools[frame.camera.key] = TrackerPool(self.estimator, self.options)
@@ -104,20 +131,16 @@ class Trackers:
         height, width = frame.image.shape[:2]
         intrinsics = frame.intrinsics or CameraIntrinsics.default(width, height)
         time_s = frame.stamp_ns * 1e-9 if frame.time_s is None else frame.time_s
-        return pool(frame.image, time_s, intrinsics, self.dense,
-                    stream=frame.stream)
+        return (pool(frame.image, time_s, intrinsics, dense, stream=frame.stream), pool,
+                time_s, intrinsics)
 
 
-def run_frames(frames: Iterable[Frame], estimate: Callable[[Frame], FrameResult],
-               sinks: Sequence[Sink],
+def run_frames(frames: Iterable[Frame], trackers: Trackers, sinks: Sequence[Sink],
                on_frame: Callable[[Frame, FrameResult | None], None] | None = None) -> None:
     """Every frame of ``frames`` estimated and written to every sink (see module); the
     sinks are closed at the end, whatever ends the run."""
-    with contextlib.ExitStack() as stack:
-        for sink in reversed(sinks):
-            stack.callback(sink.close)
-        for frame in frames:
-            result = estimate(frame) if frame.image is not None else None
+    def write(ready: list[tuple[Frame, FrameResult | None]], stopping: bool = False) -> None:
+        for frame, result in ready:
             frame.names = frame.camera.names(result.faces) if result is not None else []
             if not frame.warming:
                 for sink in sinks:
@@ -126,4 +149,19 @@ def run_frames(frames: Iterable[Frame], estimate: Callable[[Frame], FrameResult]
                 for sink in sinks:
                     sink.write(frame, result)
             if on_frame is not None:
-                on_frame(frame, result)
+                try:
+                    on_frame(frame, result)
+                except (Interrupted, KeyboardInterrupt):
+                    if not stopping:  # a stop heard there while already stopping: the
+                        raise         # frames held are written all the same
+
+    with contextlib.ExitStack() as stack:
+        for sink in reversed(sinks):
+            stack.callback(sink.close)
+        try:
+            for frame in frames:
+                write(trackers.push(frame))
+        except (Interrupted, KeyboardInterrupt):
+            write(trackers.finish(), stopping=True)  # estimated already: not lost to a stop
+            raise
+        write(trackers.finish())

@@ -51,8 +51,10 @@ MAX_GAP_S = 1.0
 REFERENCE_SIDE = 150.0
 #: The noise seen is averaged over about this many seconds (see ``MotionFilter.__call__``).
 _EXCESS_TIME_S = 2.0
-#: One sample of one number counts at most this many times the expected noise variance.
+#: One sample of one number counts at most this many times the noise variance seen so far.
 _EXCESS_SAMPLE_MAX = 9.0
+#: The noise seen is used once this many third differences have been measured.
+_EXCESS_MIN_SAMPLES = 3
 
 
 @dataclass(frozen=True)
@@ -111,6 +113,30 @@ class MotionFilter:
             return np.ones(len(self._sizes))
         return self._mu[0].copy()
 
+    @property
+    def variance(self) -> np.ndarray:
+        """The variance of :attr:`x` per number: each model's, and the spread between
+        them, weighted by their probabilities (empty before the first sample)."""
+        if self._t is None:
+            return np.zeros(0)
+        return self._mixed_variance(self._mu, self._xs[:, 0], self._ps[:, 0, 0])
+
+    def predicted(self, t: float) -> tuple[np.ndarray, np.ndarray] | None:
+        """The estimate and its variance predicted at ``t`` (at or after the last sample,
+        within :data:`MAX_GAP_S`) without taking a sample; None when there is no state to
+        predict from."""
+        if self._t is None or t < self._t or t - self._t > MAX_GAP_S:
+            return None
+        prior, x, cov = self._predict(max(t - self._t, 0.0), self._scale ** 2)
+        mu = prior[:, self._group]
+        return (np.einsum("jn,jn->n", mu, x[:, 0]),
+                self._mixed_variance(prior, x[:, 0], cov[:, 0, 0]))
+
+    def _mixed_variance(self, mu: np.ndarray, x: np.ndarray, var: np.ndarray) -> np.ndarray:
+        w = mu[:, self._group]
+        mean = np.einsum("jn,jn->n", w, x)
+        return np.einsum("jn,jn->n", w, var + (x - mean) ** 2)
+
     def reset(self) -> None:
         """Forget the state; the next sample passes unchanged."""
         self._t = None
@@ -128,7 +154,7 @@ class MotionFilter:
         """Filter sample ``z`` (flat, all groups) taken at ``t`` seconds; ``noise_scale``
         per group multiplies its noise and process noise (see module)."""
         z = np.asarray(z, dtype=np.float64).reshape(-1)
-        scale = np.asarray(noise_scale, dtype=np.float64)[self._group]
+        scale = self._scale = np.asarray(noise_scale, dtype=np.float64)[self._group]
         if (self._t is None or t < self._t or t - self._t > MAX_GAP_S
                 or z.size != self._group.size):
             return self._start(z, t, (self._noise * scale) ** 2)
@@ -139,7 +165,7 @@ class MotionFilter:
         base_r = (self._noise * scale) ** 2
         r = base_r * self._excess[self._group]  # the noise seen so far; this sample's next
         prior, x, cov = self._predict(dt, scale ** 2)
-        self._measure_excess(z, prior, x, cov, base_r, dt)
+        self._measure_excess(z, base_r, dt)
         # update both with the measurement; each model's likelihood per group
         nu = z - x[:, 0]  # (model, n)
         s = cov[:, 0, 0] + r
@@ -187,20 +213,29 @@ class MotionFilter:
         cov[1, 1, 1] = p11 + a * dt
         return prior, x, cov
 
-    def _measure_excess(self, z: np.ndarray, prior: np.ndarray, x: np.ndarray,
-                        cov: np.ndarray, base_r: np.ndarray, dt: float) -> None:
-        """Per group, the measurement noise actually seen over the floor ``noise``: how far
-        samples fall from the mixed prediction, beyond its own uncertainty (innovation-based:
-        a real motion is predicted by the moving model, so this is noise in both modes). It
-        moves slowly, and one odd sample moves it little."""
-        mixed = np.einsum("jn,jn->n", prior[:, self._group], x[:, 0])
-        spread = np.einsum("jn,jn->n", prior[:, self._group], cov[:, 0, 0])
-        seen = np.clip(((z - mixed) ** 2 - spread) / base_r, 0.0, _EXCESS_SAMPLE_MAX)
-        seen = np.add.reduceat(seen, self._starts) / self._sizes
-        self._samples += 1  # the first samples' running mean, then a moving average
-        rate = max(1.0 - math.exp(-dt / _EXCESS_TIME_S), 1.0 / self._samples)
-        self._seen += rate * (seen - self._seen)
-        self._excess = np.maximum(1.0, self._seen)
+    def _measure_excess(self, z: np.ndarray, base_r: np.ndarray, dt: float) -> None:
+        """Per group, the measurement noise actually seen, as a multiple of the floor
+        ``noise``: from the third differences of the samples themselves, which cancel any
+        motion of steady speed or steady acceleration and keep the noise (twenty times its
+        variance, for white noise at a steady frame rate), so the estimate does not depend
+        on what the filter believes. Samples at uneven steps (a dropped frame) are not
+        measured. It moves over about :data:`_EXCESS_TIME_S`, and one odd sample moves it
+        little."""
+        recent = self._recent
+        times = [t for _, t in recent] + [self._t]
+        steps = np.diff(times) if len(recent) == 3 else np.zeros(0)
+        if steps.size and steps.min() > 0.5 * steps.max():
+            d3 = z - 3.0 * recent[2][0] + 3.0 * recent[1][0] - recent[0][0]
+            seen = np.minimum(d3 * d3 / (20.0 * base_r),
+                              _EXCESS_SAMPLE_MAX * self._excess[self._group])
+            seen = np.add.reduceat(seen, self._starts) / self._sizes
+            self._samples += 1  # the first samples' running mean, then a moving average
+            rate = max(1.0 - math.exp(-dt / _EXCESS_TIME_S), 1.0 / self._samples)
+            self._seen += rate * (seen - self._seen)
+            if self._samples >= _EXCESS_MIN_SAMPLES:
+                self._excess = np.maximum(1.0, self._seen)
+        recent.append((z.copy(), self._t))
+        del recent[:-3]
 
     def _start(self, z: np.ndarray, t: float, r: np.ndarray) -> np.ndarray:
         n = z.size
@@ -215,5 +250,6 @@ class MotionFilter:
         self._seen = np.ones(len(self._sizes))
         self._excess = np.ones(len(self._sizes))
         self._samples = 0
+        self._recent: list[tuple[np.ndarray, float]] = [(z.copy(), t)]
         self.x = z.copy()
         return z.copy()

@@ -38,7 +38,7 @@ class SmoothingOptions:
     (``docs/video.md``)."""
 
     rotation: MotionParams = MotionParams(noise=0.2, drift=0.02, acceleration=180.0)
-    translation: MotionParams = MotionParams(noise=0.003, drift=3e-5, acceleration=1.0)
+    translation: MotionParams = MotionParams(noise=0.003, drift=3e-5, acceleration=5.0)
     depth: MotionParams = MotionParams(noise=0.005, drift=3e-5, acceleration=0.1)
     shear: MotionParams = MotionParams(noise=0.003, drift=1e-5, acceleration=0.03)
     expression: MotionParams = MotionParams(noise=0.03, drift=3e-4, acceleration=3.0)
@@ -61,6 +61,29 @@ _SHAPE, _EXPR = slice(17, 57), slice(57, 67)
 _SIGNS = np.array([1.0, 1.0, -1.0])
 
 
+@dataclass(frozen=True)
+class Estimate:
+    """A face's filtered state at one instant, in a form two estimates can be combined in
+    (:func:`combine`): the rotation, the other numbers in the filter's units (position,
+    log scales, shear, identity and expression coefficients), and the variance of each
+    number (the rotation's three first, about the rotation's own axes)."""
+
+    rotation: np.ndarray
+    linear: np.ndarray
+    variance: np.ndarray
+
+
+def combine(a: Estimate, b: Estimate) -> Estimate:
+    """Two independent estimates of the same instant made one, each number weighted by the
+    inverse of its variance (the rotation along the geodesic between the two)."""
+    va, vb = a.variance, b.variance
+    weight_b = va / np.maximum(va + vb, 1e-300)
+    delta = log_rotation(a.rotation.T @ b.rotation)
+    rotation = a.rotation @ exp_rotation(weight_b[_ROT] * delta)
+    linear = a.linear + weight_b[3:] * (b.linear - a.linear)
+    return Estimate(rotation, linear, va * vb / np.maximum(va + vb, 1e-300))
+
+
 class FitSmoother:
     """The filter of one face's fit (see module)."""
 
@@ -80,34 +103,65 @@ class FitSmoother:
                  project: Callable[[np.ndarray, np.ndarray], np.ndarray]) -> Fit:
         """The filtered fit at ``t``: camera rebuilt from the filtered rotation, scales,
         shear and position, coefficients filtered, landmarks re-projected with ``project``."""
-        rot, sx, sy = view_rotation(fit.camera)
-        sz = float(np.linalg.norm(fit.camera[2, :3]))
-        # the camera's 3x3 part in the face's own axes: scales on the diagonal (the image
-        # depth axis points back), and the small shear of the network's affine camera, which
-        # is part of the fit (dropping it costs landmark accuracy)
-        local = fit.camera[:, :3] @ rot.T
-        shear = local / (_SIGNS * np.array([sx, sy, sz]))[:, None] - np.eye(3)
-        side = float(fit.roi[2] - fit.roi[0])
-        # image noise is about constant in pixels, so in face units it grows as the face
-        # shrinks (see motion_filter.REFERENCE_SIDE)
-        noise = max(1.0, REFERENCE_SIDE / max(side, 1.0))
+        rot, z, scales = _sample(fit)
         if self._base is None or self.filter.x.size == 0:
             self._base = rot
-        z = np.concatenate([log_rotation(self._base.T @ rot), fit.camera[:2, 3],
-                            np.log([sx, sy, sz]), shear.reshape(-1), fit.params[12:52],
-                            fit.params[52:62]])
-        scales = np.array([noise, noise * side, noise, noise, noise, noise])
+        z[_ROT] = log_rotation(self._base.T @ rot)
         x = self.filter(z, t, scales)
         out_rot = self._base @ exp_rotation(x[_ROT])
         # the next sample is taken in the tangent space of this estimate
         self.filter.shift(_ROT, x[_ROT])
         self._base = out_rot
-        params = fit.params.copy()
-        params[12:52] = x[_SHAPE]
-        params[52:62] = x[_EXPR]
-        camera = np.zeros((3, 4))
-        camera[:, :3] = (_SIGNS * np.exp(x[_SCALE]))[:, None] * (
-            np.eye(3) + x[_SHEAR_AT].reshape(3, 3)) @ out_rot
-        camera[:2, 3] = x[_POS]
-        return replace(fit, params=params, camera=camera, landmarks=project(params, camera))
+        return fit_from(fit, out_rot, x[3:], project)
 
+    @property
+    def estimate(self) -> Estimate | None:
+        """The state after the last sample (None before the first)."""
+        if self._base is None or self.filter.x.size == 0:
+            return None
+        return Estimate(self._base, self.filter.x[3:].copy(), self.filter.variance)
+
+    def predicted(self, t: float) -> Estimate | None:
+        """The state predicted at ``t`` from the samples so far, without a sample there
+        (None if there is nothing to predict from; see :meth:`MotionFilter.predicted`)."""
+        if self._base is None:
+            return None
+        found = self.filter.predicted(t)
+        if found is None:
+            return None
+        x, variance = found
+        return Estimate(self._base @ exp_rotation(x[_ROT]), x[3:], variance)
+
+
+def _sample(fit: Fit) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A fit as the filter takes it: its rotation, the sample (the rotation's part left at
+    zero, for the caller's tangent space) and the noise scale of each group."""
+    rot, sx, sy = view_rotation(fit.camera)
+    sz = float(np.linalg.norm(fit.camera[2, :3]))
+    # the camera's 3x3 part in the face's own axes: scales on the diagonal (the image
+    # depth axis points back), and the small shear of the network's affine camera, which
+    # is part of the fit (dropping it costs landmark accuracy)
+    local = fit.camera[:, :3] @ rot.T
+    shear = local / (_SIGNS * np.array([sx, sy, sz]))[:, None] - np.eye(3)
+    side = float(fit.roi[2] - fit.roi[0])
+    # image noise is about constant in pixels, so in face units it grows as the face
+    # shrinks (see motion_filter.REFERENCE_SIDE)
+    noise = max(1.0, REFERENCE_SIDE / max(side, 1.0))
+    z = np.concatenate([np.zeros(3), fit.camera[:2, 3], np.log([sx, sy, sz]),
+                        shear.reshape(-1), fit.params[12:52], fit.params[52:62]])
+    return rot, z, np.array([noise, noise * side, noise, noise, noise, noise])
+
+
+def fit_from(fit: Fit, rotation: np.ndarray, linear: np.ndarray,
+             project: Callable[[np.ndarray, np.ndarray], np.ndarray]) -> Fit:
+    """``fit`` with the camera and coefficients of a filtered state (``rotation`` and the
+    other numbers, :class:`Estimate`), landmarks re-projected with ``project``."""
+    x = np.concatenate([np.zeros(3), linear])
+    params = fit.params.copy()
+    params[12:52] = x[_SHAPE]
+    params[52:62] = x[_EXPR]
+    camera = np.zeros((3, 4))
+    camera[:, :3] = (_SIGNS * np.exp(x[_SCALE]))[:, None] * (
+        np.eye(3) + x[_SHEAR_AT].reshape(3, 3)) @ rotation
+    camera[:2, 3] = x[_POS]
+    return replace(fit, params=params, camera=camera, landmarks=project(params, camera))

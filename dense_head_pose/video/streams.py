@@ -21,6 +21,7 @@ from ..pipeline.estimator import HeadPoseEstimator
 from ..pipeline.pose import CameraIntrinsics
 from ..pipeline.results import FrameResult
 from .tracking import FaceTracker, TrackerOptions
+from .tracks import TrackInput
 
 
 class TrackerPool:
@@ -33,6 +34,8 @@ class TrackerPool:
         self.max_streams = max_streams
         self._ids = itertools.count(1)
         self._trackers: OrderedDict[str, FaceTracker] = OrderedDict()
+        self.inputs: dict[int, TrackInput] = {}
+        """The unsmoothed fits of the last frame's faces (see ``FaceTracker.inputs``)."""
 
     @property
     def options(self) -> TrackerOptions:
@@ -70,4 +73,6 @@ class TrackerPool:
                 self._trackers.popitem(last=False)
         else:
             self._trackers.move_to_end(stream)
-        return tracker(image, timestamp, camera, dense, stream=stream)
+        result = tracker(image, timestamp, camera, dense, stream=stream)
+        self.inputs = tracker.inputs
+        return result

@@ -48,7 +48,7 @@ from ..pipeline.pose import CameraIntrinsics
 from ..pipeline.results import Face, FrameResult, compute_vertices
 from .look_schedule import LookSchedule
 from .smoothing import FitSmoother, SmoothingOptions
-from .tracks import Track, box_from_landmarks, box_iou, box_offset, greedy_pairs
+from .tracks import Track, TrackInput, box_from_landmarks, box_iou, box_offset, greedy_pairs
 
 
 @dataclass(frozen=True)
@@ -71,14 +71,18 @@ class TrackerOptions:
     """Drop a track after this many detector runs in a row without a detection on it."""
     forget_after: float = 1.0
     """Seconds a lost face's id is kept for it, should it come back where it was lost."""
+    look_ahead: int = 0
+    """Recordings only (a bag, a video file; the tracker itself ignores it): smooth each
+    frame's faces with this many later frames too (:mod:`.look_ahead`); 0: as live."""
 
     KINDS: ClassVar[dict[str, type]] = {
         "detect_every": int, "smooth": bool, "crop_deadband": float,
-        "min_track_quality": float, "max_unconfirmed": int, "forget_after": float}
+        "min_track_quality": float, "max_unconfirmed": int, "forget_after": float,
+        "look_ahead": int}
     LIMITS: ClassVar[dict[str, tuple[float, float]]] = {
         "detect_every": (1, 10_000), "crop_deadband": (0.0, 0.5),
         "min_track_quality": (0.0, 1.0), "max_unconfirmed": (0, 1000),
-        "forget_after": (0.0, 3600.0)}
+        "forget_after": (0.0, 3600.0), "look_ahead": (0, 10_000)}
     """Inclusive range of each number (the CLI and the node take theirs from here)."""
 
     def __post_init__(self) -> None:
@@ -111,6 +115,9 @@ class FaceTracker:
         self._key: tuple[Any, ...] | None = None
         self.detections_run = 0
         """How many frames the detector ran on (a measure of the tracker's work)."""
+        self.inputs: dict[int, TrackInput] = {}
+        """The last frame's unsmoothed fit of each face, by id (what a look-ahead smoother
+        starts from, :mod:`.look_ahead`)."""
 
     @property
     def options(self) -> TrackerOptions:
@@ -340,6 +347,8 @@ class FaceTracker:
                times: dict[str, float]) -> list[Face]:
         faces = []
         t0 = time.perf_counter()
+        self.inputs = {track.id: TrackInput(track.fit, track.box_offset, track.score)
+                       for track in tracks}
         for track in tracks:
             face = self._face(track, intrinsics, t)
             if face is None and track.smoother is not None:

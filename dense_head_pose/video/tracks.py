@@ -23,6 +23,16 @@ def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return inter / np.maximum(area_a[:, None] + area_b[None] - inter, 1e-9)
 
 
+@dataclass(frozen=True)
+class TrackInput:
+    """What a track's face is made of in one frame, before smoothing: its fit, its detector
+    box relative to its landmarks (:attr:`Track.box_offset`) and its detector score."""
+
+    fit: Fit
+    box_offset: np.ndarray
+    score: float
+
+
 @dataclass
 class Track:
     id: int
