@@ -27,7 +27,7 @@ from dense_head_pose.recordings.bag_frames import (
     BagCamera,
     camera_prefixes,
 )
-from dense_head_pose.recordings.rows import csv_stamp
+from dense_head_pose.recordings.rows import CSV_COLUMNS, csv_stamp
 from dense_head_pose.recordings.summary import BagOptions
 from dhp_test_support.processes import default_signals
 
@@ -237,7 +237,7 @@ def test_a_disk_that_fills_up_stops_the_run_with_whole_outputs(tmp_path, tiny) -
     poses = messages.get("/head_pose", [])
     rows = list(csv.reader((kept / "poses.csv").open()))
     assert 50 < len(poses) < 1500
-    assert all(len(row) == 15 for row in rows)
+    assert all(len(row) == len(CSV_COLUMNS) for row in rows)
     assert len(rows) - 1 == len(poses)
 
 

@@ -23,6 +23,7 @@ from helpers import PACK, cli
 
 from dense_head_pose.dataset.inputs import expand_inputs
 from dense_head_pose.dataset.planning import unique_names
+from dense_head_pose.recordings.rows import CSV_COLUMNS
 from dhp_test_support.processes import default_signals, group_members
 
 
@@ -220,7 +221,7 @@ def test_a_killed_driver_leaves_no_worker_behind(tmp_path, tiny) -> None:
         time.sleep(0.2)
     for name in ("rec0", "rec1"):  # whole rows only
         rows = list(csv.reader((tables / f"{name}.csv").open()))
-        assert len(rows) > 20 and all(len(r) == 15 for r in rows)
+        assert len(rows) > 20 and all(len(r) == len(CSV_COLUMNS) for r in rows)
 
 
 def _file_size_limit(limit: int):
@@ -258,7 +259,6 @@ def test_the_table_and_the_csvs_are_one_schema(dataset, tmp_path) -> None:
     pa = pytest.importorskip("pyarrow")
     import pyarrow.parquet as pq
 
-    from dense_head_pose.recordings.rows import CSV_COLUMNS
 
     out = tmp_path / "csv"
     proc = cli("bag", dataset, "--csv", out, "--summary", tmp_path / "t.parquet",

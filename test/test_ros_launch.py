@@ -746,3 +746,67 @@ def test_shutdown_is_clean_every_time(variant, tmp_path) -> None:
     finally:
         probe.destroy()
     assert not failures, f"{len(failures)}/{SHUTDOWN_RUNS} unclean:\n" + "\n".join(failures)
+
+
+# ---------------------------------------------------------------- attention and engagement
+def _still_folder(tmp_path: Path, image: np.ndarray) -> Path:
+    """A folder the demo's image source loops: the image, shifted a little per frame."""
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    for i in range(4):
+        cv2.imwrite(str(folder / f"{i:03d}.jpg"), np.roll(image, 4 * i, axis=1))
+    return folder
+
+
+def _engagement_of_the_face(folder: Path, tmp_path: Path, until: str) -> dict:
+    """Play ``folder`` with the demo; the face's anonymous person, their levels until
+    ``until`` is reached (or a generous deadline), and the gazes seen meanwhile."""
+    from hri_msgs.msg import EngagementLevel, Gaze, IdsList
+
+    from dense_head_pose.attention.engagement import LEVEL_NAMES
+    from dense_head_pose.attention.person_ids import anonymous_person_id
+
+    with _launched("demo.launch.py", f"source:={folder}", "rviz:=false", "hri:=on",
+                   log_dir=tmp_path, probe_name="engagement_probe") as (launch, probe):
+        probe.subscribe(IdsList, "/humans/faces/tracked")
+        probe.subscribe(Gaze, "/humans/interactions/gazing")
+        assert probe.spin_until(lambda: any(m.ids for m in probe.received[
+            "/humans/faces/tracked"]), 60), launch.output()[-3000:]
+        face = next(m.ids[0] for m in probe.received["/humans/faces/tracked"] if m.ids)
+        person = anonymous_person_id(face)
+        topic = f"/humans/persons/{person}/engagement_status"
+        probe.subscribe(EngagementLevel, topic)
+        probe.spin_until(lambda: any(LEVEL_NAMES[m.level] == until
+                                     for m in probe.received[topic]), 60)
+        probe.spin_for(1.0)
+        levels = [LEVEL_NAMES[m.level] for m in probe.received[topic]]
+        gazes = [(m.sender, m.receiver) for m in probe.received["/humans/interactions/gazing"]]
+        return {"person": person, "levels": levels, "gazes": gazes,
+                "output": launch.output()[-3000:]}
+
+
+def test_demo_rates_a_face_looking_at_the_camera_engaged(tmp_path) -> None:
+    """A frontal face in front of the camera: it gazes at the robot, and its anonymous
+    person (named as hri_person_manager would) goes DISENGAGED -> ENGAGING -> ENGAGED."""
+    folder = _still_folder(tmp_path, cv2.imread(str(TESTDATA / "one_face.jpg")))
+    seen = _engagement_of_the_face(folder, tmp_path, "ENGAGED")
+    levels = [name for i, name in enumerate(seen["levels"])
+              if i == 0 or name != seen["levels"][i - 1]]
+    assert "ENGAGED" in levels, seen
+    assert levels[levels.index("ENGAGED") - 1] == "ENGAGING", seen
+    assert (seen["person"], "") in seen["gazes"], seen
+
+
+def test_demo_rates_a_face_turned_away_disengaged(tmp_path) -> None:
+    """A face in profile (AFLW2000-3D image00170, turned about 60 degrees) never gazes at
+    the robot and stays DISENGAGED."""
+    from helpers import SHARED
+
+    image = cv2.imread(str(SHARED / "benchmarks" / "AFLW2000" / "image00170.jpg"))
+    assert image is not None
+    canvas = np.zeros((480, 640, 3), np.uint8)
+    canvas[15:465, 95:545] = image  # 450x450 in a VGA frame
+    seen = _engagement_of_the_face(_still_folder(tmp_path, canvas), tmp_path, "DISENGAGED")
+    assert "DISENGAGED" in seen["levels"], seen
+    assert not {"ENGAGING", "ENGAGED"} & set(seen["levels"]), seen
+    assert (seen["person"], "") not in seen["gazes"], seen

@@ -17,11 +17,11 @@ from collections.abc import Sequence
 from .. import __version__
 from ..errors import DenseHeadPoseError
 from ..lifetime import Interrupted, end, raise_on_stop_signals
-from . import bag, benchmark, evaluate, image, models, record, stability, video
+from . import bag, benchmark, engagement, evaluate, image, models, record, stability, video
 from .common import LOG, OutputError, Parser
 
 #: The subcommands, in the order ``--help`` lists them.
-SUBCOMMANDS = (image, video, stability, benchmark, evaluate, bag, record, models)
+SUBCOMMANDS = (image, video, stability, benchmark, evaluate, bag, engagement, record, models)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -23,6 +23,8 @@ import cv2
 import numpy as np
 
 from .. import images
+from ..attention.gazing import camera_mutual_gaze
+from ..attention.mutual_gaze import GAZE_IN_HEAD
 from ..errors import ImageError
 from ..pipeline.pose import CameraIntrinsics, HeadPose
 from ..pipeline.results import Face
@@ -46,8 +48,6 @@ ENCODINGS: dict[str, tuple[type, int, int | None]] = {
     "yuv422_yuy2": (np.uint8, 2, cv2.COLOR_YUV2BGR_YUY2),
     "yuyv": (np.uint8, 2, cv2.COLOR_YUV2BGR_YUY2),
 }
-#: Rotation of the gaze frame (optical axes, z along the gaze) in the head frame.
-GAZE_IN_HEAD = np.array([[0.0, 0.0, 1.0], [-1.0, 0.0, 0.0], [0.0, -1.0, 0.0]])
 
 
 # ----------------------------------------------------------------------------------- in
@@ -158,7 +158,8 @@ def face(types: MessageTypes, face: Face) -> Any:
         landmarks_camera=face.landmarks_in_camera().astype(np.float32).reshape(-1),
         shape_coefficients=face.shape_coefficients.astype(np.float32),
         expression_coefficients=face.expression_coefficients.astype(np.float32),
-        affine_camera=face.camera.astype(np.float32).reshape(-1))
+        affine_camera=face.camera.astype(np.float32).reshape(-1),
+        mutual_gaze=float(camera_mutual_gaze(face)))
 
 
 def face_array(types: MessageTypes, hdr: Any, width: int, height: int,
@@ -226,6 +227,21 @@ def pupils(landmarks: np.ndarray) -> np.ndarray:
     """(2, 2) pixel positions of the right and left pupil: the middle of each eye's six
     contour landmarks (the model has no iris)."""
     return np.stack([landmarks[RIGHT_EYE, :2].mean(axis=0), landmarks[LEFT_EYE, :2].mean(axis=0)])
+
+
+def gaze(types: MessageTypes, hdr: Any, sender: str, receiver: str) -> Any:
+    """hri_msgs/Gaze: ``sender`` looks at ``receiver`` (persons; "" is the robot)."""
+    return types("hri_msgs/msg/Gaze")(header=hdr, sender=sender, receiver=receiver)
+
+
+def engagement_level(types: MessageTypes, hdr: Any, level: int) -> Any:
+    return types("hri_msgs/msg/EngagementLevel")(header=hdr, level=int(level))
+
+
+def time_of(types: MessageTypes, nanoseconds: int) -> Any:
+    """A builtin_interfaces/Time of integer nanoseconds."""
+    seconds, nanosec = divmod(int(nanoseconds), 1_000_000_000)
+    return types("builtin_interfaces/msg/Time")(sec=seconds, nanosec=nanosec)
 
 
 def ids_list(types: MessageTypes, hdr: Any, names: Sequence[str]) -> Any:

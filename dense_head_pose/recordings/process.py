@@ -88,6 +88,7 @@ def process_bag(path: str | Path, estimator: HeadPoseEstimator, tracker: Tracker
             raise
         finally:
             summary.messages_written = bag_sink.written if bag_sink is not None else 0
+            summary.engagement = bag_sink.engagement if bag_sink is not None else {}
             summary.face_ids = len(names)
             _close(summary, bag, frames, wall0, cpu0)
             if rows is not None:

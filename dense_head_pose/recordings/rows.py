@@ -16,6 +16,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import NamedTuple
 
+from ..attention.gazing import camera_mutual_gaze
 from ..errors import DenseHeadPoseError
 from ..pipeline.results import Face
 
@@ -23,7 +24,7 @@ from ..pipeline.results import Face
 #: ``stamp_ns`` the frame's stamp in integer nanoseconds (exact: join on it), ``stamp`` the
 #: same in seconds, exact to the nanosecond as text.
 CSV_COLUMNS = ("stamp_ns", "stamp", "camera", "id", "yaw_deg", "pitch_deg", "roll_deg", "x_m",
-               "y_m", "z_m", "qx", "qy", "qz", "qw", "score")
+               "y_m", "z_m", "qx", "qy", "qz", "qw", "score", "mutual_gaze")
 
 
 class OutputError(DenseHeadPoseError):
@@ -51,6 +52,8 @@ class FaceRow(NamedTuple):
     qz: float
     qw: float
     score: float
+    mutual_gaze: float
+    """hri_engagement's mutual-gaze score with the camera (FaceArray's ``mutual_gaze``)."""
 
 
 def face_rows(stamp_ns: int, camera: str, faces: Sequence[Face], names: Sequence[str]
@@ -58,7 +61,8 @@ def face_rows(stamp_ns: int, camera: str, faces: Sequence[Face], names: Sequence
     """A frame's rows, a face each (``names``: their ids)."""
     return [FaceRow(int(stamp_ns), camera, name, float(face.yaw), float(face.pitch),
                     float(face.roll), *(float(v) for v in face.pose.translation),
-                    *(float(v) for v in face.pose.quaternion_xyzw), float(face.score))
+                    *(float(v) for v in face.pose.quaternion_xyzw), float(face.score),
+                    camera_mutual_gaze(face))
             for face, name in zip(faces, names)]
 
 
@@ -75,7 +79,7 @@ def csv_cells(row: FaceRow) -> list[str]:
     return [str(row.stamp_ns), csv_stamp(row.stamp_ns), row.camera, row.id, f"{row.yaw:.4f}",
             f"{row.pitch:.4f}", f"{row.roll:.4f}", f"{row.x:.6f}", f"{row.y:.6f}",
             f"{row.z:.6f}", f"{row.qx:.7f}", f"{row.qy:.7f}", f"{row.qz:.7f}",
-            f"{row.qw:.7f}", f"{row.score:.4f}"]
+            f"{row.qw:.7f}", f"{row.score:.4f}", f"{row.mutual_gaze:.4f}"]
 
 
 def csv_text(rows: Iterable[Sequence[object]]) -> str:

@@ -4,7 +4,10 @@
   (:func:`~dense_head_pose.interfaces.frame_messages.frame_messages`, the node's own
   definition), stamped with the images' stamps and logged at their recording times; with
   several cameras, ``/humans/faces/tracked`` is the union of theirs (the merger's rule, in
-  the recording's time);
+  the recording's time); with ROS4HRI, each camera's ``/humans/interactions/gazing`` and
+  its anonymous persons' ``/humans/persons/<id>/engagement_status``
+  (:class:`~dense_head_pose.attention.frames.FrameAttention`), their last levels in
+  :attr:`BagSink.engagement`;
 * :class:`CsvSink`: a row per face per frame, whole rows only;
 * :class:`RowSink`: the rows kept (a chunk's warm-up rows apart), for a plot, the driver of
   a dataset, a chunk's join;
@@ -24,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from ..attention.frames import FrameAttention
 from ..interfaces import messages
 from ..interfaces.frame_messages import IDS_LIST, TRACKED, FrameOptions, frame_messages
 from ..interfaces.tracked_union import STALE_AFTER_S, TrackedUnion
@@ -31,6 +35,10 @@ from ..pipeline.results import Face, FrameResult
 from .bag_output import FREE_SPACE_MARGIN, BagOutput, free_bytes
 from .frame_loop import Frame
 from .rows import CsvWriter, FaceRow, OutputFullError, face_rows
+
+GAZING = "/humans/interactions/gazing"
+GAZE = "hri_msgs/msg/Gaze"
+ENGAGEMENT = "hri_msgs/msg/EngagementLevel"
 
 
 def check_disk(path: Path) -> None:
@@ -60,6 +68,8 @@ class BagSink:
                                     else TRACKED)
         self.union = TrackedUnion(stale_after=STALE_AFTER_S)
         self.written = 0
+        self.attention: dict[str, FrameAttention] = {}
+        """Per camera, with ROS4HRI."""
 
     def check_space(self) -> None:
         check_disk(self.path)
@@ -78,6 +88,31 @@ class BagSink:
                                           frame.log_ns * 1e-9)
                 self.bag.write(TRACKED, IDS_LIST, messages.ids_list(self._types, frame.header,
                                                                     union), frame.log_ns)
+        if self.options.hri:
+            self._write_attention(frame, faces if size is not None else [])
+
+    def _write_attention(self, frame: Frame, faces: list[Face]) -> None:
+        """The frame's gazes and the engagement ticks due by its stamp."""
+        attention = self.attention.get(frame.camera.key)
+        if attention is None:
+            attention = self.attention[frame.camera.key] = FrameAttention()
+        stamp_ns = messages.stamp_ns(frame.header.stamp) if frame.header is not None \
+            else frame.stamp_ns
+        gazes, ticks = attention.frame(stamp_ns, faces, frame.names)
+        for sender, receiver in gazes:
+            self.bag.write(GAZING, GAZE, messages.gaze(self._types, frame.header, sender,
+                                                       receiver), frame.log_ns)
+        for tick_ns, levels in ticks:
+            hdr = messages.header(self._types, messages.time_of(self._types, tick_ns), "")
+            for person, level in levels.items():
+                self.bag.write(f"/humans/persons/{person}/engagement_status", ENGAGEMENT,
+                               messages.engagement_level(self._types, hdr, level),
+                               frame.log_ns)
+
+    @property
+    def engagement(self) -> dict[str, str]:
+        """Each person's last engagement level (with ROS4HRI; else empty)."""
+        return {p: level for a in self.attention.values() for p, level in a.final.items()}
 
     def close(self) -> None:
         self.written = self.bag.written

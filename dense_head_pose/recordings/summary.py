@@ -78,6 +78,8 @@ class BagSummary:
     wall_s: float = 0.0
     cpu_s: float = 0.0
     messages_written: int = 0
+    engagement: dict[str, str] = field(default_factory=dict)
+    """Each person's last engagement level in the output bag (with ROS4HRI)."""
     recovered: str | None = None
     problems: list[str] = field(default_factory=list)
     interrupted: bool = False
@@ -107,6 +109,9 @@ class BagSummary:
                   (self.undeserializable, "message(s) that did not deserialize (skipped)"),
                   (self.stamps_back, "time(s) the stamps went back (tracks restarted)")]
         out += [f"  {n} {what}" for n, what in counts if n]
+        if self.engagement:
+            out.append("  engagement at the end: " + ", ".join(
+                f"{person} {level}" for person, level in sorted(self.engagement.items())))
         if self.recovered:
             out.append(f"  recording {self.recovered}")
         out += [f"  {p}" for p in self.problems]

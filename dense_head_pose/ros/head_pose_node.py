@@ -62,6 +62,7 @@ from .parameters import (
     TRACKER_KEYS,
     check_value,
     declare,
+    engagement_options,
     estimator_options,
     normalise,
     output_options,
@@ -161,7 +162,7 @@ class HeadPoseNode(LifecycleNode):
                                         self.p["mesh_marker_cell_m"] * 1e6)
         self.hri = self._hri_output()
         self.outputs = Publishers(self, output_options(self.p), self.stats, mesh_marker,
-                                  renderer, self.hri)
+                                  renderer, self.hri, self._engagement_output())
         # a tracker per camera (frame_id): one topic may carry several
         self.tracker = TrackerPool(estimator, tracker_options(self.p))
         self.estimator = estimator
@@ -270,6 +271,17 @@ class HeadPoseNode(LifecycleNode):
                                         "running without the ROS4HRI interface")
             return None
         return hri_output(self, self.p)
+
+    def _engagement_output(self) -> Any:
+        """Attention and engagement when ``engagement.enable`` and ROS4HRI allow it."""
+        if self.p["engagement.enable"] == "off" or self.hri is None:
+            if self.p["engagement.enable"] == "on" and self.hri is None:
+                self.get_logger().error("engagement.enable is 'on' but the ROS4HRI interface "
+                                        "is off or hri_msgs is missing: no engagement")
+            return None
+        from .engagement_output import EngagementOutput
+
+        return EngagementOutput(self, engagement_options(self.p))
 
     def _on_set_parameters(self, params: list[Parameter]) -> SetParametersResult:
         """Validate and apply parameter changes, in any state: what is loaded takes them at

@@ -24,6 +24,7 @@ from rcl_interfaces.msg import (
 from rclpy.exceptions import InvalidParameterTypeException, InvalidParameterValueException
 from rclpy.parameter import Parameter
 
+from ..attention.engagement import EngagementOptions
 from ..interfaces.face_ids import id_prefix_problem
 from ..interfaces.frame_messages import FrameOptions
 from ..interfaces.names import ABSOLUTE_TOPIC, FRAME_NAME, FRAME_PREFIX
@@ -176,6 +177,21 @@ PARAMETERS: tuple[ParamSpec, ...] = (
               int_range=(16, 1024)),
     ParamSpec("hri.face_height", 128, "Height of /humans/faces/<id>/cropped and aligned.",
               int_range=(16, 1024)),
+    ParamSpec("engagement.enable", "auto", "Attention (/humans/interactions/gazing) and "
+              "engagement (/humans/persons/<id>/engagement_status), as hri_engagement "
+              "publishes them: auto and on follow the ROS4HRI interface, off.",
+              read_only=True, choices=("auto", "on", "off"), on_off=True),
+    *(_option(EngagementOptions, name, description, read_only=True,
+              parameter=f"engagement.{name}") for name, description in (
+        ("reference_frame", "The robot's TF frame (x forward, z up) mutual gaze is measured "
+         "in; empty: the camera frame."),
+        ("max_distance", "Metres beyond which a person is not engaged."),
+        ("field_of_view", "Half-field of attention of people and robot, degrees."),
+        ("engagement_threshold", "Mutual-gaze score above which a person looks at the robot."),
+        ("observation_window", "Seconds of mutual gaze the engagement level is decided on."),
+        ("rate", "Engagement decisions per second."),
+        ("definition", "default (majority thresholds) or reference (hri_engagement's)."),
+        ("decide_after", "default definition: seconds of samples before the first decision."))),
 )
 SPECS = {spec.name: spec for spec in PARAMETERS}
 #: Parameters that are the estimator's options, and those it takes at run time.
@@ -216,6 +232,11 @@ def tracker_options(p: dict[str, Any]) -> TrackerOptions:
                           smoothing=smoothing)
 
 
+def engagement_options(p: dict[str, Any]) -> EngagementOptions:
+    """The engagement's options from the node's parameters."""
+    return EngagementOptions(**{n: p[f"engagement.{n}"] for n in EngagementOptions.KINDS})
+
+
 def output_options(p: dict[str, Any]) -> OutputOptions:
     """What to publish, from the node's parameters."""
     frame = FrameOptions(face_frame_prefix=p["face_frame_prefix"],
@@ -249,6 +270,9 @@ def check_value(name: str, value: Any, current: dict[str, Any]) -> str | None:
                 f"'_', '.', '/', '-'; no leading '/'; at most 200), got {_short(value)}")
     if name == "face_id_prefix" and id_prefix_problem(value):
         return f"parameter face_id_prefix {id_prefix_problem(value)}"
+    if name == "engagement.reference_frame" and value and not FRAME_NAME.fullmatch(value):
+        return (f"parameter engagement.reference_frame must be empty or a TF frame name, got "
+                f"{_short(value)}")
     if name == "hri.tracked_topic" and not ABSOLUTE_TOPIC.fullmatch(str(value)):
         return f"parameter hri.tracked_topic must be an absolute topic name, got {_short(value)}"
     if name in _FACE_GAZE:

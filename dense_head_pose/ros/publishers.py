@@ -1,7 +1,7 @@
 """What the node publishes for a frame: every output topic, created at ``configure``.
 
 * **Primary** outputs, published by the estimation thread as soon as a frame is estimated:
-  ``faces``, ``head_pose``, ``head_poses``, TF, and the ROS4HRI topics;
+  ``faces``, ``head_pose``, ``head_poses``, TF, the ROS4HRI topics and the gazes;
 * **heavy** outputs, built by the output thread only if someone subscribes (and their
   switch is on): ``face_landmarks``, ``face_points``, ``face_mesh``, ``mesh_image``.
 
@@ -41,7 +41,8 @@ class Publishers:
     """The node's publishers and how a frame's results become messages (see module)."""
 
     def __init__(self, node: Any, options: OutputOptions, stats: NodeStats,
-                 mesh_marker: MeshMarkerBuilder | None, renderer: Any, hri: Any) -> None:
+                 mesh_marker: MeshMarkerBuilder | None, renderer: Any, hri: Any,
+                 engagement: Any = None) -> None:
         self._node = node
         self.options = options
         """What to publish (the node replaces it when its parameters change)."""
@@ -49,6 +50,8 @@ class Publishers:
         self.mesh_marker = mesh_marker
         self.renderer = renderer
         self.hri = hri
+        self.engagement = engagement
+        """Attention and engagement (:mod:`.engagement_output`), or None."""
         out_qos = QoSProfile(depth=5)
         create = node.create_lifecycle_publisher
         self.faces = create(FaceArrayMsg, "faces", out_qos)
@@ -95,6 +98,9 @@ class Publishers:
         if self.hri is not None:
             with stage("hri"):
                 self.hri.publish(faces, names, header, image)
+        if self.engagement is not None:
+            with stage("engagement"):
+                self.engagement.on_frame(faces if size is not None else [], names, header)
 
     def heavy_wanted(self) -> bool:
         """Whether any heavy output is switched on and subscribed."""
@@ -144,3 +150,5 @@ class Publishers:
         self.tf.destroy(destroy_publisher)
         if self.hri is not None:
             self.hri.close()
+        if self.engagement is not None:
+            self.engagement.destroy()
