@@ -810,3 +810,39 @@ def test_demo_rates_a_face_turned_away_disengaged(tmp_path) -> None:
     assert "DISENGAGED" in seen["levels"], seen
     assert not {"ENGAGING", "ENGAGED"} & set(seen["levels"]), seen
     assert (seen["person"], "") not in seen["gazes"], seen
+
+
+def test_demo_rates_the_person_managers_persons(tmp_path) -> None:
+    """With a person manager publishing /humans/persons/tracked and each person's face_id,
+    the levels go to its person (here "alice", matched to the node's face), not to an
+    anonymous one."""
+    from hri_msgs.msg import EngagementLevel, IdsList
+    from rclpy.qos import DurabilityPolicy
+    from std_msgs.msg import String
+
+    from dense_head_pose.attention.person_ids import anonymous_person_id
+
+    folder = _still_folder(tmp_path, cv2.imread(str(TESTDATA / "one_face.jpg")))
+    with _launched("demo.launch.py", f"source:={folder}", "rviz:=false", "hri:=on",
+                   log_dir=tmp_path, probe_name="person_manager_probe") as (launch, probe):
+        probe.subscribe(IdsList, "/humans/faces/tracked")
+        assert probe.spin_until(lambda: any(m.ids for m in probe.received[
+            "/humans/faces/tracked"]), 60), launch.output()[-3000:]
+        face = next(m.ids[0] for m in probe.received["/humans/faces/tracked"] if m.ids)
+        persons = probe.publisher(IdsList, "/humans/persons/tracked")
+        latched = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE,
+                             durability=DurabilityPolicy.TRANSIENT_LOCAL)
+        face_id = probe.publisher(String, "/humans/persons/alice/face_id", latched)
+        face_id.publish(String(data=face))
+        probe.subscribe(EngagementLevel, "/humans/persons/alice/engagement_status")
+
+        def alice_engaged() -> bool:
+            persons.publish(IdsList(ids=["alice"]))  # as a person manager does, repeatedly
+            return any(m.level == EngagementLevel.ENGAGED for m in probe.received[
+                "/humans/persons/alice/engagement_status"])
+
+        assert probe.spin_until(alice_engaged, 60), launch.output()[-3000:]
+        anonymous = f"/humans/persons/{anonymous_person_id(face)}/engagement_status"
+        # the anonymous person is retired once the manager's persons are heard
+        topics = dict(probe.node.get_topic_names_and_types())
+        assert anonymous not in topics or not probe.node.count_publishers(anonymous), topics
