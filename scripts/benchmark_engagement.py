@@ -6,11 +6,11 @@ test images' faces, some mirrored), each played as a still clip with a small shi
 through the tracker the node uses (``TrackerPool``, its defaults). Per frame, interleaved in
 this process: the tracker (and each face's pose, which the node's outputs compute anyway),
 then the node's attention work on its faces (each face's mutual gaze with the camera for
-``FaceArray``, its gaze frame, who looks at whom, and the Gaze messages built with rclpy's classes when rclpy is
-installed, else with rosbags'), and one engagement tick every third frame (the node ticks
-at 10 Hz on a 30 fps camera; the EngagementLevel messages built too). Publishing over DDS is
-left out (a few tens of microseconds per small message; the node's ``/diagnostics`` report
-``stage_ms_median_engagement`` with it).
+``FaceArray``, its gaze frame, who looks at whom, and the Gaze messages built with rclpy's
+classes when rclpy is installed, else with rosbags'), and one engagement tick every third
+frame (the node ticks at 10 Hz on a 30 fps camera; the EngagementLevel messages built too).
+Publishing over DDS is left out (a few tens of microseconds per small message; the node's
+``/diagnostics`` report ``stage_ms_median_engagement`` with it).
 
 Printed: medians in milliseconds and the ratio of attention to the tracker's time.
 
