@@ -31,7 +31,9 @@ from dhp_test_support.cluster import LoopbackCluster, free_port
 
 pytestmark = [pytest.mark.cluster, pytest.mark.slow]
 ray = pytest.importorskip("ray")
-CHUNKING = ("--chunk-seconds", "4", "--warmup-seconds", "2")
+#: chunks of 4 s with the default warm-up (5 s): the filters' measured noise, averaged over
+#: about 2 s, has settled by a chunk's first frame (docs/cluster.md has both figures)
+CHUNKING = ("--chunk-seconds", "4", "--warmup-seconds", "5")
 
 
 @pytest.fixture(scope="module")
