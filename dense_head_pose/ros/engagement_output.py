@@ -29,7 +29,7 @@ from hri_msgs.msg import EngagementLevel, Gaze, IdsList
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from std_msgs.msg import Header, String
 
-from ..attention.engagement import EngagementOptions
+from ..attention.engagement import UNKNOWN, EngagementOptions
 from ..attention.gazing import ROBOT, gaze_poses, gazes
 from ..attention.people import Engagement, GazePose
 from ..attention.person_ids import anonymous_person_id
@@ -64,6 +64,7 @@ class EngagementOutput:
         self._tf = _tf_buffer(node) if options.reference_frame else None
         self._warned = False
         self._timer = node.create_timer(1.0 / options.rate, self._tick)
+        self._timer.cancel()  # ticks while the node is active (resume)
 
     # --------------------------------------------------------------- estimation thread
     def on_frame(self, faces: Sequence[Face], names: Sequence[str], header: Header) -> None:
@@ -138,6 +139,23 @@ class EngagementOutput:
             publisher.publish(messages.engagement_level(rclpy_types, header, level))
             if person not in present:
                 self._node.destroy_publisher(self._status.pop(person))
+
+    def resume(self) -> None:
+        """Start ticking (the node is activated)."""
+        self._timer.reset()
+
+    def pause(self) -> None:
+        """Stop ticking, say UNKNOWN to everyone and forget them (the node is deactivated:
+        an inactive node wakes for nothing, and its tracks start again). Executor thread."""
+        self._timer.cancel()
+        with self._lock:
+            self._latest = None
+        header = Header(stamp=self._node.get_clock().now().to_msg())
+        for publisher in self._status.values():
+            publisher.publish(messages.engagement_level(rclpy_types, header, UNKNOWN))
+            self._node.destroy_publisher(publisher)
+        self._status.clear()
+        self.engagement = Engagement(self.options)
 
     def destroy(self) -> None:
         """Stop ticking and destroy every publisher and subscription (executor thread)."""

@@ -183,6 +183,8 @@ class HeadPoseNode(LifecycleNode):
         self.camera.subscribe()
         if self.hri is not None:
             self.hri.resume()
+        if self.outputs is not None and self.outputs.engagement is not None:
+            self.outputs.engagement.resume()
         self.state = "active"
         self.get_logger().info("active")
         return super().on_activate(state)
@@ -200,6 +202,8 @@ class HeadPoseNode(LifecycleNode):
                 self.tracker.reset()
         if self.hri is not None:
             self.hri.retire_all()
+        if self.outputs is not None and self.outputs.engagement is not None:
+            self.outputs.engagement.pause()
         self.state = "inactive"
         self.get_logger().info("inactive: models held, no frames taken")
         return super().on_deactivate(state)
