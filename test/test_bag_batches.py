@@ -152,16 +152,19 @@ def test_a_stop_signal_waits_for_the_frame_being_written() -> None:
 
     previous = signal.signal(signal.SIGTERM, stop)
     try:
+        # raise_signal: delivered to this thread now (os.kill may reach another thread of
+        # the process, and this one hears of it only later)
         with pytest.raises(KeyboardInterrupt), stop_signals_held():
             written.append("bag")
-            os.kill(os.getpid(), signal.SIGTERM)
+            signal.raise_signal(signal.SIGTERM)
             time.sleep(0.05)  # Python runs handlers between bytecodes: it would be here
             written.append("csv")
         assert written == ["bag", "csv"]
         assert signal.getsignal(signal.SIGTERM) is stop  # the handler is back
         # Ctrl-C's default handler too
         with pytest.raises(KeyboardInterrupt), stop_signals_held():
-            os.kill(os.getpid(), signal.SIGINT)
+            signal.raise_signal(signal.SIGINT)
+            time.sleep(0.05)
             written.append("rows")
         assert written[-1] == "rows"
     finally:
