@@ -151,6 +151,9 @@ def test_a_stop_signal_waits_for_the_frame_being_written() -> None:
         raise KeyboardInterrupt
 
     previous = signal.signal(signal.SIGTERM, stop)
+    # Python's own Ctrl-C handler, whatever this process inherited (a background job's
+    # SIGINT is ignored, and Python then installs none)
+    previous_int = signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         # raise_signal: delivered to this thread now (os.kill may reach another thread of
         # the process, and this one hears of it only later)
@@ -169,6 +172,7 @@ def test_a_stop_signal_waits_for_the_frame_being_written() -> None:
         assert written[-1] == "rows"
     finally:
         signal.signal(signal.SIGTERM, previous)
+        signal.signal(signal.SIGINT, previous_int)
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
