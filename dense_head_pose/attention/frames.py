@@ -15,11 +15,8 @@ from dataclasses import dataclass, field
 from ..pipeline.results import Face
 from .engagement import LEVEL_NAMES, UNKNOWN, EngagementOptions
 from .gazing import ROBOT, gaze_poses, gazes
-from .people import Engagement
+from .people import Engagement, Ticks
 from .person_ids import anonymous_person_id
-
-#: Ticks one frame may catch up on (a gap in a recording restarts the clock instead).
-MAX_CATCH_UP = 100
 
 
 @dataclass
@@ -32,8 +29,7 @@ class FrameAttention:
 
     def __post_init__(self) -> None:
         self._engagement = Engagement(self.options)
-        self._next_ns: int | None = None
-        self._step_ns = max(1, round(1e9 / self.options.rate))
+        self._clock = Ticks(self.options.rate)
 
     def frame(self, stamp_ns: int, faces: Sequence[Face], names: Sequence[str]
               ) -> tuple[list[tuple[str, str]], list[tuple[int, dict[str, int]]]]:
@@ -44,15 +40,11 @@ class FrameAttention:
         seen = [(persons[s], persons[r] if r != ROBOT else ROBOT)
                 for s, r in gazes(poses, self.options)]
         present = {persons[name]: poses.get(name) for name in names}
-        if self._next_ns is None or not \
-                -self._step_ns <= stamp_ns - self._next_ns < MAX_CATCH_UP * self._step_ns:
-            self._next_ns = stamp_ns  # the first frame, a gap, or time going back
         ticks = []
-        while self._next_ns <= stamp_ns:
+        for at in self._clock.until(stamp_ns):
             levels = self._engagement.tick(present)
-            ticks.append((self._next_ns, levels))
+            ticks.append((at, levels))
             for person, level in levels.items():
                 if level != UNKNOWN or person in present:
                     self.final[person] = LEVEL_NAMES[level]
-            self._next_ns += self._step_ns
         return seen, ticks

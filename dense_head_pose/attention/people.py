@@ -37,3 +37,30 @@ class Engagement:
                                     self.options.max_distance).score
             levels[person] = state.sample(score)
         return levels
+
+
+#: Ticks one stamp may catch up on; a longer gap (or time going back) restarts the clock.
+MAX_CATCH_UP = 100
+
+
+class Ticks:
+    """A clock ticking at ``rate`` on a stream's own stamps (integer nanoseconds): the first
+    stamp is the first tick; :meth:`until` gives the ticks due by each later stamp."""
+
+    def __init__(self, rate: float) -> None:
+        self.step = max(1, round(1e9 / rate))
+        self.next: int | None = None
+        """The next tick (None before the first stamp)."""
+
+    def until(self, stamp_ns: int) -> list[int]:
+        """The ticks due by ``stamp_ns``, oldest first (a gap of more than
+        :data:`MAX_CATCH_UP` ticks, or time going back by more than one, restarts the
+        clock at this stamp)."""
+        if self.next is None or not \
+                -self.step <= stamp_ns - self.next < MAX_CATCH_UP * self.step:
+            self.next = stamp_ns
+        due = []
+        while self.next <= stamp_ns:
+            due.append(self.next)
+            self.next += self.step
+        return due

@@ -23,7 +23,7 @@ from typing import Any
 
 from ..attention.engagement import LEVEL_NAMES, EngagementOptions
 from ..attention.mutual_gaze import OPTICAL_IN_BODY
-from ..attention.people import Engagement, GazePose
+from ..attention.people import Engagement, GazePose, Ticks
 from ..attention.person_ids import anonymous_person_id
 from ..interfaces.tf_tree import TfTree
 from .bag_input import open_bag
@@ -111,8 +111,7 @@ def replay_engagement(path: str | Path, options: EngagementOptions) -> list[Pers
     scene = _Scene()
     engagement = Engagement(options)
     people: dict[str, PersonLevels] = {}
-    step = round(1e9 / options.rate)
-    next_tick: int | None = None
+    clock = Ticks(options.rate)
 
     def tick(at: int) -> None:
         reference = _reference(scene, options.reference_frame or None)
@@ -132,13 +131,9 @@ def replay_engagement(path: str | Path, options: EngagementOptions) -> list[Pers
         if not {"/tf", "/humans/faces/tracked"} <= set(bag.topics):
             raise BagError(f"{path}: no /tf and /humans/faces/tracked to replay engagement "
                            "from (a recording of a ROS4HRI face detector's outputs)")
-        last = None
         for topic, msgtype, log_ns, data in bag.messages(topics):
-            if next_tick is None:
-                next_tick = log_ns
-            while next_tick <= log_ns:
-                tick(next_tick)
-                next_tick += step
+            for at in clock.until(log_ns):  # what was known before this message
+                tick(at)
             message = bag.deserialize(data, msgtype)
             if topic in ("/tf", "/tf_static"):
                 for transform in message.transforms:
@@ -151,7 +146,6 @@ def replay_engagement(path: str | Path, options: EngagementOptions) -> list[Pers
                 match = PERSON_FACE.fullmatch(topic)
                 if match:
                     scene.face_of[match.group(1)] = message.data
-            last = log_ns
-        if next_tick is not None and last is not None and next_tick <= last + step:
-            tick(next_tick)
+        if clock.next is not None:  # one more, with the last messages
+            tick(clock.next)
     return sorted(people.values(), key=lambda p: p.person)

@@ -34,6 +34,7 @@ from ..attention.gazing import ROBOT, gaze_poses, gazes
 from ..attention.people import Engagement, GazePose
 from ..attention.person_ids import anonymous_person_id
 from ..interfaces import messages
+from ..interfaces.tf_tree import quaternion_matrix
 from ..pipeline.results import Face
 from .conversions import rclpy_types
 
@@ -93,8 +94,6 @@ class EngagementOutput:
                     "the camera frame until there is")
             return None
         q, v = t.rotation, t.translation
-        from ..interfaces.tf_tree import quaternion_matrix
-
         return quaternion_matrix(q.x, q.y, q.z, q.w), np.array([v.x, v.y, v.z])
 
     def _person_of(self, face: str) -> str:

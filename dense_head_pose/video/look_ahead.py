@@ -2,11 +2,12 @@
 each face is estimated from the frames before it and the frames after it.
 
 A live filter (:mod:`.smoothing`) knows only the past: it must choose between steadiness
-and lag. Offline, the frames after this one are known too. :class:`LookAhead` runs the same
-filter forwards and, over a window of later frames, backwards in time, and combines the two
-estimates of each frame, number by number, by the inverse of their variances (a two-filter
-smoother, Fraser and Potter 1969): the backward estimate is the prediction from the later
-frames alone, so no sample counts twice. A still face is then averaged over the frames on
+and lag. Offline, the frames after this one are known too. :class:`LookAhead` takes the
+tracker's own filter as the forward pass, runs the same filter backwards in time over a
+window of later frames, and combines the two estimates of each frame, number by number, by
+the inverse of their variances (a two-filter smoother, Fraser and Potter 1969): the
+backward estimate is the prediction from the later frames alone, so no sample counts
+twice. A still face is then averaged over the frames on
 both sides, and a turn is met by both directions' predictions, whose lags cancel.
 
 Frames are held back until :attr:`LookAhead.frames` later frames have been seen, then given
@@ -19,7 +20,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable, Hashable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -45,7 +46,6 @@ class _Held:
     inputs: dict[int, TrackInput]
     intrinsics: CameraIntrinsics | None
     dense: bool
-    forward: dict[int, Estimate] = field(default_factory=dict)
 
 
 class LookAhead:
@@ -57,7 +57,6 @@ class LookAhead:
             raise ValueError(f"look-ahead frames must be 1 to 10000, got {frames}")
         self.estimator, self.options, self.frames = estimator, options, frames
         self._held: deque[_Held] = deque()
-        self._forward: dict[tuple[Hashable, int], FitSmoother] = {}
 
     def push(self, payload: Any, t: float, result: FrameResult | None,
              inputs: dict[int, TrackInput], intrinsics: CameraIntrinsics | None = None,
@@ -67,27 +66,14 @@ class LookAhead:
         :attr:`~.tracking.FaceTracker.inputs`); the frames now ready, oldest first, each
         with its ``payload``."""
         held = _Held(payload, group, t, result, dict(inputs), intrinsics, dense)
-        project = self._project
-        for face_id, given in held.inputs.items():
-            smoother = self._forward.get((group, face_id))
-            if smoother is None:
-                smoother = self._forward[group, face_id] = FitSmoother(self.options)
-            smoother(given.fit, t, project)
-            estimate = smoother.estimate
-            if estimate is not None:
-                held.forward[face_id] = estimate
         self._held.append(held)
-        if result is not None:  # an unusable frame says nothing of who is gone
-            self._forget(group, held.inputs)
         if len(self._held) < 2 * self.frames:
             return []
         return self._release(len(self._held) - self.frames)
 
     def finish(self) -> list[tuple[Any, FrameResult | None]]:
         """Every frame still held, smoothed with the later frames there are."""
-        out = self._release(len(self._held))
-        self._forward.clear()
-        return out
+        return self._release(len(self._held))
 
     def _release(self, count: int) -> list[tuple[Any, FrameResult | None]]:
         """Smooth the held frames backwards, give out the ``count`` oldest."""
@@ -99,13 +85,13 @@ class LookAhead:
                 key = (held.group, face_id)
                 smoother = backward.get(key)
                 later = smoother.predicted(-held.t) if smoother is not None else None
-                forward = held.forward.get(face_id)
+                forward = given.forward
                 if k < count and forward is not None:
                     combined[k][face_id] = forward if later is None else combine(forward,
                                                                                  later)
                 if smoother is None:
                     smoother = backward[key] = FitSmoother(self.options)
-                smoother(given.fit, -held.t, self._project)  # time runs backwards
+                smoother.observe(given.fit, -held.t)  # time runs backwards
         out = []
         for k in range(count):
             held = self._held.popleft()
@@ -137,12 +123,6 @@ class LookAhead:
             compute_vertices(faces)
         return FrameResult(faces, held.result.width, held.result.height,
                            held.result.timings)
-
-    def _forget(self, group: Hashable, present: dict[int, TrackInput]) -> None:
-        """Drop the forward filters of this group's faces that are gone (their frames
-        held keep their estimates)."""
-        for key in [k for k in self._forward if k[0] == group and k[1] not in present]:
-            del self._forward[key]
 
     @property
     def _project(self) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:

@@ -103,6 +103,12 @@ class FitSmoother:
                  project: Callable[[np.ndarray, np.ndarray], np.ndarray]) -> Fit:
         """The filtered fit at ``t``: camera rebuilt from the filtered rotation, scales,
         shear and position, coefficients filtered, landmarks re-projected with ``project``."""
+        rotation, linear = self.observe(fit, t)
+        return fit_from(fit, rotation, linear, project)
+
+    def observe(self, fit: Fit, t: float) -> tuple[np.ndarray, np.ndarray]:
+        """Take the fit at ``t``; the filtered rotation and other numbers (no fit rebuilt:
+        for a caller that only needs the state, :attr:`estimate`)."""
         rot, z, scales = _sample(fit)
         if self._base is None or self.filter.x.size == 0:
             self._base = rot
@@ -112,7 +118,7 @@ class FitSmoother:
         # the next sample is taken in the tangent space of this estimate
         self.filter.shift(_ROT, x[_ROT])
         self._base = out_rot
-        return fit_from(fit, out_rot, x[3:], project)
+        return out_rot, x[3:]
 
     @property
     def estimate(self) -> Estimate | None:

@@ -116,8 +116,8 @@ class FaceTracker:
         self.detections_run = 0
         """How many frames the detector ran on (a measure of the tracker's work)."""
         self.inputs: dict[int, TrackInput] = {}
-        """The last frame's unsmoothed fit of each face, by id (what a look-ahead smoother
-        starts from, :mod:`.look_ahead`)."""
+        """The last frame's unsmoothed fit of each face and its smoother's state, by id (what
+        a look-ahead smoother starts from, :mod:`.look_ahead`)."""
 
     @property
     def options(self) -> TrackerOptions:
@@ -347,8 +347,6 @@ class FaceTracker:
                times: dict[str, float]) -> list[Face]:
         faces = []
         t0 = time.perf_counter()
-        self.inputs = {track.id: TrackInput(track.fit, track.box_offset, track.score)
-                       for track in tracks}
         for track in tracks:
             face = self._face(track, intrinsics, t)
             if face is None and track.smoother is not None:
@@ -359,6 +357,9 @@ class FaceTracker:
             if face is not None:
                 face.id = track.id
                 faces.append(face)
+        self.inputs = {track.id: TrackInput(track.fit, track.box_offset, track.score,
+                                            track.smoother.estimate if track.smoother else None)
+                       for track in tracks}
         times["smooth"] = (time.perf_counter() - t0) * 1e3
         faces.sort(key=lambda f: -float(np.prod(f.box[2:] - f.box[:2])))
         return faces

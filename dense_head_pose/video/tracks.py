@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..pipeline.estimator import Fit
-from .smoothing import FitSmoother
+from .smoothing import Estimate, FitSmoother
 
 
 def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -25,12 +25,14 @@ def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 @dataclass(frozen=True)
 class TrackInput:
-    """What a track's face is made of in one frame, before smoothing: its fit, its detector
-    box relative to its landmarks (:attr:`Track.box_offset`) and its detector score."""
+    """What a track's face is made of in one frame: its fit before smoothing, its detector
+    box relative to its landmarks (:attr:`Track.box_offset`), its detector score, and its
+    smoother's state after the fit (None when not smoothed)."""
 
     fit: Fit
     box_offset: np.ndarray
     score: float
+    forward: Estimate | None = None
 
 
 @dataclass
