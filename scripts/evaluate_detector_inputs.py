@@ -71,6 +71,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("directory")
     parser.add_argument("--stride", type=int, default=5)
+    parser.add_argument("--offset", type=int, default=0,
+                        help="start at this image (every stride-th from it): with --offset 7 "
+                        "--stride 10, images the far look was not tuned on (held out)")
     parser.add_argument("--models", default=None)
     parser.add_argument("--detectors", nargs="+", default=list(DETECTOR_FILES))
     parser.add_argument("--inputs", nargs="+", default=["320x240", "640x480", "auto"])
@@ -78,7 +81,7 @@ def main() -> None:
     parser.add_argument("--mediapipe", action="store_true",
                         help="add MediaPipe's full-range face detector (pip install .[peers])")
     args = parser.parse_args()
-    samples = load_aflw2000(args.directory, stride=args.stride)
+    samples = load_aflw2000(args.directory)[args.offset::args.stride]
     pack = model_pack.locate(args.models)
     configs = {(d, i): FaceDetector(pack / DETECTOR_FILES[d], 1, args.threshold,
                                     input_size=parse_input_size(i))
@@ -111,7 +114,8 @@ def main() -> None:
             rows.append([setting, key[0], key[1],
                          f"{missed[cell]}/{len(samples)} ({share:.1f} %)",
                          other[cell], f"{1e3 * float(np.median(seconds[cell])):.2f}"])
-    print(f"\nAFLW2000-3D, {len(samples)} images (every {args.stride}th), threshold "
+    print(f"\nAFLW2000-3D, {len(samples)} images (every {args.stride}th from "
+          f"{args.offset}), threshold "
           f"{args.threshold}; {cpu_name()}")
     print(format_table(rows, ["faces", "detector", "input", "missed", "other boxes",
                               "ms / image (median)"]))
